@@ -1,0 +1,7 @@
+"""CareTwin: governed digital twins of hospital operations."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,57 @@
+"""Helpers shared by every CLI area: workspace option, output format, error reporting."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+
+from caretwin.errors import CareTwinError
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+WORKSPACE_OPTION: Any = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace folder (default: $CARETWIN_WORKSPACE, else the current folder's workspace).",
+    envvar="CARETWIN_WORKSPACE",
+)
+
+FORMAT_OPTION: Any = typer.Option(OutputFormat.table, "--format", help="Output format.")
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+    )
+
+
+@contextmanager
+def cli_errors(fmt: OutputFormat = OutputFormat.table) -> Iterator[None]:
+    """Turn CareTwin errors into a clear message and the error's exit code."""
+    try:
+        yield
+    except CareTwinError as exc:
+        if fmt == OutputFormat.json:
+            print_json(exc.envelope())
+        else:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def workspace_path(value: Path | None) -> Path | None:
+    return value
+
+
+Handler = Callable[..., Any]

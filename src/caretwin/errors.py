@@ -1,0 +1,106 @@
+"""CareTwin's one exception tree.
+
+Every error CareTwin raises on purpose derives from :class:`CareTwinError`; foreign exceptions
+(pydantic, SQLAlchemy, DuckDB, OS errors) are translated into it at the boundary where they
+happen, so callers catch one family and the CLI and API map it to one exit code or one JSON
+error envelope::
+
+    CareTwinError                       exit 1
+    ├── ConfigError                     exit 2   bad workspace or configuration
+    │   └── WorkspaceNotFound                    no workspace at the given path
+    ├── DefinitionError                 exit 3   invalid twin definition (names field paths)
+    │   └── ScenarioNotFound                     unknown scenario name
+    ├── DataError                       exit 4   input data that cannot be used at all
+    │   └── LakeEmpty                            an operation needs data the lake lacks
+    ├── CalibrationError                exit 5   fitting failed or data too thin to fit
+    ├── SimulationError                 exit 6   the engine could not run the model
+    ├── StoreError                      exit 7   metadata database failure
+    │   └── RunNotFound                          no run with that id
+    └── AccessDenied                    exit 8   actor lacks the permission
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CareTwinError(Exception):
+    """Base of every error CareTwin raises on purpose."""
+
+    exit_code = 1
+    code = "caretwin_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def envelope(self) -> dict[str, Any]:
+        """The one JSON error shape used by the CLI's ``--format json`` and the API."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class ConfigError(CareTwinError):
+    exit_code = 2
+    code = "config_error"
+
+
+class WorkspaceNotFound(ConfigError):
+    code = "workspace_not_found"
+
+
+class DefinitionError(CareTwinError):
+    """An invalid twin definition. ``problems`` lists ``(field path, message)`` pairs."""
+
+    exit_code = 3
+    code = "definition_error"
+
+    def __init__(self, message: str, *, problems: list[tuple[str, str]] | None = None) -> None:
+        self.problems: list[tuple[str, str]] = problems or []
+        super().__init__(
+            message,
+            details={"problems": [{"path": p, "message": m} for p, m in self.problems]},
+        )
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        lines = [self.message] + [f"  {p}: {m}" for p, m in self.problems]
+        return "\n".join(lines)
+
+
+class ScenarioNotFound(DefinitionError):
+    code = "scenario_not_found"
+
+
+class DataError(CareTwinError):
+    exit_code = 4
+    code = "data_error"
+
+
+class LakeEmpty(DataError):
+    code = "lake_empty"
+
+
+class CalibrationError(CareTwinError):
+    exit_code = 5
+    code = "calibration_error"
+
+
+class SimulationError(CareTwinError):
+    exit_code = 6
+    code = "simulation_error"
+
+
+class StoreError(CareTwinError):
+    exit_code = 7
+    code = "store_error"
+
+
+class RunNotFound(StoreError):
+    code = "run_not_found"
+
+
+class AccessDenied(CareTwinError):
+    exit_code = 8
+    code = "access_denied"

@@ -1,0 +1,54 @@
+"""FHIR ``date`` / ``dateTime`` / ``instant`` parsing into UTC.
+
+FHIR allows partial dates (``2025``, ``2025-01``) and requires a time zone whenever a time is
+given. The parser is strict about the shape (a regular expression of the FHIR grammar, since
+:func:`datetime.fromisoformat` also accepts forms FHIR forbids, like ``20250106``) and lenient in
+two documented ways: a partial date means its first instant, and a time without a zone is read
+as UTC (the generator always writes ``Z``; real feeds that omit it are treated the same way rather
+than losing the record). Offsets are converted, so ``10:00-04:00`` becomes ``14:00Z``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+_DATE_TIME = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+class DateFormatError(ValueError):
+    """A value that is not a FHIR date or dateTime."""
+
+
+def parse_datetime(value: object) -> datetime:
+    """A FHIR dateTime as an aware UTC datetime (microsecond precision)."""
+    if not isinstance(value, str):
+        raise DateFormatError(f"not a dateTime string: {type(value).__name__}")
+    m = _DATE_TIME.fullmatch(value)
+    if m is None:
+        raise DateFormatError(f"not a FHIR dateTime: {value!r}")
+    try:
+        if m.group(4) is None:
+            year, month, day = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
+            return datetime(year, month, day, tzinfo=UTC)
+        text = value if m.group(7) else value + "Z"
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError as exc:
+        raise DateFormatError(f"invalid dateTime {value!r}: {exc}") from None
+
+
+def parse_date(value: object) -> date:
+    """A FHIR date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; partial means the first day)."""
+    if not isinstance(value, str):
+        raise DateFormatError(f"not a date string: {type(value).__name__}")
+    m = _DATE.fullmatch(value)
+    if m is None:
+        raise DateFormatError(f"not a FHIR date: {value!r}")
+    try:
+        return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+    except ValueError as exc:
+        raise DateFormatError(f"invalid date {value!r}: {exc}") from None

@@ -1,0 +1,85 @@
+"""The lake catalog: which Parquet files make up each table, and the lake's data hash.
+
+``lake/catalog.json`` is the lake's single commit point. A table is exactly the files its catalog
+entry lists (paths relative to ``tables/<name>/``); files in a table folder that the catalog does
+not name are leftovers of an interrupted ingest and are ignored. Replacing the catalog with
+``os.replace`` is atomic, so a reader sees either the lake before an ingest or the lake after it,
+never a mix.
+
+The data hash identifies the lake's content: sha256 over the sorted, distinct content hashes of
+all raw resources, one per line. A snapshot id uses the same formula over the content hashes an
+ingest added, so an ingest that adds nothing has the empty-set hash (:data:`EMPTY_HASH`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field
+
+from caretwin.errors import DataError
+
+CATALOG_NAME = "catalog.json"
+FORMAT = 1
+
+
+def set_hash(hashes: Iterable[str]) -> str:
+    """sha256 (hex) over the sorted distinct hex hashes, newline-joined; order-independent."""
+    return hashlib.sha256("\n".join(sorted(set(hashes))).encode()).hexdigest()
+
+
+EMPTY_HASH = set_hash(())
+
+
+class TableEntry(BaseModel):
+    files: list[str] = Field(default_factory=list)
+    rows: int = 0
+
+
+class SnapshotEntry(BaseModel):
+    snapshot_id: str
+    created_at: str
+    added: int
+    quarantined: int
+    no_change: bool
+    data_hash: str
+
+
+class Catalog(BaseModel):
+    format: int = FORMAT
+    data_hash: str = EMPTY_HASH
+    tables: dict[str, TableEntry] = Field(default_factory=dict)
+    snapshots: list[SnapshotEntry] = Field(default_factory=list)
+
+    def entry(self, name: str) -> TableEntry:
+        return self.tables.get(name) or TableEntry()
+
+
+def read_catalog(lake_dir: Path) -> Catalog:
+    """The lake's catalog; an empty one where the lake has never been written."""
+    path = lake_dir / CATALOG_NAME
+    if not path.exists():
+        return Catalog()
+    try:
+        data: Any = orjson.loads(path.read_bytes())
+        return Catalog.model_validate(data)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise DataError(f"the lake catalog {path} is unreadable: {exc}") from exc
+
+
+def write_catalog(lake_dir: Path, catalog: Catalog) -> None:
+    """Replace the catalog atomically (write a temp file beside it, fsync, ``os.replace``)."""
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    path = lake_dir / CATALOG_NAME
+    tmp = lake_dir / f".{CATALOG_NAME}.tmp"
+    data = orjson.dumps(catalog.model_dump(), option=orjson.OPT_INDENT_2)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

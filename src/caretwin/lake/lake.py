@@ -1,0 +1,92 @@
+"""Reading the lake: :class:`Lake` exposes every table as a DuckDB view over its Parquet files.
+
+The views read exactly the files the catalog lists (see :mod:`caretwin.lake.catalog`), so a
+half-finished ingest is never visible. A table with no files yet is still a view with the
+contract's columns and types (an empty Arrow table registered under its name), so calibration's
+SQL runs unchanged on an empty lake. The connection's time zone is UTC: DuckDB evaluates
+``hour(start)`` on a ``TIMESTAMP WITH TIME ZONE`` in the session zone, and the data contract
+says the model's hour of day is the UTC hour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from caretwin.errors import DataError
+from caretwin.lake.catalog import Catalog, read_catalog
+from caretwin.lake.schema import SCHEMAS, TABLES, empty_table
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Lake:
+    """The Parquet tables under ``lake_dir/tables/<name>/``, queried with DuckDB."""
+
+    def __init__(self, lake_dir: Path) -> None:
+        self.lake_dir = Path(lake_dir)
+
+    def catalog(self) -> Catalog:
+        return read_catalog(self.lake_dir)
+
+    def table_path(self, name: str) -> Path:
+        """The folder holding ``name``'s Parquet files (it may not exist yet)."""
+        if name not in SCHEMAS:
+            raise DataError(f"unknown lake table {name!r}", details={"tables": list(TABLES)})
+        return self.lake_dir / "tables" / name
+
+    def table_files(self, name: str) -> list[Path]:
+        """The files that currently make up ``name``, as the catalog lists them."""
+        folder = self.table_path(name)
+        return [folder / f for f in self.catalog().entry(name).files]
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with one view per lake table."""
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+        catalog = self.catalog()
+        for name in TABLES:
+            folder = self.table_path(name)
+            files = [str(folder / f) for f in catalog.entry(name).files]
+            if files:
+                listing = ", ".join(_sql_str(f) for f in files)
+                con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
+            else:
+                con.register(f"__empty_{name}", empty_table(name))
+                con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')
+        return con
+
+    def query(self, sql: str) -> pa.Table:
+        """Run ``sql`` over the lake's views and return the result as an Arrow table."""
+        con = self.connect()
+        try:
+            return con.execute(sql).fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise DataError(f"lake query failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """One table as Arrow with the contract's schema (without DuckDB)."""
+        files = self.table_files(name)
+        schema = SCHEMAS[name]
+        if columns is not None:
+            schema = pa.schema([schema.field(c) for c in columns])
+        if not files:
+            return schema.empty_table()
+        parts = [pq.read_table(f, columns=columns, schema=schema) for f in files]
+        return pa.concat_tables(parts)
+
+    def data_hash(self) -> str:
+        """sha256 over the sorted content hashes of every raw resource in the lake."""
+        return self.catalog().data_hash
+
+    def counts(self) -> dict[str, int]:
+        """Row count per table (from the catalog, so no file is opened)."""
+        catalog = self.catalog()
+        return {name: catalog.entry(name).rows for name in TABLES}

@@ -1,0 +1,226 @@
+"""The twin definition: a typed, versioned description of a hospital-operations model.
+
+A definition names resource pools, arrival streams, pathways of steps, run settings, KPIs and
+scenarios. Pathway semantics (shared by every engine):
+
+* a step first requests the resources in ``acquire`` in order, FIFO per pool, keeping everything
+  the patient already holds while it waits; this is how boarding (an ED space kept while waiting
+  for a ward bed) and blocking (an ICU bed kept while waiting for a step-down bed) arise;
+* the instant the last of them is assigned, ``release_on_acquire`` is released;
+* the patient then holds for ``duration`` (zero when absent), releases ``release_after``, and
+  moves to the next step chosen by ``next`` (one step id, ``exit``, or probabilistic routes);
+* at ``exit`` everything still held is released.
+
+Cross-field rules (routing sums, references to unknown resources or steps) are checked in
+:mod:`caretwin.model.validation` so that every problem is reported with its field path at once.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from caretwin.model.distributions import Distribution
+
+EXIT = "exit"
+FORMAT_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FailureModel(_Strict):
+    """Random failures of the units of a pool, each unit with its own calendar-time clock.
+
+    When a clock fires the pool loses one unit as soon as one is idle: the failure goes ahead of
+    every waiting request but never interrupts work in progress. After ``repair`` the unit is back
+    and its clock restarts.
+    """
+
+    time_to_failure: Distribution
+    repair: Distribution
+
+
+class ResourceKind(str, enum.Enum):
+    bed = "bed"
+    treatment_space = "treatment_space"
+    staff = "staff"
+    device = "device"
+    other = "other"
+
+
+class ResourcePool(_Strict):
+    capacity: int = Field(ge=0, description="Number of identical units in the pool.")
+    kind: ResourceKind = ResourceKind.bed
+    label: str | None = None
+    unit: str | None = Field(
+        None, description="Location or asset code of this pool in the hospital's data (e.g. ICU)."
+    )
+    failures: FailureModel | None = None
+
+
+class PoissonArrivals(_Strict):
+    """Non-homogeneous Poisson arrivals, rate piecewise constant per hour of day or of week."""
+
+    type: Literal["poisson"] = "poisson"
+    pathway: str
+    rates: list[Annotated[float, Field(ge=0)]] = Field(
+        description="Patients per hour: 24 values (hour of day) or 168 (hour of week, Monday 0:00 first)."
+    )
+    multiplier: float = Field(1.0, ge=0, description="Scales every rate (surge scenarios).")
+
+
+class Weekday(str, enum.Enum):
+    mon = "mon"
+    tue = "tue"
+    wed = "wed"
+    thu = "thu"
+    fri = "fri"
+    sat = "sat"
+    sun = "sun"
+
+
+WEEKDAY_INDEX = {d: i for i, d in enumerate(Weekday)}
+
+
+class ScheduledArrivals(_Strict):
+    """A batch of patients arriving together at a given hour on given weekdays (electives)."""
+
+    type: Literal["scheduled"] = "scheduled"
+    pathway: str
+    weekdays: list[Weekday] = Field(min_length=1)
+    at_hour: float = Field(ge=0, lt=24)
+    count: int = Field(ge=0)
+
+
+Arrival = Annotated[PoissonArrivals | ScheduledArrivals, Field(discriminator="type")]
+
+
+class Route(_Strict):
+    to: str
+    p: float = Field(ge=0, le=1)
+
+
+class Step(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    label: str | None = None
+    acquire: list[str] = Field(default_factory=list)
+    release_on_acquire: list[str] = Field(default_factory=list)
+    duration: Distribution | None = None
+    release_after: list[str] = Field(default_factory=list)
+    next: str | list[Route] = EXIT
+
+
+class Pathway(_Strict):
+    label: str | None = None
+    steps: list[Step] = Field(min_length=1, description="The first step is the entry.")
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+class RunSettings(_Strict):
+    warmup_days: float = Field(0.0, ge=0)
+    run_days: float = Field(gt=0)
+    cooldown_days: float = Field(0.0, ge=0)
+    replications: int = Field(10, ge=1)
+    seed: int = Field(0, ge=0)
+
+    @property
+    def warmup_h(self) -> float:
+        return self.warmup_days * 24.0
+
+    @property
+    def window_end_h(self) -> float:
+        return (self.warmup_days + self.run_days) * 24.0
+
+    @property
+    def horizon_h(self) -> float:
+        return (self.warmup_days + self.run_days + self.cooldown_days) * 24.0
+
+
+Stat = Literal["mean", "pct_over", "count", "median", "p90", "p95"]
+
+
+class IntervalKpi(_Strict):
+    """A per-patient interval between two markers of a pathway.
+
+    Markers: ``arrival``, ``exit``, ``request:STEP``, ``start:STEP`` (resources assigned),
+    ``end:STEP`` (duration over), ``release:RESOURCE``. A patient counts when its hospital
+    arrival is in the run window and the end marker is reached by the end of the cool-down.
+    """
+
+    type: Literal["interval"] = "interval"
+    label: str | None = None
+    unit: str = "h"
+    pathway: str
+    start: str
+    end: str
+    stat: Stat = "mean"
+    threshold: float | None = Field(None, description="For pct_over: the interval limit.")
+
+
+class WaitKpi(_Strict):
+    """Time from request to assignment at one or more steps, each given as ``pathway.step``."""
+
+    type: Literal["wait"] = "wait"
+    label: str | None = None
+    unit: str = "h"
+    steps: list[str] = Field(min_length=1)
+    stat: Stat = "mean"
+    threshold: float | None = None
+
+
+class OccupancyKpi(_Strict):
+    """Time-average (or maximum) units held of a pool over the run window."""
+
+    type: Literal["occupancy"] = "occupancy"
+    label: str | None = None
+    unit: str = "units"
+    resource: str
+    stat: Literal["mean", "max"] = "mean"
+
+
+Kpi = Annotated[IntervalKpi | WaitKpi | OccupancyKpi, Field(discriminator="type")]
+
+
+class Scenario(_Strict):
+    """Named overrides: dotted field paths (list items addressed by ``id``) to new values."""
+
+    description: str = ""
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
+class TwinDefinition(_Strict):
+    format_version: Literal[1] = FORMAT_VERSION
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "1"
+    description: str = ""
+    time_unit: Literal["hours"] = "hours"
+    provenance: dict[str, Any] | None = Field(
+        None, description="Where the parameters came from (written by calibration)."
+    )
+    resources: dict[str, ResourcePool]
+    arrivals: dict[str, Arrival]
+    pathways: dict[str, Pathway]
+    run: RunSettings
+    kpis: dict[str, Kpi] = Field(default_factory=dict)
+    scenarios: dict[str, Scenario] = Field(default_factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data in the YAML form (aliases, no unset defaults lost)."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return data
+
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON of the definition: the model identity in manifests."""
+        raw = orjson.dumps(self.to_data(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(raw).hexdigest()

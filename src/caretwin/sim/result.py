@@ -1,0 +1,115 @@
+"""Results of a simulation: KPIs per replication and their summary across replications.
+
+This is the contract between engines and everything downstream (CLI, run record, reports,
+experiments): an engine returns :class:`ReplicationResult` objects, and :func:`summarise`
+turns them into a :class:`SimulationResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+# Interval and wait KPIs also feed a histogram of fixed bins, so a report can draw the
+# distribution of, e.g., ED length of stay from any number of replications in bounded memory.
+HIST_BIN_H = 0.25
+HIST_BINS = 288  # 0..72 h; the last bin also collects everything longer
+
+
+@dataclass
+class ReplicationResult:
+    replication: int
+    kpis: dict[str, float]
+    events: int
+    # Per resource: mean units held in each day of the run window (beds held by blocked or
+    # boarding patients count), for occupancy-over-time plots.
+    occupancy_daily: dict[str, np.ndarray] = field(default_factory=dict)
+    # Per interval/wait KPI: counts per HIST_BIN_H bin.
+    histograms: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KpiSummary:
+    mean: float
+    ci95: float  # half-width of the 95% t-interval of the mean across replications
+    sd: float
+    n: int
+    label: str
+    unit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": self.mean, "ci95": self.ci95, "sd": self.sd, "n": self.n}
+
+
+def summarise_values(values: list[float] | np.ndarray) -> tuple[float, float, float, int]:
+    """Mean, 95% CI half-width (Student t), sd and count of the finite values."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(arr.mean())
+    if n == 1:
+        return mean, math.nan, math.nan, 1
+    sd = float(arr.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n))
+    return mean, half, sd, n
+
+
+@dataclass
+class SimulationResult:
+    model_name: str
+    model_hash: str
+    scenario: str
+    seed: int
+    replications: list[ReplicationResult]
+    summary: dict[str, KpiSummary]
+    wall_seconds: float
+    workers: int = 1
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.replications)
+
+    def kpi_means(self) -> dict[str, float]:
+        return {k: s.mean for k, s in self.summary.items()}
+
+    def occupancy_daily_mean(self) -> dict[str, np.ndarray]:
+        """Per resource, the across-replication mean of daily occupancy."""
+        out: dict[str, np.ndarray] = {}
+        if not self.replications:
+            return out
+        for name in self.replications[0].occupancy_daily:
+            out[name] = np.mean([r.occupancy_daily[name] for r in self.replications], axis=0)
+        return out
+
+    def histogram(self, kpi: str) -> np.ndarray:
+        return np.sum([r.histograms[kpi] for r in self.replications if kpi in r.histograms], axis=0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "model_hash": self.model_hash,
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "replications": len(self.replications),
+            "events": self.events,
+            "wall_seconds": self.wall_seconds,
+            "kpis": {k: s.to_json() for k, s in self.summary.items()},
+            "per_replication": [r.kpis for r in self.replications],
+        }
+
+
+def summarise(
+    replications: list[ReplicationResult], labels: dict[str, tuple[str, str]]
+) -> dict[str, KpiSummary]:
+    """Summary per KPI; ``labels`` maps KPI name to (label, unit)."""
+    out: dict[str, KpiSummary] = {}
+    for name, (label, unit) in labels.items():
+        mean, half, sd, n = summarise_values([r.kpis.get(name, math.nan) for r in replications])
+        out[name] = KpiSummary(mean=mean, ci95=half, sd=sd, n=n, label=label, unit=unit)
+    return out

@@ -1,0 +1,92 @@
+"""The workspace configuration file, ``caretwin.yaml``.
+
+Kept deliberately small: a workspace is a folder, and everything that can be derived from the
+folder (lake and run locations, the SQLite path) is derived rather than configured, so moving
+or copying a workspace folder keeps it working.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+import yaml
+
+from caretwin.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_config", "normalize_database_url", "save_config"]
+
+CONFIG_FILE = "caretwin.yaml"
+
+
+class WorkspaceConfig(pydantic.BaseModel):
+    """What ``caretwin.yaml`` holds.
+
+    ``database_url`` of ``None`` means the SQLite file ``<root>/caretwin.db``; a PostgreSQL URL
+    may reference environment variables (``${PGPASSWORD}``) so secrets need not be written here.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    name: str
+    database_url: str | None = None
+    timezone: str = "UTC"
+
+    @pydantic.field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+def normalize_database_url(url: str) -> str:
+    """Expand ``${VARS}`` and default bare PostgreSQL URLs to the psycopg 3 driver.
+
+    ``postgresql://`` alone makes SQLAlchemy look for psycopg2, which CareTwin does not depend
+    on; users should not have to know that.
+    """
+    url = os.path.expandvars(url.strip())
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(root: Path) -> WorkspaceConfig:
+    path = root / CONFIG_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of settings")
+    try:
+        return WorkspaceConfig.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid {path}: {problems}") from exc
+
+
+def save_config(root: Path, config: WorkspaceConfig) -> Path:
+    path = root / CONFIG_FILE
+    header = "# CareTwin workspace configuration. database_url: null means ./caretwin.db (SQLite).\n"
+    body = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    path.write_text(header + body, encoding="utf-8")
+    return path
