@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from caretwin.model.distributions import Distribution
 
 EXIT = "exit"
-FORMAT_VERSION = 1
+FORMAT_VERSION: Literal[1] = 1
 
 
 class _Strict(BaseModel):
@@ -46,7 +46,7 @@ class FailureModel(_Strict):
     repair: Distribution
 
 
-class ResourceKind(str, enum.Enum):
+class ResourceKind(enum.StrEnum):
     bed = "bed"
     treatment_space = "treatment_space"
     staff = "staff"
@@ -70,12 +70,14 @@ class PoissonArrivals(_Strict):
     type: Literal["poisson"] = "poisson"
     pathway: str
     rates: list[Annotated[float, Field(ge=0)]] = Field(
-        description="Patients per hour: 24 values (hour of day) or 168 (hour of week, Monday 0:00 first)."
+        description=(
+            "Patients per hour: 24 values (hour of day) or 168 (hour of week, Monday 0:00 first)."
+        )
     )
     multiplier: float = Field(1.0, ge=0, description="Scales every rate (surge scenarios).")
 
 
-class Weekday(str, enum.Enum):
+class Weekday(enum.StrEnum):
     mon = "mon"
     tue = "tue"
     wed = "wed"

@@ -142,7 +142,8 @@ class Empirical(_Dist):
         if self.weights is None:
             return None
         w = np.asarray(self.weights, dtype=float)
-        return w / w.sum()
+        probs: FloatArray = w / w.sum()
+        return probs
 
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.choice(np.asarray(self.values, dtype=float), size=n, p=self._probabilities())

@@ -12,7 +12,9 @@ _PACKAGE = "caretwin.model"
 
 def example_names() -> list[str]:
     folder = resources.files(_PACKAGE).joinpath("examples_data")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def example_text(name: str) -> str:

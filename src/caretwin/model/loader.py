@@ -40,7 +40,7 @@ def _loc_to_path(data: Any, loc: tuple[int | str, ...]) -> str:
             if isinstance(node, dict) and item in node:
                 node = node[item]
                 parts.append(f".{item}" if parts else item)
-            elif isinstance(node, dict) and node.get("dist") == item or (
+            elif (isinstance(node, dict) and node.get("dist") == item) or (
                 isinstance(node, dict) and node.get("type") == item
             ):
                 continue
@@ -57,7 +57,9 @@ def definition_from_data(data: Any, *, source: str = "definition") -> TwinDefini
         d = TwinDefinition.model_validate(data)
     except ValidationError as exc:
         problems = [(_loc_to_path(data, e["loc"]), e["msg"]) for e in exc.errors()]
-        raise DefinitionError(f"{source} is not a valid twin definition", problems=problems) from None
+        raise DefinitionError(
+            f"{source} is not a valid twin definition", problems=problems
+        ) from None
     problems = check_definition(d)
     if problems:
         raise DefinitionError(f"{source} is not a valid twin definition", problems=problems)

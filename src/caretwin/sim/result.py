@@ -88,7 +88,9 @@ class SimulationResult:
         return out
 
     def histogram(self, kpi: str) -> np.ndarray:
-        return np.sum([r.histograms[kpi] for r in self.replications if kpi in r.histograms], axis=0)
+        hists = [r.histograms[kpi] for r in self.replications if kpi in r.histograms]
+        total: np.ndarray = np.sum(hists, axis=0) if hists else np.zeros(HIST_BINS, dtype=np.int64)
+        return total
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -48,7 +48,9 @@ class TraceRecorder:
     unit: list[int] = field(default_factory=list)
     aux: list[int] = field(default_factory=list)
 
-    def add(self, t: float, kind: int, entity: int, ref: int, unit: int = -1, aux: int = -1) -> None:
+    def add(
+        self, t: float, kind: int, entity: int, ref: int, unit: int = -1, aux: int = -1
+    ) -> None:
         self.time.append(t)
         self.kind.append(kind)
         self.entity.append(entity)
@@ -57,8 +59,12 @@ class TraceRecorder:
         self.aux.append(aux)
 
     def finish(
-        self, step_names: list[str], resource_names: list[str], pathway_names: list[str],
-        arrival_names: list[str], horizon_h: float,
+        self,
+        step_names: list[str],
+        resource_names: list[str],
+        pathway_names: list[str],
+        arrival_names: list[str],
+        horizon_h: float,
     ) -> Trace:
         return Trace(
             time=np.asarray(self.time, dtype=np.float64),
