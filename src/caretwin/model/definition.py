@@ -62,6 +62,14 @@ class ResourcePool(_Strict):
         None, description="Location or asset code of this pool in the hospital's data (e.g. ICU)."
     )
     failures: FailureModel | None = None
+    queue_limit: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Most requests that may wait; one more is turned away and leaves the pathway "
+            "(0 makes a loss system, e.g. diversion). None: no limit."
+        ),
+    )
 
 
 class PoissonArrivals(_Strict):
@@ -191,7 +199,17 @@ class OccupancyKpi(_Strict):
     stat: Literal["mean", "max"] = "mean"
 
 
-Kpi = Annotated[IntervalKpi | WaitKpi | OccupancyKpi, Field(discriminator="type")]
+class TurnedAwayKpi(_Strict):
+    """Share (``pct``) or number (``count``) of requests a queue limit turned away."""
+
+    type: Literal["turned_away"] = "turned_away"
+    label: str | None = None
+    unit: str = "%"
+    resource: str
+    stat: Literal["pct", "count"] = "pct"
+
+
+Kpi = Annotated[IntervalKpi | WaitKpi | OccupancyKpi | TurnedAwayKpi, Field(discriminator="type")]
 
 
 class Scenario(_Strict):

@@ -13,6 +13,7 @@ from caretwin.model.definition import (
     IntervalKpi,
     OccupancyKpi,
     PoissonArrivals,
+    TurnedAwayKpi,
     TwinDefinition,
     WaitKpi,
 )
@@ -103,7 +104,7 @@ def _check_kpis(d: TwinDefinition) -> list[Problem]:
     out: list[Problem] = []
     for name, k in d.kpis.items():
         base = f"kpis.{name}"
-        if isinstance(k, OccupancyKpi):
+        if isinstance(k, OccupancyKpi | TurnedAwayKpi):
             if k.resource not in d.resources:
                 out.append((f"{base}.resource", f"unknown resource '{k.resource}'"))
             continue

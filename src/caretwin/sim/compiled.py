@@ -16,6 +16,7 @@ from caretwin.model.definition import (
     OccupancyKpi,
     PoissonArrivals,
     ScheduledArrivals,
+    TurnedAwayKpi,
     TwinDefinition,
     WaitKpi,
 )
@@ -43,6 +44,7 @@ class CResource:
     index: int
     name: str
     capacity: int
+    queue_limit: int | None
     ttf: Distribution | None
     repair: Distribution | None
 
@@ -69,7 +71,7 @@ class CKpi:
     """A KPI compiled to what the engine collects for it."""
 
     name: str
-    kind: str  # "sample" (interval/wait) or "occupancy"
+    kind: str  # "sample" (interval/wait), "occupancy" or "turned_away"
     stat: str
     threshold: float | None
     label: str
@@ -116,6 +118,7 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
             index=i,
             name=name,
             capacity=r.capacity,
+            queue_limit=r.queue_limit,
             ttf=r.failures.time_to_failure if r.failures else None,
             repair=r.failures.repair if r.failures else None,
         )
@@ -188,6 +191,11 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
         label = k.label or name
         if isinstance(k, OccupancyKpi):
             kpis.append(CKpi(name, "occupancy", k.stat, None, label, k.unit, res_index[k.resource]))
+            continue
+        if isinstance(k, TurnedAwayKpi):
+            kpis.append(
+                CKpi(name, "turned_away", k.stat, None, label, k.unit, res_index[k.resource])
+            )
             continue
         kpis.append(CKpi(name, "sample", k.stat, k.threshold, label, k.unit))
         if isinstance(k, WaitKpi):

@@ -56,15 +56,28 @@ class Patient:
 
 
 class Pool:
-    __slots__ = ("busy", "down", "free", "pending_failures", "queue", "tracker")
+    __slots__ = (
+        "busy",
+        "down",
+        "free",
+        "pending_failures",
+        "queue",
+        "queue_limit",
+        "requests",
+        "tracker",
+        "turned_away",
+    )
 
-    def __init__(self, capacity: int, tracker: OccupancyTracker) -> None:
+    def __init__(self, capacity: int, queue_limit: int | None, tracker: OccupancyTracker) -> None:
         self.free = list(range(capacity))  # a heap: lowest free unit is assigned first
         self.queue: deque[Patient] = deque()
         self.pending_failures: deque[int] = deque()
         self.busy = 0
         self.down = 0
         self.tracker = tracker
+        self.queue_limit = queue_limit
+        self.requests = 0  # by counted patients, for turned-away shares
+        self.turned_away = 0
 
 
 class Engine:
@@ -86,7 +99,9 @@ class Engine:
         self._next_pid = 0
         self.tr = trace
         w0, w1 = model.warmup_h, model.window_end_h
-        self.pools = [Pool(r.capacity, OccupancyTracker(w0, w1)) for r in model.resources]
+        self.pools = [
+            Pool(r.capacity, r.queue_limit, OccupancyTracker(w0, w1)) for r in model.resources
+        ]
         self.samples: list[list[float]] = [[] for _ in model.kpis]
 
         def gen(purpose: Purpose, index: int) -> np.random.Generator:
@@ -173,8 +188,14 @@ class Engine:
 
     def _request(self, p: Patient, r: int, t: float) -> None:
         pool = self.pools[r]
+        if p.counted:
+            pool.requests += 1
         if pool.free and not pool.queue:
             self._grant(p, r, heapq.heappop(pool.free), t)
+        elif pool.queue_limit is not None and len(pool.queue) >= pool.queue_limit:
+            if p.counted:
+                pool.turned_away += 1
+            self._exit(p, t)  # turned away: leaves the pathway, handing back what it holds
         else:
             pool.queue.append(p)
 
@@ -348,7 +369,13 @@ class Engine:
         for pool in self.pools:
             pool.tracker.close()
         return replication_result(
-            m, self.replication, self.samples, [p.tracker for p in self.pools], events
+            m,
+            self.replication,
+            self.samples,
+            [p.tracker for p in self.pools],
+            events,
+            [p.requests for p in self.pools],
+            [p.turned_away for p in self.pools],
         )
 
 

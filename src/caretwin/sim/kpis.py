@@ -91,13 +91,23 @@ def replication_result(
     samples: list[list[float]],
     trackers: list[OccupancyTracker],
     events: int,
+    requests: list[int],
+    turned_away: list[int],
 ) -> ReplicationResult:
+    """KPIs of one replication; ``requests``/``turned_away`` count counted patients per pool."""
     kpis: dict[str, float] = {}
     hists: dict[str, np.ndarray] = {}
     for i, k in enumerate(model.kpis):
         if k.kind == "occupancy":
             tr = trackers[k.resource]
             kpis[k.name] = tr.mean() if k.stat == "mean" else float(tr.max_level)
+            continue
+        if k.kind == "turned_away":
+            n, lost = requests[k.resource], turned_away[k.resource]
+            if k.stat == "count":
+                kpis[k.name] = float(lost)
+            else:
+                kpis[k.name] = 100.0 * lost / n if n else math.nan
             continue
         arr = np.asarray(samples[i], dtype=float)
         kpis[k.name] = _stat(arr, k)
