@@ -102,9 +102,7 @@ def sanitize_details(details: dict[str, Any] | None) -> dict[str, Any]:
 
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if k.lower() in PHI_KEYS else _redact(v)) for k, v in value.items()
-        }
+        return {k: (REDACTED if k.lower() in PHI_KEYS else _redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value

@@ -15,7 +15,7 @@ import typer
 from caretwin.errors import CareTwinError
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
 

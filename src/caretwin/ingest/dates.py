@@ -6,6 +6,9 @@ given. The parser is strict about the shape (a regular expression of the FHIR gr
 two documented ways: a partial date means its first instant, and a time without a zone is read
 as UTC (the generator always writes ``Z``; real feeds that omit it are treated the same way rather
 than losing the record). Offsets are converted, so ``10:00-04:00`` becomes ``14:00Z``.
+
+Error messages never quote the value: a birth date is PHI, and reasons are shown by
+``caretwin lake quarantine``.
 """
 
 from __future__ import annotations
@@ -30,15 +33,15 @@ def parse_datetime(value: object) -> datetime:
         raise DateFormatError(f"not a dateTime string: {type(value).__name__}")
     m = _DATE_TIME.fullmatch(value)
     if m is None:
-        raise DateFormatError(f"not a FHIR dateTime: {value!r}")
+        raise DateFormatError("not a FHIR dateTime")
     try:
         if m.group(4) is None:
             year, month, day = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
             return datetime(year, month, day, tzinfo=UTC)
         text = value if m.group(7) else value + "Z"
         return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError as exc:
-        raise DateFormatError(f"invalid dateTime {value!r}: {exc}") from None
+    except ValueError:
+        raise DateFormatError("invalid dateTime (a field is out of range)") from None
 
 
 def parse_date(value: object) -> date:
@@ -47,8 +50,8 @@ def parse_date(value: object) -> date:
         raise DateFormatError(f"not a date string: {type(value).__name__}")
     m = _DATE.fullmatch(value)
     if m is None:
-        raise DateFormatError(f"not a FHIR date: {value!r}")
+        raise DateFormatError("not a FHIR date")
     try:
         return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
-    except ValueError as exc:
-        raise DateFormatError(f"invalid date {value!r}: {exc}") from None
+    except ValueError:
+        raise DateFormatError("invalid date (a field is out of range)") from None

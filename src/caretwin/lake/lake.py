@@ -65,7 +65,13 @@ class Lake:
         """Run ``sql`` over the lake's views and return the result as an Arrow table."""
         con = self.connect()
         try:
-            return con.execute(sql).fetch_arrow_table()
+            rel = con.sql(sql)
+            if rel is None:  # a statement without a result
+                return pa.table({})
+            # DuckDB 2 names it to_arrow_table; 1.x has arrow() returning a Table (pyproject: >=1.0)
+            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+            table: pa.Table = fetch()
+            return table
         except duckdb.Error as exc:
             raise DataError(f"lake query failed: {exc}") from exc
         finally:

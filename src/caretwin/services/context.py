@@ -56,30 +56,38 @@ class ServiceContext:
         """Check ``permission``, run the block, and audit the outcome.
 
         Denied: audits ``denied`` and raises :class:`AccessDenied` before the block runs.
-        Block raises: audits ``error`` with the error's class name and message, then re-raises
-        the original exception. Otherwise audits ``ok`` with ``op.details``.
+        Block raises :class:`AccessDenied` (a finer check inside): audits ``denied``, re-raises.
+        Block raises anything else: audits ``error`` with the error's class name and message,
+        then re-raises the original exception. Otherwise audits ``ok`` with ``op.details``.
         """
         op = Operation(action=action, target=target, permission=permission)
-        audit = self.audit
         try:
             require(self.actor, permission)
         except AccessDenied:
-            audit.record(
-                self.actor, action, target, "denied", {"permission": permission.value}
-            )
+            self._record_quietly(action, target, "denied", {"permission": permission.value})
             raise
         try:
             yield op
+        except AccessDenied as exc:
+            # A finer-grained check inside the block (e.g. per run kind) is still a denial.
+            details = {**op.details, "permission": exc.details.get("permission")}
+            self._record_quietly(action, target, "denied", details)
+            raise
         except Exception as exc:
             details = dict(op.details)
             details["error"] = {
                 "type": exc.__class__.__name__,
                 "message": str(exc)[:_MAX_ERROR_MESSAGE],
             }
-            try:
-                audit.record(self.actor, action, target, "error", details)
-            except Exception:
-                # Never let an audit failure hide the error the user needs to see.
-                log.exception("could not audit the failure of %s on %s", action, target)
+            self._record_quietly(action, target, "error", details)
             raise
-        audit.record(self.actor, action, target, "ok", op.details)
+        self.audit.record(self.actor, action, target, "ok", op.details)
+
+    def _record_quietly(
+        self, action: str, target: str, outcome: str, details: dict[str, Any]
+    ) -> None:
+        """Audit on the failure path: never let an audit failure hide the error being raised."""
+        try:
+            self.audit.record(self.actor, action, target, outcome, details)
+        except Exception:
+            log.exception("could not audit %s of %s on %s", outcome, action, target)

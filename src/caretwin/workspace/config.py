@@ -86,7 +86,9 @@ def load_config(root: Path) -> WorkspaceConfig:
 
 def save_config(root: Path, config: WorkspaceConfig) -> Path:
     path = root / CONFIG_FILE
-    header = "# CareTwin workspace configuration. database_url: null means ./caretwin.db (SQLite).\n"
+    header = (
+        "# CareTwin workspace configuration. database_url: null means ./caretwin.db (SQLite).\n"
+    )
     body = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     path.write_text(header + body, encoding="utf-8")
     return path

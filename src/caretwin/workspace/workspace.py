@@ -91,7 +91,9 @@ class Workspace:
         if root.exists() and not root.is_dir():
             raise ConfigError(f"{root} exists and is not a folder")
         try:
-            config = WorkspaceConfig(name=root.resolve().name or "caretwin", database_url=database_url)
+            config = WorkspaceConfig(
+                name=root.resolve().name or "caretwin", database_url=database_url
+            )
         except ValueError as exc:
             raise ConfigError(f"invalid workspace settings: {exc}") from exc
         try:

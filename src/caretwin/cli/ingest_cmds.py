@@ -1,0 +1,108 @@
+"""``caretwin ingest`` and ``caretwin lake``: loading data into the lake and looking at it.
+
+Output is counts, ids, hashes, file names and quarantine reasons only; record content (names,
+excerpts) is never printed, since the terminal and its scrollback are not a place for PHI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.ingest import IngestReport
+from caretwin.services.context import ServiceContext
+from caretwin.services.ingestion import ingest, lake_counts, quarantine_rows
+
+PATHS_ARGUMENT: Any = typer.Argument(
+    ...,
+    help="NDJSON (.ndjson, .ndjson.gz), JSON Bundle/resource, work-order CSV files, or folders.",
+)
+
+lake_app = typer.Typer(help="The workspace's data lake.", no_args_is_help=True)
+
+
+def _print_report(report: IngestReport) -> None:
+    table = Table(title="ingest")
+    for col in ("resource type", "added", "unchanged", "quarantined"):
+        table.add_column(col, justify="left" if col == "resource type" else "right")
+    for rtype, c in report.counts.items():
+        quarantined = f"[red]{c.quarantined}[/]" if c.quarantined else "0"
+        table.add_row(rtype, str(c.added), str(c.unchanged), quarantined)
+    console = Console()
+    console.print(table)
+    status = "no change" if report.no_change else f"snapshot {report.snapshot_id}"
+    console.print(
+        f"{status}\ndata hash {report.data_hash}\n"
+        f"{report.records} records from {len(report.files)} files in {report.seconds:.2f} s "
+        f"({report.resources_per_second:,.0f} records/s); "
+        f"{report.quarantined} quarantined ({report.quarantine_rows_added} new quarantine rows)"
+    )
+
+
+def ingest_cmd(
+    paths: list[Path] = PATHS_ARGUMENT,
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Load FHIR R4 data and CMMS work orders into the lake as one snapshot."""
+    with cli_errors(fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        report = ingest(ctx, paths)
+        if fmt == OutputFormat.json:
+            print_json(report.model_dump(mode="json"))
+        else:
+            _print_report(report)
+
+
+@lake_app.command("tables")
+def tables_cmd(
+    fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPACE_OPTION
+) -> None:
+    """Row count of every lake table, and the lake's data hash."""
+    with cli_errors(fmt):
+        result = lake_counts(ServiceContext.for_cli(workspace))
+        if fmt == OutputFormat.json:
+            print_json(result)
+            return
+        table = Table(title=f"lake (data hash {result['data_hash'][:16]}…)")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, rows in result["tables"].items():
+            table.add_row(name, str(rows))
+        Console().print(table)
+
+
+@lake_app.command("quarantine")
+def quarantine_cmd(
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most N rows."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Quarantined records: file, line, type and reason (never their content)."""
+    with cli_errors(fmt):
+        rows = quarantine_rows(ServiceContext.for_cli(workspace), limit=limit)
+        if fmt == OutputFormat.json:
+            print_json(rows)
+            return
+        table = Table(title="quarantine")
+        for col in ("source file", "line", "type", "reason"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["source_file"], str(r["line"]), r["resource_type"] or "", r["reason"])
+        Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_cmd)
+    app.add_typer(lake_app, name="lake")

@@ -1,0 +1,120 @@
+"""``caretwin simulate``: run a model's scenarios and print KPIs with 95% confidence intervals."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.cli.model_cmds import MODEL_ARGUMENT
+from caretwin.model import apply_scenario, load_definition, scenario_names
+from caretwin.services.context import ServiceContext
+from caretwin.services.models import resolve_model_path
+from caretwin.services.simulation import SimulationRun, simulate_model
+
+
+def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:.4g}" if abs(x) < 1000 else f"{x:.1f}"
+
+
+def _table(run: SimulationRun) -> Table:
+    names = list(run.results)
+    table = Table(
+        title=f"{run.primary.model_name} — {run.primary.replications.__len__()} replications"
+    )
+    table.add_column("KPI")
+    for n in names:
+        table.add_column(f"{n} (mean ± 95% CI)", justify="right")
+    for kpi, s in run.primary.summary.items():
+        cells = []
+        for n in names:
+            k = run.results[n].summary[kpi]
+            cells.append(f"{_fmt(k.mean)} ± {_fmt(k.ci95)}")
+        table.add_row(f"{kpi}  [dim]{s.label}[/]", *cells)
+    return table
+
+
+def simulate_cmd(
+    model: str = MODEL_ARGUMENT,
+    scenario: list[str] = typer.Option(
+        [], "--scenario", "-s", help="Scenario to run (repeatable; 'all' for every one)."
+    ),
+    reps: int | None = typer.Option(None, "--reps", "-r", min=1, help="Replications."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Root seed."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Local worker processes (default: all cores)."
+    ),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Simulate a model; KPIs per scenario with mean and 95% CI half-width."""
+    with cli_errors(fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        names = scenario or ["baseline"]
+        defn = load_definition(resolve_model_path(model))
+        if names == ["all"]:
+            names = scenario_names(defn)
+        for n in names:
+            apply_scenario(defn, n)
+        total = len(names) * (reps or defn.run.replications)
+        kwargs: dict[str, Any] = dict(
+            scenarios=names, replications=reps, seed=seed, workers=workers, report=not no_report
+        )
+        if fmt == OutputFormat.json:
+            run = simulate_model(ctx, defn, **kwargs)
+        else:
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("replications", total=total)
+                run = simulate_model(ctx, defn, progress=lambda n: bar.advance(task, n), **kwargs)
+        if fmt == OutputFormat.json:
+            out: dict[str, Any] = {
+                "run_id": run.run_id,
+                "model": run.primary.model_name,
+                "model_hash": run.primary.model_hash,
+                "scenario": run.primary.scenario,
+                "replications": len(run.primary.replications),
+                "seed": run.primary.seed,
+                "kpis": {
+                    k: {"mean": s.mean, "ci95": s.ci95} for k, s in run.primary.summary.items()
+                },
+                "report": str(run.report_path) if run.report_path else None,
+            }
+            if len(run.results) > 1:
+                out["scenarios"] = {
+                    n: {k: {"mean": s.mean, "ci95": s.ci95} for k, s in r.summary.items()}
+                    for n, r in run.results.items()
+                }
+            print_json(out)
+            return
+        console = Console()
+        console.print(_table(run))
+        secs = sum(r.wall_seconds for r in run.results.values())
+        events = sum(r.events for r in run.results.values())
+        console.print(f"{events:,} events in {secs:.1f} s; run {run.run_id}")
+        if run.report_path:
+            console.print(f"report: {run.report_path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_cmd)

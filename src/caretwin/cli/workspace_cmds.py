@@ -1,0 +1,82 @@
+"""``caretwin init`` and ``caretwin audit``: creating a workspace and reading its audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.access import Actor
+from caretwin.audit.service import list_audit_events
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.services.context import ServiceContext
+from caretwin.workspace.service import init_workspace
+
+DIRECTORY_ARGUMENT: Any = typer.Argument(
+    ..., help="Folder for the new workspace (created if needed)."
+)
+DATABASE_URL_OPTION: Any = typer.Option(
+    None,
+    "--database-url",
+    help="Metadata database URL, e.g. postgresql://user@host/db (default: SQLite in DIR).",
+)
+
+audit_app = typer.Typer(help="The workspace's append-only audit log.", no_args_is_help=True)
+
+
+def init(
+    directory: Path = DIRECTORY_ARGUMENT,
+    database_url: str | None = DATABASE_URL_OPTION,
+) -> None:
+    """Create a workspace: caretwin.yaml, metadata database, lake/ and runs/."""
+    with cli_errors():
+        ctx = init_workspace(directory, Actor.os_user(), database_url=database_url)
+        ws = ctx.workspace
+        typer.echo(f"created workspace {ws.config.name!r} at {ws.root} ({ws.backend})")
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="Most recent N events."),
+    action: str | None = typer.Option(None, "--action", help="Only this action."),
+    actor: str | None = typer.Option(None, "--actor", help="Only this actor."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """List audit events, newest first."""
+    with cli_errors(fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        events = list_audit_events(ctx, limit=limit, action=action, actor=actor)
+        if fmt == OutputFormat.json:
+            print_json([e.to_dict() for e in events])
+            return
+        table = Table(title=f"audit log — {ctx.workspace.root}")
+        for col in ("id", "at (UTC)", "actor", "action", "target", "outcome", "details"):
+            table.add_column(col, overflow="fold", no_wrap=col in ("action", "outcome"))
+        colours = {"ok": "green", "denied": "yellow", "error": "red"}
+        for e in events:
+            table.add_row(
+                str(e.id),
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target,
+                f"[{colours.get(e.outcome, 'white')}]{e.outcome}[/]",
+                orjson.dumps({k: v for k, v in e.details.items() if v is not None}).decode(),
+            )
+        Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,43 @@
+"""The result of one ingest: what was added, what was already there, what was quarantined."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class TypeCounts(BaseModel):
+    """Records of one resource type by outcome."""
+
+    added: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.unchanged + self.quarantined
+
+
+class IngestReport(BaseModel):
+    """One ingest's outcome; serialized as the CLI's ``--format json`` output.
+
+    ``snapshot_id`` is the hash over the content hashes this ingest added (the empty-set hash and
+    ``no_change`` when it added nothing); ``data_hash`` identifies the whole lake afterwards.
+    ``quarantined`` counts records refused in this run, ``quarantine_rows_added`` the rows new to
+    the quarantine table (a re-ingest of the same bad file adds none).
+    """
+
+    snapshot_id: str
+    no_change: bool
+    data_hash: str
+    counts: dict[str, TypeCounts] = Field(default_factory=dict)
+    quarantined: int = 0
+    quarantine_rows_added: int = 0
+    files: list[str] = Field(default_factory=list)
+    records: int = 0
+    seconds: float = 0.0
+    resources_per_second: float = 0.0
+    tables: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def added(self) -> int:
+        return sum(c.added for c in self.counts.values())

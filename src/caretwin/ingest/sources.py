@@ -1,0 +1,110 @@
+"""Finding input files and reading them as a stream of :class:`Record`.
+
+NDJSON (plain or gzip) is read line by line with orjson, so memory stays bounded by one line
+whatever the file size; a line may hold a single resource or a whole Bundle. ``.json`` files
+hold one resource or one Bundle and are read whole. ``.csv`` files are CMMS work orders. In bulk
+export naming (``Patient.000.ndjson``) the file name's first part is a resource type, and records
+of another type in that file are quarantined as misfiled.
+
+A file that cannot be read to its end (I/O error, truncated or corrupt gzip) fails the whole
+ingest with :class:`DataError` rather than quarantining a line: it signals an incomplete
+transfer, and loading its first half silently would skew every rate calibrated from it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from caretwin.errors import DataError
+from caretwin.ingest.bundles import expand_bundle
+from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
+from caretwin.ingest.records import EXCERPT_CHARS, Record
+from caretwin.ingest.workorders import read_csv
+
+SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv")
+
+
+def _matches(path: Path) -> bool:
+    return path.name.lower().endswith(SUFFIXES)
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """The input files: given files, plus matching files found recursively under given folders.
+
+    Hidden files and folders (``.staging`` and the like) are skipped; a file listed twice is read
+    once. A missing path or an explicitly named file of an unsupported kind is a :class:`DataError`.
+    """
+    found: dict[Path, None] = {}
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path).parts
+                if child.is_file() and _matches(child) and not any(p.startswith(".") for p in rel):
+                    found.setdefault(child.resolve())
+        elif path.is_file():
+            if not _matches(path):
+                raise DataError(f"{path}: unsupported input (expected {', '.join(SUFFIXES)})")
+            found.setdefault(path.resolve())
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    return list(found)
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _file_type(path: Path) -> str | None:
+    first = path.name.split(".", 1)[0]
+    return first if first in R4_RESOURCE_TYPES and first != "Bundle" else None
+
+
+def _record(data: object, raw: bytes, source: str, line: int, ftype: str | None) -> Iterator[Record]:
+    if not isinstance(data, dict):
+        yield Record(source, line, error="not a JSON object", excerpt=_text(raw))
+    elif data.get("resourceType") == "Bundle":
+        yield from expand_bundle(data, source, line)
+    else:
+        yield Record(source, line, data=data, excerpt=_text(raw), file_type=ftype)
+
+
+def _text(raw: bytes) -> str:
+    return raw[:EXCERPT_CHARS].decode("utf-8", errors="replace").strip()
+
+
+def read_file(path: Path) -> Iterator[Record]:
+    """Every record of one input file, in file order."""
+    source = path.as_posix()
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        yield from read_csv(path, source)
+        return
+    try:
+        with _open(path) as fh:
+            if name.endswith((".json", ".json.gz")):
+                raw = fh.read()
+                try:
+                    data = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    yield Record(source, 1, error=f"invalid JSON: {exc}", excerpt=_text(raw))
+                    return
+                yield from _record(data, raw, source, 1, None)
+                return
+            ftype = _file_type(path)
+            for line, raw_line in enumerate(fh, 1):
+                if not raw_line.strip():
+                    continue
+                try:
+                    data = orjson.loads(raw_line)
+                except orjson.JSONDecodeError as exc:
+                    yield Record(source, line, error=f"invalid JSON: {exc}", excerpt=_text(raw_line))
+                    continue
+                yield from _record(data, raw_line, source, line, ftype)
+    except (OSError, EOFError, zlib.error) as exc:  # unreadable, truncated or corrupt gzip
+        raise DataError(f"{source}: cannot read: {exc}") from exc

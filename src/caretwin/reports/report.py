@@ -1,0 +1,184 @@
+"""The self-contained HTML report of a simulation run: one file that opens offline.
+
+:func:`write_report` renders a :class:`ReportInput` with the Jinja2 template
+``templates/report.html.j2`` (autoescaped) and embeds plotly.js once, inline, so the file needs
+no network access: no CDN, no web fonts, no external links in ``src`` or ``href``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+import caretwin
+from caretwin.errors import CareTwinError, DataError
+from caretwin.reports import figures, provenance, tables
+from caretwin.sim.result import HIST_BIN_H, HIST_BINS, SimulationResult
+
+DISCLAIMER_BODY = (
+    "These figures come from a simulation model of hospital operations and carry statistical "
+    "and model uncertainty; they describe what the model predicts under stated assumptions. "
+    "They are not clinical directives and do not replace professional judgement about any "
+    "patient or service."
+)
+DISCLAIMER = f"Decision support only. {DISCLAIMER_BODY}"
+
+
+@dataclass
+class ReportInput:
+    title: str
+    model_name: str
+    model_hash: str
+    results: dict[str, SimulationResult]  # scenario name -> result; "baseline" first if present
+    baseline: str = "baseline"
+    observed: dict[str, float] | None = None  # observed KPIs of a held-out period
+    observed_label: str | None = None  # e.g. "held-out month 2026-01"
+    calibration: dict[str, Any] | None = None  # the calibrated model's provenance dict
+    manifest: dict[str, Any] | None = None  # run manifest, shown in an appendix
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plot:
+    id: str
+    title: str
+    caption: str
+    json: Markup
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("caretwin.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The plotly.js bundle shipped with the plotly Python package."""
+    from plotly.offline import get_plotlyjs
+
+    js = str(get_plotlyjs())
+    return js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
+
+
+def ordered_results(inp: ReportInput) -> list[SimulationResult]:
+    """The baseline first (when present), then the other scenarios in the given order."""
+    first = [inp.results[inp.baseline]] if inp.baseline in inp.results else []
+    return first + [r for name, r in inp.results.items() if name != inp.baseline]
+
+
+def _plots(results: list[SimulationResult]) -> list[Plot]:
+    plots: list[Plot] = []
+    others = " Other scenarios are dotted; click their legend entries to show them."
+
+    def add(pid: str, title: str, caption: str, fig: figures.Figure | None) -> None:
+        if fig is not None:
+            plots.append(Plot(pid, title, caption, Markup(figures.script_json(fig))))
+
+    add(
+        "plot-occupancy",
+        "Occupancy over time",
+        f"Daily mean units held per resource, averaged over replications, for "
+        f"{results[0].scenario} (solid).{others if len(results) > 1 else ''} "
+        "Beds held by blocked or boarding patients count as occupied.",
+        figures.occupancy_figure(results),
+    )
+    kpi = figures.histogram_kpi(results[0])
+    if kpi is not None:
+        meta = tables.kpi_meta(results, kpi)
+        label = meta.label if meta and meta.label else kpi
+        add(
+            "plot-distribution",
+            f"Distribution: {label}",
+            f"Patient-level values of {kpi} pooled over all replications, as a share of "
+            f"patients per {HIST_BIN_H:g} h bin; the last bin "
+            f"(from {(HIST_BINS - 1) * HIST_BIN_H:g} h) also collects longer values.",
+            figures.distribution_figure(results, kpi),
+        )
+    add(
+        "plot-kpis",
+        "KPIs by scenario",
+        "Mean across replications per scenario; error bars are 95% confidence intervals of "
+        "the mean.",
+        figures.kpi_bars_figure(results),
+    )
+    return plots
+
+
+def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the template shows, as display-ready values."""
+    results = ordered_results(inp)
+    if not results:
+        raise DataError("a report needs at least one simulation result")
+    reference = results[0]
+    notes = list(inp.notes)
+    if inp.baseline not in inp.results:
+        notes.insert(
+            0,
+            f"No scenario named {inp.baseline!r} among the results; "
+            f"{reference.scenario!r} is used as the reference.",
+        )
+    manifest = inp.manifest or {}
+    return {
+        "title": inp.title,
+        "model_name": inp.model_name,
+        "model_hash": inp.model_hash,
+        "run_id": provenance.manifest_field(manifest, "run_id", "id") or "not recorded",
+        "run_date": provenance.manifest_field(manifest, "created_at", "started_at", "date"),
+        "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": caretwin.__version__,
+        "disclaimer": DISCLAIMER,
+        "disclaimer_body": DISCLAIMER_BODY,
+        "reference": reference.scenario,
+        "scenarios": tables.scenario_rows(results),
+        "kpi_rows": tables.kpi_rows(results),
+        "comparisons": [(r.scenario, tables.comparison_rows(reference, r)) for r in results[1:]],
+        "observed": tables.observed_rows(reference, inp.observed) if inp.observed else None,
+        "observed_label": inp.observed_label or "observed period",
+        "calibration": provenance.calibration_view(inp.calibration) if inp.calibration else None,
+        "manifest": provenance.manifest_rows(manifest) if inp.manifest else None,
+        "notes": notes,
+        "plots": _plots(results),
+        "plotly_js": Markup(plotly_js()),
+    }
+
+
+def render_report(inp: ReportInput, now: datetime | None = None) -> str:
+    """The report as one HTML document."""
+    return _environment().get_template("report.html.j2").render(build_context(inp, now))
+
+
+def write_report(inp: ReportInput, path: Path) -> Path:
+    """Render the report and write it atomically to ``path`` (parents created); returns it."""
+    document = render_report(inp)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(document)
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report meant to be shared
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CareTwinError(
+            f"cannot write the report to {path}: {exc.strerror or exc}",
+            details={"path": str(path)},
+        ) from exc
+    return path

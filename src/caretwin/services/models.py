@@ -1,0 +1,37 @@
+"""Model services: resolving a model argument, validating, listing and copying examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from caretwin.access import Permission
+from caretwin.model import example_names, example_path, example_text, load_definition
+from caretwin.model.definition import TwinDefinition
+from caretwin.services.context import ServiceContext
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A model file path; a bare example name (``reference-hospital``) means the shipped file."""
+    p = Path(model)
+    if not p.exists() and str(model) in example_names():
+        return example_path(str(model))
+    return p
+
+
+def validate_model(ctx: ServiceContext, model: str | Path) -> TwinDefinition:
+    path = resolve_model_path(model)
+    with ctx.operation("model.validate", Permission.MODEL_READ, target=str(path)) as op:
+        d = load_definition(path)
+        op.details.update(model=d.name, model_hash=d.content_hash())
+        return d
+
+
+def copy_example(ctx: ServiceContext, name: str, dest: Path) -> Path:
+    """Write a shipped example to ``dest`` (a file, or a folder to put ``NAME.yaml`` in)."""
+    with ctx.operation("model.example.copy", Permission.MODEL_READ, target=name) as op:
+        text = example_text(name)
+        out = dest / f"{name}.yaml" if dest.is_dir() else dest
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        op.details["path"] = str(out)
+        return out

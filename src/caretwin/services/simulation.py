@@ -1,0 +1,168 @@
+"""The simulation service: run a model's scenarios, record the run, write its report.
+
+A run records everything needed to re-run it: the model as loaded (``model.yaml`` in the run
+folder, so later edits to the source file do not matter), scenarios, replications and seed. The
+``simulate`` reproducer registered here re-runs from that record and returns outputs built by the
+same function, so ``caretwin reproduce`` compares like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from caretwin.access import Permission
+from caretwin.model import apply_scenario, dump_definition, load_definition, scenario_names
+from caretwin.model.definition import TwinDefinition
+from caretwin.reports import ReportInput, write_report
+from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
+from caretwin.services.context import ServiceContext
+from caretwin.services.models import resolve_model_path
+from caretwin.sim.result import SimulationResult
+from caretwin.sim.runner import default_workers, simulate
+
+MODEL_FILE = "model.yaml"
+REPORT_FILE = "report.html"
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class SimulationRun:
+    run_id: str
+    run_dir: Path
+    results: dict[str, SimulationResult]
+    report_path: Path | None
+    outputs: dict[str, Any]
+
+    @property
+    def primary(self) -> SimulationResult:
+        return next(iter(self.results.values()))
+
+
+def kpi_outputs(results: dict[str, SimulationResult]) -> dict[str, Any]:
+    """The run's outputs: KPI summaries of the first scenario at top level, all under scenarios."""
+    first = next(iter(results.values()))
+    return {
+        "scenario": first.scenario,
+        "kpis": {k: s.to_json() for k, s in first.summary.items()},
+        "scenarios": {
+            name: {
+                "kpis": {k: s.to_json() for k, s in r.summary.items()},
+                "per_replication": [rep.kpis for rep in r.replications],
+                "events": r.events,
+            }
+            for name, r in results.items()
+        },
+    }
+
+
+def run_scenarios(
+    defn: TwinDefinition,
+    scenarios: Sequence[str],
+    *,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    progress: Progress | None = None,
+) -> dict[str, SimulationResult]:
+    results: dict[str, SimulationResult] = {}
+    for name in scenarios:
+        results[name] = simulate(
+            apply_scenario(defn, name),
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            scenario_label=name,
+            progress=progress,
+        )
+    return results
+
+
+def simulate_model(
+    ctx: ServiceContext,
+    model: str | Path | TwinDefinition,
+    *,
+    scenarios: Sequence[str] = ("baseline",),
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    report: bool = True,
+    title: str | None = None,
+    progress: Progress | None = None,
+    data_snapshot_hash: str | None = None,
+) -> SimulationRun:
+    """Simulate ``scenarios`` of a model (path, example name or definition) as one recorded run."""
+    if isinstance(model, TwinDefinition):
+        defn, target = model, model.name
+    else:
+        path = resolve_model_path(model)
+        defn, target = load_definition(path), str(path)
+    names = list(scenarios) or ["baseline"]
+    if names == ["all"]:
+        names = scenario_names(defn)
+    reps = replications if replications is not None else defn.run.replications
+    run_seed = seed if seed is not None else defn.run.seed
+    n_workers = workers if workers is not None else default_workers()
+    with ctx.operation("sim.run", Permission.SIMULATE, target=target) as op:
+        for name in names:  # fail on an unknown scenario before any work is done
+            apply_scenario(defn, name)
+        with RunRecorder.start(
+            ctx,
+            "simulate",
+            defn.name,
+            defn.content_hash(),
+            scenarios=names,
+            seed=run_seed,
+            replications=reps,
+            parameters={"workers": n_workers, "report": report},
+            data_snapshot_hash=data_snapshot_hash
+            or (defn.provenance or {}).get("data_snapshot_hash"),
+        ) as rec:
+            op.details.update(run_id=rec.run_id, model_hash=defn.content_hash(), scenarios=names)
+            (rec.run_dir / MODEL_FILE).write_text(dump_definition(defn), encoding="utf-8")
+            with rec.timer("simulate"):
+                results = run_scenarios(
+                    defn,
+                    names,
+                    replications=reps,
+                    seed=run_seed,
+                    workers=n_workers,
+                    progress=progress,
+                )
+            outputs = kpi_outputs(results)
+            report_path = None
+            if report:
+                with rec.timer("report"):
+                    report_path = write_report(
+                        ReportInput(
+                            title=title or f"{defn.name}: simulation",
+                            model_name=defn.name,
+                            model_hash=defn.content_hash(),
+                            results=results,
+                            calibration=defn.provenance,
+                            manifest={"run_id": rec.run_id, "seed": run_seed, "replications": reps},
+                        ),
+                        rec.run_dir / REPORT_FILE,
+                    )
+            rec.timings["events"] = float(sum(r.events for r in results.values()))
+            rec.finish(outputs, report_path=report_path)
+            op.details["events"] = sum(r.events for r in results.values())
+            return SimulationRun(rec.run_id, rec.run_dir, results, report_path, outputs)
+
+
+def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
+    defn = load_definition(run_dir(ctx.workspace, original.run_id) / MODEL_FILE)
+    results = run_scenarios(
+        defn,
+        original.scenarios or ["baseline"],
+        replications=original.replications,
+        seed=original.seed,
+        workers=int(original.parameters.get("workers", 1)),
+    )
+    return kpi_outputs(results)
+
+
+register_reproducer("simulate", _reproduce, permission=Permission.SIMULATE)

@@ -1,0 +1,94 @@
+"""Shared fixtures: a SQLite workspace, and a PostgreSQL URL with a throwaway schema per test.
+
+PostgreSQL tests skip (with the reason) when no server answers on 127.0.0.1:5432 — handy on a
+laptop — but CI sets ``CARETWIN_REQUIRE_POSTGRES=1`` and then an unreachable server *fails* the
+tests, so the PostgreSQL path can never be skipped silently. ``CARETWIN_TEST_POSTGRES_URL`` points
+the tests at another server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from caretwin.workspace import Workspace
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_base_url() -> str:
+    return os.environ.get("CARETWIN_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+
+
+def _libpq_dsn(sqlalchemy_url: str) -> str:
+    """The same URL in the form psycopg accepts (no ``+driver``)."""
+    _scheme, rest = sqlalchemy_url.split("://", 1)
+    return "postgresql://" + rest
+
+
+@pytest.fixture(scope="session")
+def _pg_server() -> str | None:
+    """``None`` when the server is reachable, else why not."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - psycopg is a test dependency
+        return f"psycopg is not installed: {exc}"
+    try:
+        with psycopg.connect(_libpq_dsn(_pg_base_url()), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {_pg_base_url()} is unreachable: {str(exc).strip()}"
+    return None
+
+
+@pytest.fixture
+def pg_url(_pg_server: str | None) -> Iterator[str]:
+    """A SQLAlchemy URL whose ``search_path`` is a fresh schema, dropped after the test.
+
+    A schema per test keeps reruns and parallel tests clean without needing CREATE DATABASE.
+    """
+    if _pg_server is not None:
+        if os.environ.get("CARETWIN_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"CARETWIN_REQUIRE_POSTGRES=1 but {_pg_server}")
+        pytest.skip(_pg_server)
+    import psycopg
+
+    schema = f"ct_test_{uuid.uuid4().hex[:12]}"
+    base = _pg_base_url()
+    with psycopg.connect(_libpq_dsn(base), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(_libpq_dsn(base), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh SQLite-backed workspace in ``tmp_path/ws``."""
+    ws = Workspace.init(tmp_path / "ws")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """The same test on a SQLite workspace and on a PostgreSQL-backed one."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    ws = Workspace.init(tmp_path / f"ws-{request.param}", database_url=url)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caretwin_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Never let a test touch the developer's real default workspace."""
+    monkeypatch.delenv("CARETWIN_WORKSPACE", raising=False)
+    monkeypatch.setenv("CARETWIN_HOME", str(tmp_path_factory.mktemp("caretwin-home") / "default"))
