@@ -23,8 +23,10 @@ pytestmark = pytest.mark.skipif(
 def test_synthea_counts_and_reingest(tmp_path: Path) -> None:
     lake_dir = tmp_path / "lake"
     report = ingest_paths(lake_dir, [SYNTHEA])
-    print(f"synthea: {report.records} records in {report.seconds:.3f}s "
-          f"= {report.resources_per_second:,.0f}/s")
+    print(
+        f"synthea: {report.records} records in {report.seconds:.3f}s "
+        f"= {report.resources_per_second:,.0f}/s"
+    )
     for rtype, n in EXPECTED.items():
         assert report.counts[rtype].added == n
     assert report.quarantined == 0

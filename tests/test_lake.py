@@ -19,7 +19,7 @@ def test_empty_lake_has_every_table_as_a_typed_view(tmp_path: Path) -> None:
         result = lake.query(f'SELECT * FROM "{name}"')
         assert result.num_rows == 0
         assert result.schema.names == SCHEMAS[name].names
-    enc = lake.query("SELECT start, \"end\" FROM encounters").schema
+    enc = lake.query('SELECT start, "end" FROM encounters').schema
     assert enc.field("start").type == pa.timestamp("us", tz="UTC")
     assert lake.query("SELECT birth_date FROM patients").schema.field(0).type == pa.date32()
 

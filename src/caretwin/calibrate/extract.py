@@ -106,11 +106,14 @@ SELECT b.encounter_id AS id, b.part_of, b.seq, b.unit,
   coalesce(b.prev_unit, space.unit, '') AS after,
   {_h("b.start")} AS start, {_h('b."end"')} AS "end", {_h("b.enc_start")} AS enc_start,
   {_h("b.discharge")} AS discharge,
-  {_h('''(SELECT min(o.t) FROM orders o WHERE o.encounter_id = b.encounter_id
-      AND o.role = 'transfer' AND o.t >= b.start AND (b."end" IS NULL OR o.t <= b."end"))''')}
+  -- the order that ends this bed's stay: made while holding it (the next bed starts at it)
+  {
+        _h('''(SELECT min(o.t) FROM orders o WHERE o.encounter_id = b.encounter_id
+      AND o.role = 'transfer' AND o.t > b.start AND (b."end" IS NULL OR o.t <= b."end"))''')
+    }
     AS transfer,
   coalesce((SELECT first(o.unit) FROM orders o WHERE o.encounter_id = b.encounter_id
-      AND o.role = 'transfer' AND o.t >= b.start AND (b."end" IS NULL OR o.t <= b."end")), '')
+      AND o.role = 'transfer' AND o.t > b.start AND (b."end" IS NULL OR o.t <= b."end")), '')
     AS transfer_unit
 FROM beds b LEFT JOIN space ON space.encounter_id = b.part_of
 ORDER BY b.encounter_id, b.seq

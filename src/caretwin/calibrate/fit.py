@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,8 +20,8 @@ import numpy as np
 from caretwin import __version__
 from caretwin.calibrate.extract import extract
 from caretwin.calibrate.fitting import fit_duration
-from caretwin.calibrate.mapping import classify
-from caretwin.calibrate.observations import ed_pathway, observe
+from caretwin.calibrate.mapping import StepRole, classify
+from caretwin.calibrate.observations import Observations, ed_pathway, observe
 from caretwin.calibrate.params import (
     describe,
     dist_data,
@@ -30,7 +29,6 @@ from caretwin.calibrate.params import (
     fit_failures,
     fit_rates,
     fit_routes,
-    sig,
 )
 from caretwin.errors import CalibrationError, LakeEmpty
 from caretwin.lake import EMPTY_HASH, Lake
@@ -70,6 +68,20 @@ def to_date(h: float) -> date:
     return (_EPOCH + timedelta(hours=h)).date()
 
 
+def default_window(arrivals: np.ndarray) -> tuple[date, date]:
+    """The span of full days of ED arrivals: from the first to the last day with at least half
+    the median daily count.
+
+    An extract also holds patients who arrived earlier and were still present when it starts (a
+    few per day, weeks back); counting those days would dilute every rate.
+    """
+    days = np.floor(arrivals / 24).astype(np.int64)
+    first = int(days.min())
+    counts = np.bincount(days - first)
+    full = np.flatnonzero(counts >= 0.5 * float(np.median(counts[counts > 0])))
+    return to_date((first + int(full[0])) * 24.0), to_date((first + int(full[-1]) + 1) * 24.0)
+
+
 def data_hash(lake: Lake) -> str:
     """The lake's content hash; for a lake written without raw resources, hash its Parquet files."""
     h = lake.data_hash()
@@ -80,6 +92,128 @@ def data_hash(lake: Lake) -> str:
         digest.update(path.relative_to(lake.lake_dir).as_posix().encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+@dataclass
+class _Fitter:
+    """Replaces the template's parameters in ``data`` one group at a time, collecting the
+    diagnostics, the table rows and every thin-data problem."""
+
+    template: TwinDefinition
+    roles: dict[str, StepRole]
+    obs: Observations
+    start_h: float
+    end_h: float
+    min_n: int
+    data: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    diag: dict[str, Any] = field(default_factory=dict)
+    rows: list[ParameterRow] = field(default_factory=list)
+
+    def _row(self, name: str, template: object, fitted: object, n: int) -> None:
+        self.rows.append(ParameterRow(name, str(template), str(fitted), int(n)))
+
+    def arrivals(self) -> None:
+        ed_path = ed_pathway(self.template, self.roles)
+        for name, arr in self.template.arrivals.items():
+            where = f"arrivals.{name}"
+            if isinstance(arr, PoissonArrivals):
+                sample = self.obs.ed_arrivals if arr.pathway == ed_path else np.empty(0)
+                if sample.size < self.min_n:
+                    self.problems.append(f"{where}.rates: {sample.size} arrivals (< {self.min_n})")
+                    continue
+                rates, d = fit_rates(sample, self.start_h, self.end_h, len(arr.rates))
+                self.diag[f"{where}.rates"] = d
+                self.data["arrivals"][name]["rates"] = rates
+                for i, (old, new) in enumerate(zip(arr.rates, rates, strict=True)):
+                    self._row(f"{where}.rates[{i}]", f"{old:g}", f"{new:.3f}", d["counts"][i])
+                continue
+            sample = self.obs.elective_arrivals
+            if sample.size < self.min_n:
+                self.problems.append(f"{where}: {sample.size} elective arrivals (< {self.min_n})")
+                continue
+            value, self.diag[where] = fit_elective(sample, self.start_h, self.end_h)
+            self.data["arrivals"][name].update(value)
+            old_value = {
+                "weekdays": [w.value for w in arr.weekdays],
+                "at_hour": f"{arr.at_hour:g}",
+                "count": arr.count,
+            }
+            for k, v in value.items():
+                self._row(f"{where}.{k}", old_value[k], v, sample.size)
+
+    def steps(self) -> None:
+        for pname, pathway in self.template.pathways.items():
+            for i, step in enumerate(pathway.steps):
+                key = f"{pname}.{step.id}"
+                where = f"pathways.{key}"
+                target = self.data["pathways"][pname]["steps"][i]
+                if step.duration is not None and self.roles[key].role != "decision":
+                    sample = self.obs.durations.get(key, np.empty(0))
+                    if sample.size < self.min_n:
+                        self.problems.append(
+                            f"{where}.duration: {sample.size} observed durations (< {self.min_n})"
+                        )
+                    else:
+                        fit = fit_duration(sample)
+                        target["duration"] = dist_data(fit.distribution)
+                        self.diag[f"{where}.duration"] = {
+                            **fit.diagnostics(),
+                            "dropped_open": self.obs.open_counts.get(key, 0),
+                        }
+                        self._row(
+                            f"{where}.duration",
+                            describe(step.duration),
+                            describe(fit.distribution),
+                            fit.n,
+                        )
+                if not isinstance(step.next, str):
+                    routes, d = fit_routes(
+                        key, step.next, self.obs.branches, self.min_n, self.problems
+                    )
+                    target["next"] = routes
+                    self.diag[f"{where}.next"] = d
+                    for old, new in zip(step.next, routes, strict=True):
+                        self._row(
+                            f"{where}.next[{old.to}]", f"{old.p:g}", f"{new['p']:.4f}", d["n"]
+                        )
+
+    def resources(self, capacities: dict[str, int], work: dict[str, np.ndarray]) -> None:
+        for rname, res in self.template.resources.items():
+            where = f"resources.{rname}"
+            unit = res.unit or rname
+            capacity = capacities.get(unit, 0)
+            if capacity <= 0:
+                self.problems.append(f"{where}.capacity: no beds or devices of unit {unit!r}")
+                continue
+            self.data["resources"][rname]["capacity"] = capacity
+            self.diag[f"{where}.capacity"] = {
+                "unit": unit,
+                "n": capacity,
+                "method": "count of bed Locations partOf the unit, or of Devices",
+            }
+            self._row(f"{where}.capacity", res.capacity, capacity, capacity)
+            if res.failures is None:
+                continue
+            value, d = fit_failures(
+                work,
+                unit,
+                capacity,
+                self.start_h,
+                self.end_h,
+                self.min_n,
+                self.problems,
+                f"{where}.failures",
+            )
+            self.diag[f"{where}.failures"] = d
+            if value is None:
+                continue
+            self.data["resources"][rname]["failures"] = value
+            for part in ("time_to_failure", "repair"):
+                old = getattr(res.failures, part)
+                self._row(
+                    f"{where}.failures.{part}", describe(old), describe(value[part]), d[part]["n"]
+                )
 
 
 def calibrate_lake(
@@ -95,94 +229,37 @@ def calibrate_lake(
     arrivals = ex.ed["arrival"][np.isfinite(ex.ed["arrival"])]
     if arrivals.size == 0:
         raise LakeEmpty("the lake holds no ED encounters: ingest data before calibrating")
-    # An extract holds the patients still present at its start, so its first day is partial:
-    # the default window begins at the first midnight on or after the earliest arrival.
-    d_from = date_from or to_date(math.ceil(float(arrivals.min()) / 24) * 24.0)
-    d_to = date_to or to_date(float(arrivals.max())) + timedelta(days=1)
+    auto_from, auto_to = default_window(arrivals)
+    d_from = date_from or auto_from
+    d_to = date_to or auto_to
     if d_to <= d_from:
         raise CalibrationError(f"empty date range: {d_from} to {d_to}")
     start_h, end_h = hours(d_from), hours(d_to)
     obs = observe(ex, template, start_h, end_h)
     data = copy.deepcopy(template.to_data())
-    roles = classify(template)
-    problems: list[str] = []
-    diag: dict[str, Any] = {}
-    rows: list[ParameterRow] = []
-
-    ed_path = ed_pathway(template, roles)
-    for name, arr in template.arrivals.items():
-        where = f"arrivals.{name}"
-        if isinstance(arr, PoissonArrivals):
-            sample = obs.ed_arrivals if arr.pathway == ed_path else np.empty(0)
-            if sample.size < min_n:
-                problems.append(f"{where}.rates: {sample.size} arrivals (< {min_n})")
-                continue
-            rates, diag[f"{where}.rates"] = fit_rates(sample, start_h, end_h, len(arr.rates))
-            data["arrivals"][name]["rates"] = rates
-            for i, (old, new) in enumerate(zip(arr.rates, rates, strict=True)):
-                rows.append(ParameterRow(f"{where}.rates[{i}]", f"{old:g}", f"{new:.3f}", diag[f"{where}.rates"]["counts"][i]))
-        else:
-            sample = obs.elective_arrivals
-            if sample.size < min_n:
-                problems.append(f"{where}: {sample.size} elective arrivals (< {min_n})")
-                continue
-            value, diag[where] = fit_elective(sample, start_h, end_h)
-            data["arrivals"][name].update(value)
-            for k, v in value.items():
-                rows.append(ParameterRow(f"{where}.{k}", str(getattr(arr, k) if k != "weekdays" else [w.value for w in arr.weekdays]), str(v), int(sample.size)))
-
-    for pname, pathway in template.pathways.items():
-        for i, step in enumerate(pathway.steps):
-            key = f"{pname}.{step.id}"
-            where = f"pathways.{key}"
-            if step.duration is not None and roles[key].role != "decision":
-                sample = obs.durations.get(key, np.empty(0))
-                dropped = obs.open_counts.get(key, 0)
-                if sample.size < min_n:
-                    problems.append(f"{where}.duration: {sample.size} observed durations (< {min_n})")
-                else:
-                    fit = fit_duration(sample)
-                    data["pathways"][pname]["steps"][i]["duration"] = dist_data(fit.distribution)
-                    diag[f"{where}.duration"] = {**fit.diagnostics(), "dropped_open": dropped}
-                    rows.append(ParameterRow(f"{where}.duration", describe(step.duration), describe(fit.distribution), fit.n))
-            if not isinstance(step.next, str):
-                value, d = fit_routes(key, step.next, obs.branches, min_n, problems)
-                data["pathways"][pname]["steps"][i]["next"] = value
-                diag[f"{where}.next"] = d
-                for old, new in zip(step.next, value, strict=True):
-                    rows.append(ParameterRow(f"{where}.next[{old.to}]", f"{old.p:g}", f"{new['p']:.4f}", int(d["n"])))
-
-    for rname, res in template.resources.items():
-        where = f"resources.{rname}"
-        unit = res.unit or rname
-        capacity = ex.capacity.get(unit, 0)
-        if capacity <= 0:
-            problems.append(f"{where}.capacity: no beds or devices of unit {unit!r} in the lake")
-            continue
-        data["resources"][rname]["capacity"] = capacity
-        diag[f"{where}.capacity"] = {"unit": unit, "n": capacity, "method": "count of bed Locations partOf the unit, or of Devices"}
-        rows.append(ParameterRow(f"{where}.capacity", str(res.capacity), str(capacity), capacity))
-        if res.failures is not None:
-            value, d = fit_failures(ex.work, unit, capacity, start_h, end_h, min_n, problems, f"{where}.failures")
-            diag[f"{where}.failures"] = d
-            if value is not None:
-                data["resources"][rname]["failures"] = value
-                rows.append(ParameterRow(f"{where}.failures.time_to_failure", describe(res.failures.time_to_failure), describe(value["time_to_failure"]), int(d["time_to_failure"]["n"])))
-                rows.append(ParameterRow(f"{where}.failures.repair", describe(res.failures.repair), describe(value["repair"]), int(d["repair"]["n"])))
-
+    fitter = _Fitter(template, classify(template), obs, start_h, end_h, min_n, data=data)
+    fitter.arrivals()
+    fitter.steps()
+    fitter.resources(ex.capacity, ex.work)
+    problems, diag, rows = fitter.problems, fitter.diag, fitter.rows
     if problems:
         raise CalibrationError(
             "too little data to calibrate:\n  " + "\n  ".join(problems),
             details={"problems": problems, "date_from": str(d_from), "date_to": str(d_to)},
         )
     digest = data_hash(lake)
+    data["version"] = f"{template.version}+cal.{digest[:12]}"
     data["provenance"] = {
         "method": "caretwin calibrate v1 (MLE; duration family by AIC)",
-        "template": {"name": template.name, "version": template.version, "hash": template.content_hash()},
-        "data_hash": digest,
+        "template": {
+            "name": template.name,
+            "version": template.version,
+            "hash": template.content_hash(),
+        },
+        "data_snapshot_hash": digest,
         "date_from": d_from.isoformat(),
         "date_to": d_to.isoformat(),
-        "window": "[date_from, date_to) in UTC; events at or after date_to are treated as unobserved",
+        "window": "[date_from, date_to) UTC; events at or after date_to count as unobserved",
         "calibrated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "caretwin_version": __version__,
         "min_observations": min_n,
@@ -198,6 +275,3 @@ def calibrate_lake(
         data_hash=digest,
         open_dropped=dict(obs.open_counts),
     )
-
-
-__all__ = ["MIN_OBSERVATIONS", "CalibrationResult", "ParameterRow", "calibrate_lake", "hours", "sig"]

@@ -77,12 +77,12 @@ def _finite(x: float) -> float | None:
 def _to_model(family: str, params: tuple[float, ...]) -> Distribution:
     """scipy's parameterisation to the twin definition's (means and sds the YAML reader sees)."""
     if family == "exponential":
-        return Exponential(mean=params[-1])
+        return Exponential(mean_=params[-1])
     if family == "lognormal":
         s, scale = params[0], params[-1]
         mu = math.log(scale)
         mean = math.exp(mu + s * s / 2)
-        return LogNormal(mean=mean, sd=mean * math.sqrt(math.expm1(s * s)))
+        return LogNormal(mean_=mean, sd=mean * math.sqrt(math.expm1(s * s)))
     if family == "gamma":
         return Gamma(shape=params[0], scale=params[-1])
     if family == "weibull":
@@ -146,7 +146,10 @@ class RateFit:
     exposure_h: list[float]
 
     def standard_errors(self) -> list[float]:
-        return [math.sqrt(c) / e if e else 0.0 for c, e in zip(self.counts, self.exposure_h, strict=True)]
+        return [
+            math.sqrt(c) / e if e else 0.0
+            for c, e in zip(self.counts, self.exposure_h, strict=True)
+        ]
 
 
 def poisson_rates(arrival_bins: np.ndarray, exposure_h: np.ndarray) -> RateFit:
@@ -160,7 +163,9 @@ def poisson_rates(arrival_bins: np.ndarray, exposure_h: np.ndarray) -> RateFit:
         raise CalibrationError("the arrival window must span at least one hour")
     counts = np.bincount(np.asarray(arrival_bins, dtype=np.int64), minlength=exposure.size)
     rates = [float(c) / float(e) if e > 0 else 0.0 for c, e in zip(counts, exposure, strict=True)]
-    return RateFit(rates=rates, counts=[int(c) for c in counts], exposure_h=[float(e) for e in exposure])
+    return RateFit(
+        rates=rates, counts=[int(c) for c in counts], exposure_h=[float(e) for e in exposure]
+    )
 
 
 @dataclass(frozen=True)

@@ -76,12 +76,14 @@ def classify(defn: TwinDefinition) -> dict[str, StepRole]:
     return out
 
 
-def find_step(roles: dict[str, StepRole], pathway: str, role: Role, unit: str, after: str = "") -> str:
+def find_step(
+    roles: dict[str, StepRole], pathway: str, role: Role, unit: str, after: str = ""
+) -> str:
     """The id of the step of ``pathway`` with this role and unit ("" when there is none)."""
     for r in roles.values():
-        if r.pathway == pathway and r.role == role and r.unit == unit:
-            if role != "bed" or r.after == after:
-                return r.step
+        same = r.pathway == pathway and r.role == role and r.unit == unit
+        if same and (role != "bed" or r.after == after):
+            return r.step
     return ""
 
 

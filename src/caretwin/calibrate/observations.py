@@ -32,7 +32,9 @@ class Observations:
         """Keep intervals with an observed start; those without an observed end are 'open'."""
         started = np.isfinite(start)
         done = started & np.isfinite(end)
-        self.durations[key] = np.concatenate([self.durations.get(key, np.empty(0)), (end - start)[done]])
+        self.durations[key] = np.concatenate(
+            [self.durations.get(key, np.empty(0)), (end - start)[done]]
+        )
         self.open_counts[key] = self.open_counts.get(key, 0) + int((started & ~done).sum())
 
 
@@ -96,7 +98,11 @@ def _count_ed_branches(
 ) -> None:
     """Rebuild each ED visit's milestones and count the branch outcomes they imply."""
     pathway = defn.pathways[path]
-    acquiring = {r.step for r in roles.values() if r.pathway == path and r.role in ("space", "procedure", "bed")}
+    acquiring = {
+        r.step
+        for r in roles.values()
+        if r.pathway == path and r.role in ("space", "procedure", "bed")
+    }
     stays: dict[str, list[int]] = {}
     for i, part_of in enumerate(beds["part_of"]):
         if part_of:

@@ -34,7 +34,8 @@ def sig(x: float) -> float:
 
 def _bins(hours: np.ndarray, nbins: int) -> np.ndarray:
     h = np.floor(hours).astype(np.int64)
-    return h % 24 if nbins == 24 else (h + _EPOCH_HOUR_OF_WEEK) % 168
+    out: np.ndarray = h % 24 if nbins == 24 else (h + _EPOCH_HOUR_OF_WEEK) % 168
+    return out
 
 
 def fit_rates(
@@ -54,7 +55,9 @@ def fit_rates(
     return [sig(r) for r in fit.rates], diag
 
 
-def fit_elective(arrivals: np.ndarray, start_h: float, end_h: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def fit_elective(
+    arrivals: np.ndarray, start_h: float, end_h: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Weekdays seen (on at least half of their dates), modal hour, mean batch per such day."""
     first_day, last_day = math.floor(start_h / 24), math.ceil(end_h / 24)
     all_days = np.arange(first_day, last_day)
@@ -68,7 +71,9 @@ def fit_elective(arrivals: np.ndarray, start_h: float, end_h: float) -> tuple[di
         if dates.size and hit >= dates.size / 2:
             weekdays.append(name.value)
             occurrences += int(dates.size)
-    on_days = np.isin((day + _EPOCH_WEEKDAY) % 7, [list(Weekday).index(Weekday(w)) for w in weekdays])
+    on_days = np.isin(
+        (day + _EPOCH_WEEKDAY) % 7, [list(Weekday).index(Weekday(w)) for w in weekdays]
+    )
     hours = np.floor(arrivals[on_days]).astype(np.int64) % 24
     at_hour = int(np.bincount(hours, minlength=24).argmax()) if hours.size else 0
     count = round(int(on_days.sum()) / occurrences) if occurrences else 0
@@ -78,7 +83,11 @@ def fit_elective(arrivals: np.ndarray, start_h: float, end_h: float) -> tuple[di
 
 
 def fit_routes(
-    key: str, routes: list[Route], branches: Counter[tuple[str, str]], min_n: int, problems: list[str]
+    key: str,
+    routes: list[Route],
+    branches: Counter[tuple[str, str]],
+    min_n: int,
+    problems: list[str],
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Branch shares k/n with standard errors; the last share closes the sum to exactly one."""
     counts = {r.to: branches.get((key, r.to), 0) for r in routes}
@@ -98,8 +107,14 @@ def fit_routes(
 
 
 def fit_failures(
-    work: dict[str, np.ndarray], unit: str, capacity: int, start_h: float, end_h: float,
-    min_n: int, problems: list[str], where: str,
+    work: dict[str, np.ndarray],
+    unit: str,
+    capacity: int,
+    start_h: float,
+    end_h: float,
+    min_n: int,
+    problems: list[str],
+    where: str,
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Exponential time to failure from exposure; repair family by AIC on repair durations."""
     mine = work["unit"] == unit
@@ -117,7 +132,11 @@ def fit_failures(
     if repairs.size < min_n:
         problems.append(f"{where}.repair: {repairs.size} completed repairs (< {min_n})")
     if failures < min_n or repairs.size < min_n or capacity <= 0:
-        return None, {"failures": failures, "repairs": int(repairs.size)}
+        return None, {
+            "failures": failures,
+            "repairs": int(repairs.size),
+            "exposure_h": ttf.exposure,
+        }
     repair = fit_duration(repairs)
     diag = {
         "time_to_failure": {
@@ -149,5 +168,7 @@ def describe(dist: Any) -> str:
     if dist is None:
         return "-"
     data = dist_data(dist) if not isinstance(dist, dict) else dist
-    rest = ", ".join(f"{k} {v:g}" for k, v in data.items() if k != "dist" and isinstance(v, float | int))
+    rest = ", ".join(
+        f"{k} {v:.4g}" for k, v in data.items() if k != "dist" and isinstance(v, float | int)
+    )
     return f"{data.get('dist')}({rest})"

@@ -1,9 +1,102 @@
-"""Placeholder for the `calibrate` command area; its owner replaces this module."""
+"""``caretwin calibrate``: fit a twin definition's parameters from the workspace's lake.
+
+The table printed puts every fitted value next to the template's, so an analyst sees at a glance
+what the data changed (and the ``n`` behind each value) before anyone simulates the new model.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.services.calibration import CalibrationReport, calibrate
+from caretwin.services.context import ServiceContext
+from caretwin.services.models import resolve_model_path
+
+_DATE_FORMATS = ["%Y-%m-%d"]
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def _table(report: CalibrationReport) -> Table:
+    table = Table(
+        title=(
+            f"{report.model_name} {report.model_version}: fitted on "
+            f"[{report.date_from}, {report.date_to})"
+        )
+    )
+    table.add_column("parameter", no_wrap=True)
+    table.add_column("template", justify="right")
+    table.add_column("fitted", justify="right")
+    table.add_column("n", justify="right")
+    for row in report.rows:
+        table.add_row(row.name, row.template, row.fitted, f"{row.n:,}")
+    return table
+
+
+def _json(report: CalibrationReport) -> dict[str, Any]:
+    return {
+        "out": str(report.out),
+        "run_id": report.run_id,
+        "model": report.model_name,
+        "model_version": report.model_version,
+        "model_hash": report.model_hash,
+        "template": report.template,
+        "data_snapshot_hash": report.data_snapshot_hash,
+        "date_from": report.date_from.isoformat(),
+        "date_to": report.date_to.isoformat(),
+        "parameters": [
+            {"name": r.name, "template": r.template, "fitted": r.fitted, "n": r.n}
+            for r in report.rows
+        ],
+    }
+
+
+def calibrate_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibrated model YAML."),
+    date_from: datetime | None = typer.Option(
+        None, "--from", formats=_DATE_FORMATS, help="First day of the window (UTC, inclusive)."
+    ),
+    date_to: datetime | None = typer.Option(
+        None, "--to", formats=_DATE_FORMATS, help="End of the window (UTC, exclusive)."
+    ),
+    template: str | None = typer.Option(
+        None,
+        "--template",
+        help="Model whose structure is kept (file or example name; default: reference-hospital).",
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Fit arrival rates, durations, routing, capacities and device reliability from the lake."""
+    with cli_errors(fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        tmpl = resolve_model_path(template) if template else None
+        report = calibrate(ctx, out, _day(date_from), _day(date_to), tmpl)
+        if fmt == OutputFormat.json:
+            print_json(_json(report))
+            return
+        console = Console()
+        console.print(_table(report))
+        console.print(
+            f"wrote {report.out} (model {report.model_hash[:12]}, data "
+            f"{report.data_snapshot_hash[:12]}); run {report.run_id}"
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.command("calibrate")(calibrate_cmd)

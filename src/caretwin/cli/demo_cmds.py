@@ -1,9 +1,90 @@
-"""Placeholder for the `demo` command area; its owner replaces this module."""
+"""``caretwin demo``: generate, ingest, calibrate, simulate, validate and report on RH1."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+from rich.table import Table
+
+from caretwin.access import Actor
+from caretwin.cli.common import cli_errors
+from caretwin.services.demo import DemoResult, demo_workspace, run_demo
+
+
+def _summary(res: DemoResult) -> Table:
+    table = Table(title="Held-out month: observed vs calibrated twin (simulated months)")
+    table.add_column("KPI")
+    table.add_column("observed", justify="right")
+    table.add_column("simulated mean", justify="right")
+    table.add_column("simulated 95% range", justify="right")
+    for name, value in res.observed.items():
+        reps = [r.kpis.get(name, float("nan")) for r in res.holdout.replications]
+        s = res.holdout.summary.get(name)
+        if s is None:
+            continue
+        lo, hi = s.mean - 1.96 * s.sd, s.mean + 1.96 * s.sd
+        if min(reps) >= 0:
+            lo = max(lo, 0.0)
+        table.add_row(name, f"{value:.4g}", f"{s.mean:.4g}", f"{lo:.4g} .. {hi:.4g}")
+    return table
+
+
+def demo(
+    workspace: Path | None = typer.Option(
+        None, "--workspace", "-w", help="Workspace to use (default: a fresh folder it names)."
+    ),
+    seed: int = typer.Option(7, "--seed", min=0, help="Seed of the synthetic hospital and runs."),
+    reps: int = typer.Option(20, "--reps", min=2, help="Replications per scenario."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
+) -> None:
+    """Run CareTwin end to end on the reference hospital and print the report's path."""
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    with cli_errors():
+        ctx = demo_workspace(workspace, Actor.os_user())
+        console.print(f"workspace: {ctx.workspace.root}")
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            current: list[TaskID] = []
+            sized: set[TaskID] = set()
+
+            def on_step(name: str) -> None:
+                if current:
+                    bar.update(current[0], total=1, completed=1)
+                current[:] = [bar.add_task(name, total=None)]
+
+            def advance(n: int) -> None:
+                task = current[0]
+                if task not in sized:  # the simulation step learns its size from its first tick
+                    bar.update(task, total=5 * reps)
+                    sized.add(task)
+                bar.advance(task, n)
+
+            res = run_demo(
+                ctx,
+                seed=seed,
+                replications=reps,
+                workers=workers,
+                on_step=on_step,
+                progress=advance,
+            )
+            if current:
+                bar.update(current[0], total=1, completed=1)
+        console.print(_summary(res))
+        timings = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items() if k != "total")
+        console.print(f"timings: {timings}; total {time.perf_counter() - started:.1f}s")
+        console.print(f"run {res.run_id}; calibrated model {res.calibrated_model}")
+        typer.echo(f"report: {res.report_path}")
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.command("demo")(demo)

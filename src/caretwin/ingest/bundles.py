@@ -55,7 +55,10 @@ def expand_bundle(bundle: dict[str, Any], source: str, line: int) -> Iterator[Re
             method = _request_method(entry)
             why = "no resource" + (f" (request {method} is not applied)" if method else "")
             yield Record(
-                source, line, entry=index, error=f"Bundle.entry[{index}]: {why}",
+                source,
+                line,
+                entry=index,
+                error=f"Bundle.entry[{index}]: {why}",
                 excerpt=excerpt_of(entry),
             )
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 _DATE_TIME = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
@@ -27,8 +28,13 @@ class DateFormatError(ValueError):
     """A value that is not a FHIR date or dateTime."""
 
 
+@lru_cache(maxsize=8192)
 def parse_datetime(value: object) -> datetime:
-    """A FHIR dateTime as an aware UTC datetime (microsecond precision)."""
+    """A FHIR dateTime as an aware UTC datetime (microsecond precision).
+
+    Cached: the same instant recurs within a resource (an encounter's end is its last location's
+    end) and across resources, and parsing is the largest cost of normalizing an Encounter.
+    """
     if not isinstance(value, str):
         raise DateFormatError(f"not a dateTime string: {type(value).__name__}")
     m = _DATE_TIME.fullmatch(value)

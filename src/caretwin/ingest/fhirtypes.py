@@ -8,8 +8,7 @@ because that package is a test-only dependency and the list is fixed by the R4 s
 
 from __future__ import annotations
 
-R4_RESOURCE_TYPES: frozenset[str] = frozenset(
-    """
+_NAMES = """
     Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment
     AppointmentResponse AuditEvent Basic Binary BiologicallyDerivedProduct BodyStructure
     Bundle CapabilityStatement CarePlan CareTeam CatalogEntry ChargeItem
@@ -40,5 +39,6 @@ R4_RESOURCE_TYPES: frozenset[str] = frozenset(
     SubstanceSourceMaterial SubstanceSpecification SupplyDelivery SupplyRequest Task
     TerminologyCapabilities TestReport TestScript ValueSet VerificationResult
     VisionPrescription
-    """.split()
-)
+"""
+
+R4_RESOURCE_TYPES: frozenset[str] = frozenset(_NAMES.split())

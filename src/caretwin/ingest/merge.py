@@ -20,7 +20,11 @@ from caretwin.ingest.refs import LOCATION_QUERY, LocationIndex
 from caretwin.lake.schema import SCHEMAS, TABLE_KEYS
 
 #: Columns that may hold a ``Location?identifier=`` reference to resolve against the lake.
-LOCATION_REF_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
+LOCATION_REF_COLUMNS = {
+    "movements": "location_id",
+    "devices": "location_id",
+    "locations": "part_of",
+}
 
 
 def merge(table: str, current: pa.Table, new_rows: Mapping[str, list[dict[str, Any]]]) -> pa.Table:

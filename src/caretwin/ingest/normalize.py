@@ -79,7 +79,9 @@ def _mrn(idents: Any) -> str | None:
             return str(ident["value"])
     for ident in found:
         codes = obj(ident.get("type"), "Patient.identifier.type").get("coding")
-        if isinstance(codes, list) and any(isinstance(c, dict) and c.get("code") == "MR" for c in codes):
+        if isinstance(codes, list) and any(
+            isinstance(c, dict) and c.get("code") == "MR" for c in codes
+        ):
             return str(ident["value"])
     return None
 

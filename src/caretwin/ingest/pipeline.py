@@ -195,7 +195,9 @@ class _Ingest:
                 seen.add(key)
                 rows.append({"snapshot_id": snapshot_id, **row})
         if rows:
-            self.writer.append("quarantine", pa.Table.from_pylist(rows, schema=SCHEMAS["quarantine"]))
+            self.writer.append(
+                "quarantine", pa.Table.from_pylist(rows, schema=SCHEMAS["quarantine"])
+            )
         return len(rows)
 
 

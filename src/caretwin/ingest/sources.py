@@ -17,7 +17,7 @@ import gzip
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import orjson
 
@@ -57,7 +57,9 @@ def discover(paths: Iterable[Path]) -> list[Path]:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    if path.name.lower().endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 def _file_type(path: Path) -> str | None:
@@ -65,7 +67,9 @@ def _file_type(path: Path) -> str | None:
     return first if first in R4_RESOURCE_TYPES and first != "Bundle" else None
 
 
-def _record(data: object, raw: bytes, source: str, line: int, ftype: str | None) -> Iterator[Record]:
+def _record(
+    data: object, raw: bytes, source: str, line: int, ftype: str | None
+) -> Iterator[Record]:
     if not isinstance(data, dict):
         yield Record(source, line, error="not a JSON object", excerpt=_text(raw))
     elif data.get("resourceType") == "Bundle":
@@ -103,7 +107,9 @@ def read_file(path: Path) -> Iterator[Record]:
                 try:
                     data = orjson.loads(raw_line)
                 except orjson.JSONDecodeError as exc:
-                    yield Record(source, line, error=f"invalid JSON: {exc}", excerpt=_text(raw_line))
+                    yield Record(
+                        source, line, error=f"invalid JSON: {exc}", excerpt=_text(raw_line)
+                    )
                     continue
                 yield from _record(data, raw_line, source, line, ftype)
     except (OSError, EOFError, zlib.error) as exc:  # unreadable, truncated or corrupt gzip

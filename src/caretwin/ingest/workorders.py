@@ -78,7 +78,9 @@ def normalize_work_order(data: dict[str, Any]) -> dict[str, Any]:
     if start is not None and start < reported:
         raise InvalidRecord("repair_start is before failure_reported")
     if end is not None and end < (start or reported):
-        raise InvalidRecord("repair_end is before " + ("repair_start" if start else "failure_reported"))
+        raise InvalidRecord(
+            "repair_end is before " + ("repair_start" if start else "failure_reported")
+        )
     device = cell("device_id")
     return {
         "work_order_id": work_order_id(data),

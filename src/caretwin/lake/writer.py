@@ -71,7 +71,7 @@ class LakeWriter:
 
     def __enter__(self) -> LakeWriter:
         self.lake_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.lake_dir / ".lock", "a+b")  # noqa: SIM115 - held until __exit__
+        self._lock = open(self.lake_dir / ".lock", "a+b")  # held until __exit__
         if fcntl is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX)
         self.catalog = read_catalog(self.lake_dir)
@@ -88,11 +88,12 @@ class LakeWriter:
             self._lock.close()  # closing the descriptor releases the flock
             self._lock = None
 
-    def _new_name(self, table: str) -> tuple[str, Path]:
+    def _new_path(self, table: str) -> Path:
+        """A staging path under a never-reused name (time-ordered for people listing folders)."""
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
         folder = self.staging / table
         folder.mkdir(exist_ok=True)
-        return name, folder / name
+        return folder / name
 
     def _entry(self, table: str) -> TableEntry:
         if table not in self._changes:
@@ -101,8 +102,7 @@ class LakeWriter:
 
     def append_stream(self, table: str) -> StagedStream:
         """A new file to add to ``table``; registered at commit if any rows were written."""
-        name, path = self._new_name(table)
-        stream = StagedStream(path, SCHEMAS[table])
+        stream = StagedStream(self._new_path(table), SCHEMAS[table])
         self._streams.append((table, stream))
         return stream
 

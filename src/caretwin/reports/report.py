@@ -41,6 +41,9 @@ class ReportInput:
     baseline: str = "baseline"
     observed: dict[str, float] | None = None  # observed KPIs of a held-out period
     observed_label: str | None = None  # e.g. "held-out month 2026-01"
+    # Simulation of the observed period itself (same length as it), compared with ``observed``;
+    # without it the reference scenario's replications stand in.
+    observed_result: SimulationResult | None = None
     calibration: dict[str, Any] | None = None  # the calibrated model's provenance dict
     manifest: dict[str, Any] | None = None  # run manifest, shown in an appendix
     notes: list[str] = field(default_factory=list)
@@ -146,7 +149,11 @@ def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, An
         "scenarios": tables.scenario_rows(results),
         "kpi_rows": tables.kpi_rows(results),
         "comparisons": [(r.scenario, tables.comparison_rows(reference, r)) for r in results[1:]],
-        "observed": tables.observed_rows(reference, inp.observed) if inp.observed else None,
+        "observed": (
+            tables.observed_rows(inp.observed_result or reference, inp.observed)
+            if inp.observed
+            else None
+        ),
         "observed_label": inp.observed_label or "observed period",
         "calibration": provenance.calibration_view(inp.calibration) if inp.calibration else None,
         "manifest": provenance.manifest_rows(manifest) if inp.manifest else None,

@@ -12,6 +12,7 @@ from typing import Any
 
 from caretwin.synth.episodes import EMER, Enc, Episode
 from caretwin.synth.layout import Asset, Ids, Place
+from caretwin.synth.window import Stamps
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
@@ -80,7 +81,7 @@ def _period(start: str, end: str | None) -> Json:
 class EpisodeRenderer:
     """Renders an :class:`Episode` into Encounter, ServiceRequest and Procedure dicts."""
 
-    def __init__(self, ids: Ids, stamps: list[str]) -> None:
+    def __init__(self, ids: Ids, stamps: Stamps) -> None:
         self.ids = ids
         self.stamps = stamps
 

@@ -26,6 +26,7 @@ so two extracts of the same hospital agree on where things are.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -65,23 +66,34 @@ class Asset:
     location_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
 class Ids:
-    """Deterministic uuid5 ids: site-wide ones (locations, devices) and per-seed record ids."""
+    """Deterministic uuid5 ids: site-wide ones (locations, devices) and per-seed record ids.
 
-    site: uuid.UUID
-    run: uuid.UUID
+    ``record_id`` is :func:`uuid.uuid5` computed by hand from a pre-hashed namespace prefix: a
+    year of RH1 needs ~300,000 ids and this is ~3x faster than building ``UUID`` objects, with the
+    same result (a unit test compares the two).
+    """
+
+    def __init__(self, model_name: str, seed: int) -> None:
+        self.site = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:caretwin:synth:{model_name}")
+        self.run = uuid.uuid5(self.site, f"seed:{seed}")
+        self._run_sha1 = hashlib.sha1(self.run.bytes, usedforsecurity=False)
 
     @classmethod
     def for_run(cls, model_name: str, seed: int) -> Ids:
-        site = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:caretwin:synth:{model_name}")
-        return cls(site=site, run=uuid.uuid5(site, f"seed:{seed}"))
+        return cls(model_name, seed)
 
     def site_id(self, kind: str, key: str) -> str:
         return str(uuid.uuid5(self.site, f"{kind}/{key}"))
 
     def record_id(self, kind: str, entity: int, n: int = 0) -> str:
-        return str(uuid.uuid5(self.run, f"{kind}/{entity}/{n}"))
+        h = self._run_sha1.copy()
+        h.update(f"{kind}/{entity}/{n}".encode())
+        d = bytearray(h.digest()[:16])
+        d[6] = (d[6] & 0x0F) | 0x50  # version 5
+        d[8] = (d[8] & 0x3F) | 0x80  # RFC 4122 variant
+        x = d.hex()
+        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _unit_code(name: str, pool: ResourcePool) -> str:

@@ -8,9 +8,9 @@ location entries open and orders active.
 
 Sim time ``warmup_h`` is the start date at 00:00 UTC, so hour of day in the model equals the UTC
 hour of the data (docs/data-contract.md). Timestamps are written to the whole second: fine enough
-for any duration the model has (the shortest, a CT scan, lasts ~20 minutes), short to read, and —
-the point of formatting every trace row once, vectorised — two events at the same instant always
-print the same text, so an entry that ends when the next one starts tiles exactly.
+for any duration the model has (the shortest, a CT scan, lasts ~20 minutes), short to read, and,
+because each trace row's instant is rounded once and formatted from that integer, two events at
+the same instant always print the same text: an entry that ends when the next starts tiles exactly.
 """
 
 from __future__ import annotations
@@ -62,13 +62,10 @@ class Window:
         dt = self.start_dt + timedelta(seconds=round((t_h - self.start_h) * 3600.0))
         return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def stamps(self, times: np.ndarray) -> list[str]:
-        """Every trace time formatted at once (numpy does ~10^6 per second)."""
-        base = np.datetime64(self.start_date.isoformat(), "s")
+    def stamps(self, times: np.ndarray) -> Stamps:
+        """The formatter of every trace row's instant (see :class:`Stamps`)."""
         secs = np.rint((times - self.start_h) * 3600.0).astype(np.int64)
-        text = np.datetime_as_string(base + secs.astype("timedelta64[s]"), unit="s")
-        out: list[str] = np.char.add(text, "Z").tolist()
-        return out
+        return Stamps(secs.tolist(), self.start_date)
 
     def patient_rows(self, trace: Trace) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the patients present in the window, grouped by patient, in time order.
@@ -86,3 +83,30 @@ class Window:
         rows = rows[np.argsort(trace.entity[rows], kind="stable")]
         bounds = np.flatnonzero(np.diff(trace.entity[rows])) + 1
         return rows, np.concatenate(([0], bounds, [len(rows)])).astype(np.int64)
+
+
+class Stamps:
+    """Trace row -> UTC text, formatted on first use and remembered.
+
+    Lazy because an extract prints only some rows' instants (about half of a year's trace) and
+    many rows share one; the text is built from whole seconds since the window start, so the
+    same instant always gives the same text.
+    """
+
+    def __init__(self, secs: list[int], start: date) -> None:
+        self._secs = secs
+        self._start = start
+        self._days: dict[int, str] = {}
+        self._cache: dict[int, str] = {}
+
+    def __getitem__(self, row: int) -> str:
+        text = self._cache.get(row)
+        if text is None:
+            day, sod = divmod(self._secs[row], 86400)
+            prefix = self._days.get(day)
+            if prefix is None:
+                prefix = self._days[day] = (self._start + timedelta(days=day)).isoformat()
+            hour, rest = divmod(sod, 3600)
+            text = f"{prefix}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+            self._cache[row] = text
+        return text
