@@ -24,11 +24,11 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from caretwin.errors import ConfigError
-from caretwin.model import definition_from_data, example_path, load_definition
+from caretwin.model import example_path, load_definition
 from caretwin.model.definition import TwinDefinition
 from caretwin.sim.trace import EventKind as K
 from caretwin.sim.trace import Trace, TraceRecorder
-from caretwin.synth import RESOURCE_TYPES, Window, generate, write_dataset
+from caretwin.synth import RESOURCE_TYPES, Window, write_dataset
 from caretwin.synth.layout import Ids
 
 MODELS: dict[str, Any] = {
@@ -313,66 +313,3 @@ def test_demographics_are_plausible(out: Path) -> None:
         assert p["gender"] in ("female", "male")
         assert "1925-01-01" < p["birthDate"] <= "2025-01-06"
         assert p["name"][0]["family"] and p["address"][0]["city"]
-
-
-GENERIC = {
-    "name": "urgent-care",
-    "resources": {
-        "cubicle": {"capacity": 4, "kind": "treatment_space", "unit": "UC"},
-        "xray": {"capacity": 1, "kind": "device", "unit": "XR"},
-        "obs_bed": {"capacity": 3, "kind": "bed", "unit": "OBS"},
-        "nurse": {"capacity": 2, "kind": "staff"},
-    },
-    "arrivals": {"walk_in": {"type": "poisson", "pathway": "visit", "rates": [2.0] * 24}},
-    "pathways": {
-        "visit": {
-            "steps": [
-                {
-                    "id": "assess",
-                    "acquire": ["cubicle", "nurse"],
-                    "release_after": ["nurse"],
-                    "duration": {"dist": "exponential", "mean": 1.0},
-                    "next": [{"to": "image", "p": 0.5}, {"to": "observe", "p": 0.5}],
-                },
-                {
-                    "id": "image",
-                    "acquire": ["xray"],
-                    "release_after": ["xray"],
-                    "duration": {"dist": "exponential", "mean": 0.2},
-                },
-                {
-                    "id": "observe",
-                    "acquire": ["obs_bed"],
-                    "release_on_acquire": ["cubicle"],
-                    "duration": {"dist": "exponential", "mean": 6.0},
-                },
-            ]
-        }
-    },
-    "run": {"warmup_days": 1, "run_days": 2},
-}
-
-
-def test_mapping_follows_the_model_not_rh1_names(tmp_path: Path) -> None:
-    """A different hospital: codes, identifiers and classes come from kinds and units."""
-    defn = definition_from_data(GENERIC)
-    report = generate(defn, 2, 3, tmp_path)
-    assert report.counts["Patient"] > 50
-    locs = by_identifier(tmp_path, "Location")
-    assert sorted(locs) == sorted(
-        ["UC", "OBS", "UC-01", "UC-02", "UC-03", "UC-04", "OBS-01", "OBS-02", "OBS-03", "UC-WAIT"]
-    )
-    assert sorted(by_identifier(tmp_path, "Device")) == ["XR-1"]
-    codes = {r["code"]["coding"][0]["code"] for r in read(tmp_path, "ServiceRequest")}
-    assert codes == {"xr", "admit-obs"}
-    proc = read(tmp_path, "Procedure")[0]
-    assert proc["code"]["coding"][0] == {
-        "system": "urn:caretwin:procedure",
-        "code": "xr",
-        "display": "XR procedure",
-    }
-    classes = {e["class"]["code"] for e in read(tmp_path, "Encounter")}
-    assert classes == {"EMER", "IMP"}
-    for kind in RESOURCE_TYPES:
-        for res in read(tmp_path, kind)[:50]:
-            MODELS[kind].model_validate(res)

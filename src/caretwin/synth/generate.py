@@ -24,6 +24,7 @@ import orjson
 from caretwin import __version__
 from caretwin.errors import ConfigError
 from caretwin.model.definition import TwinDefinition
+from caretwin.sim.runner import trace_run
 from caretwin.sim.trace import Trace
 from caretwin.synth import fhir
 from caretwin.synth.demographics import Demographics
@@ -105,8 +106,6 @@ def generate(
     ``warmup_days`` defaults to the model's ``run.warmup_days``. Raises :class:`ConfigError` for a
     start date that is not a Monday, ``days < 1`` or a fractional warm-up.
     """
-    from caretwin.sim.runner import trace_run
-
     started = time.perf_counter()
     warm = defn.run.warmup_days if warmup_days is None else warmup_days
     window = Window.build(days, warm * 24.0, start_date)
