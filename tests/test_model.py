@@ -71,9 +71,7 @@ def test_scenarios_override_parameters(rh1_data: dict[str, Any]) -> None:
 
 
 def test_scenario_addresses_steps_by_id(rh1_data: dict[str, Any]) -> None:
-    rh1_data["scenarios"]["fast_ct"] = {
-        "set": {"pathways.ed.steps.ct_scan.duration.mean": 0.2}
-    }
+    rh1_data["scenarios"]["fast_ct"] = {"set": {"pathways.ed.steps.ct_scan.duration.mean": 0.2}}
     d = apply_scenario(definition_from_data(rh1_data), "fast_ct")
     assert d.pathways["ed"].step("ct_scan").duration.mean() == 0.2  # type: ignore[union-attr]
 

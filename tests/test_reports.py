@@ -176,10 +176,33 @@ def test_kpi_values_formatted(doc: str) -> None:
     surge = make_result("surge", SURGE).summary["ed_los_mean_h"]
     combined = math.hypot(s.ci95, surge.ci95)
     assert f"+1.90 ± {combined:.2f}" in doc
-    assert "CIs do not overlap: clearly higher" in doc
-    assert "CIs overlap: no clear difference" in doc  # the ED wait
+    assert ">higher (CIs apart)<" in doc
+    assert ">no clear difference<" in doc  # the ED wait
     # ICU: +2.00 ± 1.76 with both half-widths 1.24: overlapping CIs, difference excludes 0
-    assert "CIs overlap, but the difference interval excludes 0: probably higher" in doc
+    assert ">probably higher<" in doc
+    assert "95% confidence intervals do not overlap" in doc  # explained once, in the caption
+
+
+def test_comparison_verdicts_and_signs() -> None:
+    rows = {
+        r.name: r for r in tables.comparison_rows(make_result("b", BASE), make_result("s", SURGE))
+    }
+    assert (rows["ed_los_mean_h"].verdict, rows["ed_los_mean_h"].strength) == (
+        "higher (CIs apart)",
+        "clear",
+    )
+    assert rows["icu_occupancy_mean"].verdict == "probably higher"
+    assert rows["ed_wait_mean_h"].verdict == "no clear difference"
+    lower = tables.comparison_rows(make_result("s", SURGE), make_result("b", BASE))
+    assert lower[0].verdict == "lower (CIs apart)"
+    # a tiny negative difference never reads "-0.00"
+    tiny = [{k: v - 1e-4 for k, v in row.items()} for row in BASE]
+    rows = {
+        r.name: r for r in tables.comparison_rows(make_result("b", BASE), make_result("t", tiny))
+    }
+    assert rows["ed_los_mean_h"].difference.startswith("+0.00 ±")
+    assert rows["ed_los_mean_h"].relative == "+0.0%"
+    assert tables.fmt(-0.0001, 2) == "0.00"
 
 
 def test_one_plotly_bundle_and_no_external_references(doc: str) -> None:
@@ -221,6 +244,12 @@ def test_figure_data_is_valid_plotly(doc: str) -> None:
     occupancy = figs[0][1]
     assert len(occupancy["data"]) == 4  # 2 resources x 2 scenarios
     assert occupancy["data"][0]["y"] == pytest.approx([9.0, 9.5, 10.0, 10.5, 11.0])
+    # small multiples: one y axis per resource, x axes matched, one legend entry per scenario
+    axes = {(t["xaxis"], t["yaxis"]) for t in occupancy["data"]}
+    assert axes == {("x", "y"), ("x2", "y2")}
+    assert occupancy["layout"]["xaxis2"]["matches"] == "x"
+    assert [t["name"] for t in occupancy["data"] if t["showlegend"]] == ["baseline", "surge"]
+    assert [t["line"]["dash"] for t in occupancy["data"]] == ["solid", "dot", "solid", "dot"]
 
 
 def test_observed_range_and_calibration(doc: str) -> None:
@@ -233,7 +262,7 @@ def test_observed_range_and_calibration(doc: str) -> None:
     assert "floored at 0" in doc
     assert "held-out month 2026-01" in doc
     assert "lognormal 1003.1 · gamma +9.2 · exponential +96.9" in doc
-    assert "ed.treatment.duration" in doc and "statistic=0.031, pvalue=0.42" in doc
+    assert "ed.<wbr>treatment.<wbr>duration" in doc and "statistic=0.031, pvalue=0.42" in doc
 
 
 def test_observed_range_floored_at_zero() -> None:
@@ -316,3 +345,47 @@ def test_formatting_helpers() -> None:
     )
     raw = provenance.calibration_view({"note": "no fits", "x": {"y": 1}})
     assert raw.fits == [] and raw.raw_json is not None and '"y": 1' in raw.raw_json
+
+
+def _long_tail_result(scenario: str) -> SimulationResult:
+    result = make_result(scenario, BASE)
+    for rep in result.replications:
+        for hist in rep.histograms.values():
+            hist[HIST_BINS - 1] = 0.2  # a sliver of stays of 72 h or more
+            hist[100] = 0.1  # and one at 25 h
+    return result
+
+
+def test_distribution_range_tail_and_threshold() -> None:
+    results = [_long_tail_result("baseline"), _long_tail_result("surge")]
+    dist = figures.distribution(results, "ed_los_mean_h", {"ed_wait_mean_h": 1.0})
+    assert dist is not None
+    assert dist.x_max == 5.0  # stays of 2..5 h: the 99.5th percentile is in the 4.75-5 h bin
+    assert dist.thresholds == []  # ed_wait has another histogram: not this KPI's limit
+    assert 0 < dist.tails[0].share < 0.5 and dist.tails[0].open_ended
+    fig = figures.distribution_figure(results, "ed_los_mean_h", {"ed_los_mean_h": 4.0})
+    assert fig is not None
+    go.Figure(fig)
+    assert fig["layout"]["xaxis"]["range"] == [0, 5.0]
+    assert len(fig["data"][0]["x"]) == HIST_BINS  # the tail is still plotted, off-axis
+    (line,) = fig["layout"]["shapes"]
+    assert line["x0"] == line["x1"] == 4.0
+    texts = [a["text"] for a in fig["layout"]["annotations"]]
+    assert any(t.startswith("4 h") for t in texts) and any("longer" in t for t in texts)
+    # a threshold beyond the 99.5th percentile widens the axis so the marker shows
+    wide = figures.distribution(results, "ed_los_mean_h", {"ed_los_mean_h": 8.0})
+    assert wide is not None and wide.x_max >= 8.0
+    doc = render_report(
+        report_input(results={r.scenario: r for r in results}, thresholds={"ed_los_mean_h": 4.0})
+    )
+    assert "The axis ends at 5 h" in doc and "Dashed line: 4 h" in doc
+    assert "71.75 h or more" in doc
+
+
+def test_threshold_of_same_interval_kpi() -> None:
+    result = make_result("baseline", BASE)
+    for rep in result.replications:
+        rep.histograms["ed_los_over_4h_pct"] = rep.histograms["ed_los_mean_h"].copy()
+    dist = figures.distribution([result], "ed_los_mean_h", {"ed_los_over_4h_pct": 4.0})
+    assert dist is not None and [v for v, _ in dist.thresholds] == [4.0]
+    assert render_report(report_input()).count("Dashed line") == 0  # no thresholds given

@@ -3,8 +3,9 @@
 Structure (resources, pathways, KPIs, scenarios, run settings) is kept from the template because
 the data show *what happened*, not the process design; only quantities the data identify are
 replaced. Every fitted value is recorded in the ``provenance`` header with its evidence (family,
-AIC table, KS, n, how many open intervals were dropped) so a reviewer can judge it without
-re-running anything. Thin data are refused with the complete list of what is too thin.
+AIC table, KS, n and how many of them were right-censored, i.e. still open when observation
+stopped) so a reviewer can judge it without re-running anything. Thin data are refused with the
+complete list of what is too thin.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from caretwin import __version__
 from caretwin.calibrate.extract import extract
 from caretwin.calibrate.fitting import fit_duration
 from caretwin.calibrate.mapping import StepRole, classify
-from caretwin.calibrate.observations import Observations, ed_pathway, observe
+from caretwin.calibrate.observations import Observations, censor_time, ed_pathway, observe
 from caretwin.calibrate.params import (
     describe,
     dist_data,
@@ -56,7 +57,10 @@ class CalibrationResult:
     date_from: date
     date_to: date
     data_hash: str
+    #: Open intervals not used at all (elapsed time not positive), per step.
     open_dropped: dict[str, int] = field(default_factory=dict)
+    #: Open intervals used as right-censored observations, per step.
+    open_censored: dict[str, int] = field(default_factory=dict)
 
 
 def hours(d: date) -> float:
@@ -106,6 +110,7 @@ class _Fitter:
     end_h: float
     min_n: int
     data: dict[str, Any]
+    censor_h: float = 0.0
     problems: list[str] = field(default_factory=list)
     diag: dict[str, Any] = field(default_factory=dict)
     rows: list[ParameterRow] = field(default_factory=list)
@@ -150,16 +155,17 @@ class _Fitter:
                 target = self.data["pathways"][pname]["steps"][i]
                 if step.duration is not None and self.roles[key].role != "decision":
                     sample = self.obs.durations.get(key, np.empty(0))
+                    censored = self.obs.censored.get(key, np.empty(0))
                     if sample.size < self.min_n:
                         self.problems.append(
                             f"{where}.duration: {sample.size} observed durations (< {self.min_n})"
                         )
                     else:
-                        fit = fit_duration(sample)
+                        fit = fit_duration(sample, censored=censored)
                         target["duration"] = dist_data(fit.distribution)
                         self.diag[f"{where}.duration"] = {
                             **fit.diagnostics(),
-                            "dropped_open": self.obs.open_counts.get(key, 0),
+                            "open_at_end": self.obs.open_counts.get(key, 0),
                         }
                         self._row(
                             f"{where}.duration",
@@ -204,6 +210,7 @@ class _Fitter:
                 self.min_n,
                 self.problems,
                 f"{where}.failures",
+                censor_at=self.censor_h,
             )
             self.diag[f"{where}.failures"] = d
             if value is None:
@@ -237,7 +244,16 @@ def calibrate_lake(
     start_h, end_h = hours(d_from), hours(d_to)
     obs = observe(ex, template, start_h, end_h)
     data = copy.deepcopy(template.to_data())
-    fitter = _Fitter(template, classify(template), obs, start_h, end_h, min_n, data=data)
+    fitter = _Fitter(
+        template,
+        classify(template),
+        obs,
+        start_h,
+        end_h,
+        min_n,
+        data=data,
+        censor_h=censor_time(ex, end_h),
+    )
     fitter.arrivals()
     fitter.steps()
     fitter.resources(ex.capacity, ex.work)
@@ -250,7 +266,10 @@ def calibrate_lake(
     digest = data_hash(lake)
     data["version"] = f"{template.version}+cal.{digest[:12]}"
     data["provenance"] = {
-        "method": "caretwin calibrate v1 (MLE; duration family by AIC)",
+        "method": (
+            "caretwin calibrate v1 (MLE; durations right-censored at the window or data end;"
+            " duration family by AIC)"
+        ),
         "template": {
             "name": template.name,
             "version": template.version,
@@ -273,5 +292,9 @@ def calibrate_lake(
         date_from=d_from,
         date_to=d_to,
         data_hash=digest,
-        open_dropped=dict(obs.open_counts),
+        open_dropped={
+            k: n - int(np.sum(obs.censored.get(k, np.empty(0)) > 0))
+            for k, n in obs.open_counts.items()
+        },
+        open_censored={k: int(np.sum(c > 0)) for k, c in obs.censored.items()},
     )

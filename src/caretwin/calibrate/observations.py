@@ -4,12 +4,15 @@ One pass turns the lake's rows into, per step, the durations whose end is observ
 were still open), per branching step, the counted outcomes, and the arrival instants in the
 window. Durations are derived from timestamps as the data contract documents them — e.g. ED
 treatment runs from the treatment-space start to the first of the CT order, the admission order
-or leaving the ED. Only intervals that start inside ``[start, end)`` and end before ``end`` are
-used; those still open are counted in the diagnostics so a reviewer sees what was dropped.
+or leaving the ED. Intervals that start inside ``[start, end)`` are used: those that end before
+``end`` as completed durations, those still open as *right-censored* ones — the time elapsed from
+their start to when observation stops, the window end or the end of the data if that comes
+first (:func:`censor_time`). Dropping open intervals would bias long stays low.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,19 +26,28 @@ from caretwin.model import TwinDefinition
 @dataclass
 class Observations:
     durations: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Elapsed time of each interval still open when observation stopped (right-censored).
+    censored: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Number of intervals still open (each is in ``censored`` when a censor time was given).
     open_counts: dict[str, int] = field(default_factory=dict)
     branches: Counter[tuple[str, str]] = field(default_factory=Counter)
     ed_arrivals: np.ndarray = field(default_factory=lambda: np.empty(0))
     elective_arrivals: np.ndarray = field(default_factory=lambda: np.empty(0))
 
-    def add(self, key: str, start: np.ndarray, end: np.ndarray) -> None:
-        """Keep intervals with an observed start; those without an observed end are 'open'."""
+    def add(
+        self, key: str, start: np.ndarray, end: np.ndarray, censor_at: float = math.inf
+    ) -> None:
+        """Keep intervals with an observed start; those without an observed end are 'open' and,
+        when ``censor_at`` is finite, censored at ``censor_at - start``."""
         started = np.isfinite(start)
         done = started & np.isfinite(end)
+        still_open = started & ~done
         self.durations[key] = np.concatenate(
             [self.durations.get(key, np.empty(0)), (end - start)[done]]
         )
-        self.open_counts[key] = self.open_counts.get(key, 0) + int((started & ~done).sum())
+        elapsed = (censor_at - start[still_open]) if math.isfinite(censor_at) else np.empty(0)
+        self.censored[key] = np.concatenate([self.censored.get(key, np.empty(0)), elapsed])
+        self.open_counts[key] = self.open_counts.get(key, 0) + int(still_open.sum())
 
 
 def _in(t: np.ndarray, start_h: float, end_h: float) -> np.ndarray:
@@ -54,8 +66,30 @@ def ed_pathway(defn: TwinDefinition, roles: dict[str, StepRole]) -> str:
     return ""
 
 
+def data_end(ex: Extract) -> float:
+    """The latest instant anywhere in the extract (``-inf`` when it holds none)."""
+    latest = -math.inf
+    for table in (ex.ed, ex.beds, ex.elective, ex.work):
+        for arr in table.values():
+            if arr.dtype.kind == "f" and arr.size:
+                finite = arr[np.isfinite(arr)]
+                if finite.size:
+                    latest = max(latest, float(finite.max()))
+    return latest
+
+
+def censor_time(ex: Extract, end_h: float) -> float:
+    """When observation of open intervals stops: the window end, or the end of the data if the
+    extract ends earlier (an interval open at the last recorded instant is known to have lasted
+    only that long, not until a window end the data never reach)."""
+    latest = data_end(ex)
+    return min(end_h, latest) if math.isfinite(latest) else end_h
+
+
 def observe(ex: Extract, defn: TwinDefinition, start_h: float, end_h: float) -> Observations:
-    """Durations, branch outcomes and arrivals for the window ``[start_h, end_h)``."""
+    """Durations (completed and right-censored), branch outcomes and arrivals for the window
+    ``[start_h, end_h)``."""
+    censor_h = censor_time(ex, end_h)
     ex = ex.truncate(end_h)
     roles = classify(defn)
     obs = Observations()
@@ -71,18 +105,18 @@ def observe(ex: Extract, defn: TwinDefinition, start_h: float, end_h: float) -> 
         if role.role == "space":
             mask = ed["space_unit"] == role.unit
             end = np.fmin(np.fmin(ed["proc_order"], ed["admit_order"]), dep)
-            obs.add(key, ed["space_start"][mask], end[mask])
+            obs.add(key, ed["space_start"][mask], end[mask], censor_h)
         elif role.role == "procedure":
             mask = ed["proc_unit"] == role.unit
-            obs.add(key, ed["proc_start"][mask], ed["proc_end"][mask])
+            obs.add(key, ed["proc_start"][mask], ed["proc_end"][mask], censor_h)
         elif role.role == "post_procedure":
             mask = ed["proc_unit"] != ""
-            obs.add(key, ed["proc_end"][mask], after_proc[mask])
+            obs.add(key, ed["proc_end"][mask], after_proc[mask], censor_h)
         elif role.role == "bed":
             mask = (beds["unit"] == role.unit) & (beds["after"] == role.after)
             mask &= _in(beds["start"], start_h, end_h)
             end = np.where(np.isfinite(beds["transfer"]), beds["transfer"], beds["end"])
-            obs.add(key, beds["start"][mask], end[mask])
+            obs.add(key, beds["start"][mask], end[mask], censor_h)
     if ed_path:
         _count_ed_branches(obs, defn, roles, ed_path, ed, beds)
     return obs

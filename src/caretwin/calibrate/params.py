@@ -115,8 +115,15 @@ def fit_failures(
     min_n: int,
     problems: list[str],
     where: str,
+    *,
+    censor_at: float | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Exponential time to failure from exposure; repair family by AIC on repair durations."""
+    """Exponential time to failure from exposure; repair family by AIC on repair durations.
+
+    A repair that started in the window but has not ended before ``end_h`` enters the repair fit
+    right-censored at ``censor_at - repair_start`` (``censor_at`` defaults to ``end_h``; pass the
+    end of the data when that comes first). Repair ends at or after ``end_h`` count as unobserved.
+    """
     mine = work["unit"] == unit
     fail, rstart, rend = work["failure"][mine], work["repair_start"][mine], work["repair_end"][mine]
     in_window = (fail >= start_h) & (fail < end_h)
@@ -125,8 +132,12 @@ def fit_failures(
     down_end = np.where(np.isfinite(rend), rend, end_h)
     down = np.clip(down_end[touches], start_h, end_h) - np.clip(fail[touches], start_h, end_h)
     ttf = exponential_mean_from_exposure(capacity, end_h - start_h, down, failures)
-    repairs = (rend - rstart)[in_window & np.isfinite(rend) & np.isfinite(rstart)]
-    open_orders = int((in_window & ~np.isfinite(rend)).sum())
+    ended = np.isfinite(rend) & (rend < end_h)
+    repairs = (rend - rstart)[in_window & ended & np.isfinite(rstart)]
+    open_orders = int((in_window & ~ended).sum())
+    started_open = in_window & ~ended & np.isfinite(rstart) & (rstart < end_h)
+    stop = end_h if censor_at is None else min(end_h, censor_at)
+    censored = stop - rstart[started_open]
     if failures < min_n:
         problems.append(f"{where}.time_to_failure: {failures} failures (< {min_n})")
     if repairs.size < min_n:
@@ -137,7 +148,7 @@ def fit_failures(
             "repairs": int(repairs.size),
             "exposure_h": ttf.exposure,
         }
-    repair = fit_duration(repairs)
+    repair = fit_duration(repairs, censored=censored)
     diag = {
         "time_to_failure": {
             "family": "exponential",
@@ -148,7 +159,7 @@ def fit_failures(
             **{k: sig(v) for k, v in ttf.details.items()},
             "method": "(capacity × span − Σ failure-to-repair-end) / failures",
         },
-        "repair": {**repair.diagnostics(), "dropped_open": open_orders},
+        "repair": {**repair.diagnostics(), "open_at_end": open_orders},
     }
     value = {
         "time_to_failure": {"dist": "exponential", "mean": sig(ttf.mean)},

@@ -39,6 +39,9 @@ def demo(
     ),
     seed: int = typer.Option(7, "--seed", min=0, help="Seed of the synthetic hospital and runs."),
     reps: int = typer.Option(20, "--reps", min=2, help="Replications per scenario."),
+    holdout_reps: int = typer.Option(
+        100, "--holdout-reps", min=2, help="Simulated months compared with the held-out month."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
 ) -> None:
     """Run CareTwin end to end on the reference hospital and print the report's path."""
@@ -73,6 +76,7 @@ def demo(
                 ctx,
                 seed=seed,
                 replications=reps,
+                holdout_replications=holdout_reps,
                 workers=workers,
                 on_step=on_step,
                 progress=advance,

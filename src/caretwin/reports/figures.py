@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,35 +50,88 @@ def _layout(**extra: Any) -> dict[str, Any]:
 
 
 def occupancy_figure(results: Sequence[SimulationResult]) -> Figure | None:
-    """Daily mean units held per resource; the first result drawn, the others one click away."""
+    """Daily mean units held, one small panel per resource (shared x, own y axis).
+
+    The first result is drawn solid; the others are dotted and one legend click away. A
+    scenario keeps its colour (the one it has in every other plot) across all panels.
+    """
+    series = [(result, result.occupancy_daily_mean()) for result in results]
+    resources: list[str] = []
+    for _, by_resource in series:
+        resources += [name for name in by_resource if name not in resources]
+    if not resources:
+        return None
+    n = len(resources)
+    panel_h, gap_px, top_px, bottom_px = 130, 42, 34, 100
+    height = top_px + bottom_px + n * panel_h + (n - 1) * gap_px
+    plot_h = height - top_px - bottom_px
+    layout = _layout(
+        height=height,
+        margin={"l": 60, "r": 20, "t": top_px, "b": bottom_px},
+        legend={"orientation": "h", "x": 0, "y": -62 / plot_h, "yanchor": "top"},
+    )
+    layout.pop("xaxis")
+    layout.pop("yaxis")
     data: list[dict[str, Any]] = []
-    colours: dict[str, str] = {}
-    for i, result in enumerate(results):
-        for resource, series in result.occupancy_daily_mean().items():
-            colour = colours.setdefault(resource, PALETTE[len(colours) % len(PALETTE)])
-            y = [_num(v) for v in np.asarray(series, dtype=float)]
+    annotations: list[dict[str, Any]] = []
+    for k, resource in enumerate(resources):
+        suffix = "" if k == 0 else str(k + 1)
+        y1 = 1 - k * (panel_h + gap_px) / plot_h
+        y0 = max(0.0, y1 - panel_h / plot_h)
+        last = k == n - 1
+        layout[f"xaxis{suffix}"] = {
+            **_AXIS,
+            "anchor": f"y{suffix}",
+            "showticklabels": last,
+            **({"matches": "x"} if k else {}),
+            **({"title": {"text": "day of the run window"}} if last else {}),
+        }
+        layout[f"yaxis{suffix}"] = {
+            **_AXIS,
+            "domain": [y0, y1],
+            "anchor": f"x{suffix}",
+            "rangemode": "tozero",
+            "nticks": 4,
+        }
+        annotations.append(
+            {
+                "text": f"<b>{_text(resource)}</b>",
+                "x": 0,
+                "y": y1,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+            }
+        )
+        for i, (result, by_resource) in enumerate(series):
+            if resource not in by_resource:
+                continue
+            y = [_num(v) for v in np.asarray(by_resource[resource], dtype=float)]
             data.append(
                 {
                     "type": "scatter",
                     "mode": "lines",
-                    "name": _text(f"{result.scenario}: {resource}"),
+                    "name": _text(result.scenario),
                     "legendgroup": _text(result.scenario),
+                    "showlegend": k == 0,
+                    "xaxis": f"x{suffix}",
+                    "yaxis": f"y{suffix}",
                     "x": list(range(1, len(y) + 1)),
                     "y": y,
                     "line": {
-                        "color": colour,
-                        "width": 2 if i == 0 else 1.5,
+                        "color": PALETTE[i % len(PALETTE)],
+                        "width": 1.5,
                         "dash": "solid" if i == 0 else "dot",
                     },
                     "visible": True if i == 0 else "legendonly",
-                    "hovertemplate": "day %{x}: %{y:.1f}<extra>%{fullData.name}</extra>",
+                    "hovertemplate": (
+                        f"{_text(resource)}, day %{{x}}: %{{y:.1f}}<extra>%{{fullData.name}}</extra>"
+                    ),
                 }
             )
-    if not data:
-        return None
-    layout = _layout(height=420, legend={"orientation": "h", "y": -0.2})
-    layout["xaxis"]["title"] = {"text": "day of the run window"}
-    layout["yaxis"]["title"] = {"text": "mean units held (across replications)"}
+    layout["annotations"] = annotations
     return {"data": data, "layout": layout}
 
 
@@ -91,8 +145,43 @@ def histogram_kpi(result: SimulationResult) -> str | None:
     return ranked[0] if ranked else None
 
 
-def distribution_figure(results: Sequence[SimulationResult], kpi: str) -> Figure | None:
-    """Share of patients per HIST_BIN_H bin, pooled over replications, per scenario."""
+VISIBLE_QUANTILE = 0.995  # the distribution plot's x axis ends where this share is reached
+
+
+@dataclass(frozen=True)
+class Tail:
+    scenario: str
+    share: float  # % of patients beyond the visible x range
+    longest: float  # lower edge of the last non-empty bin, h
+    open_ended: bool  # the last non-empty bin is the catch-all last bin
+
+
+@dataclass(frozen=True)
+class Distribution:
+    kpi: str
+    shares: list[tuple[str, np.ndarray]]  # scenario -> % of patients per bin
+    x_max: float  # right end of the visible x range, h
+    tails: list[Tail]
+    thresholds: list[tuple[float, str]]  # (hours, what it is) markers to draw
+
+
+def _bins_to(share: np.ndarray, quantile: float) -> int:
+    """Number of bins from 0 that hold at least ``quantile`` of the distribution."""
+    cum = np.cumsum(share) / share.sum()
+    return int(np.searchsorted(cum, quantile - 1e-9) + 1)
+
+
+def distribution(
+    results: Sequence[SimulationResult],
+    kpi: str,
+    thresholds: Mapping[str, float] | None = None,
+) -> Distribution | None:
+    """Pooled per-scenario histograms of ``kpi`` with the x range and tail to show.
+
+    ``thresholds`` maps KPI names to limits in hours. A limit is drawn when it belongs to
+    ``kpi`` itself or to a KPI whose histogram is the same as ``kpi``'s (e.g. the
+    ``pct_over`` KPI measuring the same interval).
+    """
     shares: list[tuple[str, np.ndarray]] = []
     for result in results:
         if not any(kpi in r.histograms for r in result.replications):
@@ -103,28 +192,145 @@ def distribution_figure(results: Sequence[SimulationResult], kpi: str) -> Figure
             shares.append((result.scenario, 100.0 * counts / total))
     if not shares:
         return None
-    nonzero = [int(np.flatnonzero(s).max()) for _, s in shares]
-    last = min(max(nonzero) + 1, HIST_BINS)
+    markers: list[tuple[float, str]] = []
+    reference = next(r for r in results if r.scenario == shares[0][0])
+    for name, value in (thresholds or {}).items():
+        if not math.isfinite(value) or value <= 0:
+            continue
+        same = name == kpi or (
+            any(name in r.histograms for r in reference.replications)
+            and np.array_equal(reference.histogram(name), reference.histogram(kpi))
+        )
+        if same and all(value != v for v, _ in markers):
+            meta = kpi_meta(results, name)
+            markers.append((float(value), (meta.label if meta and meta.label else name)))
+    full = HIST_BINS * HIST_BIN_H
+    bins = max(_bins_to(share, VISIBLE_QUANTILE) for _, share in shares)
+    x_max = min(full, max(1.0, math.ceil(bins * HIST_BIN_H)))
+    if markers:
+        x_max = min(full, max(x_max, math.ceil(max(v for v, _ in markers) * 1.15)))
+    tails = []
+    for name, share in shares:
+        last = int(np.flatnonzero(share).max())
+        first_hidden = math.ceil(x_max / HIST_BIN_H - 1e-9)
+        tails.append(
+            Tail(
+                scenario=name,
+                share=float(share[first_hidden:].sum()),
+                longest=last * HIST_BIN_H,
+                open_ended=last == HIST_BINS - 1,
+            )
+        )
+    return Distribution(kpi, shares, float(x_max), tails, markers)
+
+
+def _hours(h: float) -> str:
+    return f"{h:g} h"
+
+
+def tail_text(tail: Tail) -> str:
+    """E.g. ``0.31% longer, the longest 71.75 h or more``."""
+    if tail.share <= 0:
+        return "none longer"
+    share = f"{tail.share:.2g}%" if tail.share < 1 else f"{tail.share:.1f}%"
+    longest = f"{tail.longest:g} h or more" if tail.open_ended else f"about {tail.longest:g} h"
+    return f"{share} longer, the longest {longest}"
+
+
+def distribution_figure(
+    results: Sequence[SimulationResult],
+    kpi: str,
+    thresholds: Mapping[str, float] | None = None,
+    dist: Distribution | None = None,
+) -> Figure | None:
+    """Share of patients per HIST_BIN_H bin, pooled over replications, per scenario.
+
+    The x axis shows the range that holds 99.5% of patients of every scenario (zoom out to
+    see the rest); an annotation at its right edge states the share beyond it.
+    """
+    dist = dist or distribution(results, kpi, thresholds)
+    if dist is None:
+        return None
+    last = min(max(int(np.flatnonzero(s).max()) for _, s in dist.shares) + 1, HIST_BINS)
     x = [round((i + 0.5) * HIST_BIN_H, 6) for i in range(last)]
+    ranges = [
+        f"{i * HIST_BIN_H:g}–{(i + 1) * HIST_BIN_H:g} h"
+        if i < HIST_BINS - 1
+        else f"{i * HIST_BIN_H:g} h or more"
+        for i in range(last)
+    ]
     data = [
         {
             "type": "bar",
             "name": _text(name),
             "x": x,
             "y": [_num(v) for v in share[:last]],
+            "customdata": ranges,
             "width": HIST_BIN_H,
             "opacity": 0.85 if i == 0 else 0.5,
             "marker": {"color": PALETTE[i % len(PALETTE)]},
             "visible": True if i == 0 else "legendonly",
-            "hovertemplate": "%{x:.2f} h: %{y:.2f}%<extra>%{fullData.name}</extra>",
+            "hovertemplate": "%{customdata}: %{y:.2f}% of patients<extra>%{fullData.name}</extra>",
         }
-        for i, (name, share) in enumerate(shares)
+        for i, (name, share) in enumerate(dist.shares)
     ]
     layout = _layout(
-        height=380, barmode="overlay", bargap=0, legend={"orientation": "h", "y": -0.2}
+        height=380, barmode="overlay", bargap=0, legend={"orientation": "h", "y": -0.22}
     )
-    layout["xaxis"]["title"] = {"text": f"hours (bins of {HIST_BIN_H:g} h)"}
+    layout["xaxis"].update(
+        title={"text": f"hours (bins of {HIST_BIN_H:g} h)"}, range=[0, dist.x_max]
+    )
     layout["yaxis"]["title"] = {"text": "% of patients"}
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for value, label in dist.thresholds:
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": value,
+                "x1": value,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#9a4a00", "width": 1.5, "dash": "dash"},
+            }
+        )
+        annotations.append(
+            {
+                "text": _text(f"{_hours(value)} ({label})"),
+                "x": value,
+                "y": 1,
+                "xref": "x",
+                "yref": "paper",
+                "xanchor": "left",
+                "yanchor": "top",
+                "xshift": 4,
+                "showarrow": False,
+                "font": {"color": "#9a4a00"},
+            }
+        )
+    hidden = [t for t in dist.tails if t.share > 0]
+    if hidden:
+        ref = dist.tails[0]
+        annotations.append(
+            {
+                "text": _text(f"{tail_text(ref)} →" if ref.share > 0 else "longer values →"),
+                "x": 1,
+                "y": 0.5,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "right",
+                "yanchor": "middle",
+                "showarrow": False,
+                "font": {"color": "#5b6670", "size": 11},
+                "bgcolor": "rgba(255,255,255,0.85)",
+                "hovertext": "<br>".join(_text(f"{t.scenario}: {tail_text(t)}") for t in dist.tails)
+                + "<br>Double-click the plot or zoom out to see the tail.",
+            }
+        )
+    layout["shapes"] = shapes
+    layout["annotations"] = annotations
     return {"data": data, "layout": layout}
 
 

@@ -47,6 +47,9 @@ class ReportInput:
     calibration: dict[str, Any] | None = None  # the calibrated model's provenance dict
     manifest: dict[str, Any] | None = None  # run manifest, shown in an appendix
     notes: list[str] = field(default_factory=list)
+    # KPI name -> limit in hours (e.g. the threshold of a ``pct_over`` KPI), drawn as a marker
+    # on the distribution plot when it belongs to the plotted KPI or measures the same interval.
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,28 @@ def ordered_results(inp: ReportInput) -> list[SimulationResult]:
     return first + [r for name, r in inp.results.items() if name != inp.baseline]
 
 
-def _plots(results: list[SimulationResult]) -> list[Plot]:
+def _distribution_caption(dist: figures.Distribution, label: str) -> str:
+    parts = [
+        f"Patient-level values of {label} ({dist.kpi}) pooled over all replications, as a share "
+        f"of patients per {HIST_BIN_H:g} h bin."
+    ]
+    if any(t.share > 0 for t in dist.tails):
+        tails = "; ".join(f"{t.scenario} {figures.tail_text(t)}" for t in dist.tails)
+        parts.append(
+            f"The axis ends at {dist.x_max:g} h, which covers at least "
+            f"{100 * figures.VISIBLE_QUANTILE:g}% of patients in every scenario; beyond it: "
+            f"{tails}. Zoom out (double-click) to see the tail."
+        )
+    if dist.thresholds:
+        marks = ", ".join(f"{v:g} h ({what})" for v, what in dist.thresholds)
+        parts.append(f"Dashed line: {marks}.")
+    parts.append(
+        f"The last bin (from {(HIST_BINS - 1) * HIST_BIN_H:g} h) also collects longer values."
+    )
+    return " ".join(parts)
+
+
+def _plots(results: list[SimulationResult], thresholds: dict[str, float]) -> list[Plot]:
     plots: list[Plot] = []
     others = " Other scenarios are dotted; click their legend entries to show them."
 
@@ -94,8 +118,9 @@ def _plots(results: list[SimulationResult]) -> list[Plot]:
     add(
         "plot-occupancy",
         "Occupancy over time",
-        f"Daily mean units held per resource, averaged over replications, for "
-        f"{results[0].scenario} (solid).{others if len(results) > 1 else ''} "
+        f"Daily mean units held per resource (one panel each, own vertical scale starting at "
+        f"0), averaged over replications, for {results[0].scenario} (solid)."
+        f"{others if len(results) > 1 else ''} "
         "Beds held by blocked or boarding patients count as occupied.",
         figures.occupancy_figure(results),
     )
@@ -103,14 +128,14 @@ def _plots(results: list[SimulationResult]) -> list[Plot]:
     if kpi is not None:
         meta = tables.kpi_meta(results, kpi)
         label = meta.label if meta and meta.label else kpi
-        add(
-            "plot-distribution",
-            f"Distribution: {label}",
-            f"Patient-level values of {kpi} pooled over all replications, as a share of "
-            f"patients per {HIST_BIN_H:g} h bin; the last bin "
-            f"(from {(HIST_BINS - 1) * HIST_BIN_H:g} h) also collects longer values.",
-            figures.distribution_figure(results, kpi),
-        )
+        dist = figures.distribution(results, kpi, thresholds)
+        if dist is not None:
+            add(
+                "plot-distribution",
+                f"Distribution: {label}",
+                _distribution_caption(dist, label),
+                figures.distribution_figure(results, kpi, thresholds, dist=dist),
+            )
     add(
         "plot-kpis",
         "KPIs by scenario",
@@ -158,7 +183,7 @@ def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, An
         "calibration": provenance.calibration_view(inp.calibration) if inp.calibration else None,
         "manifest": provenance.manifest_rows(manifest) if inp.manifest else None,
         "notes": notes,
-        "plots": _plots(results),
+        "plots": _plots(results, inp.thresholds),
         "plotly_js": Markup(plotly_js()),
     }
 

@@ -32,12 +32,22 @@ def decimals_for(x: float | None) -> int:
     return 3 if a >= 0.01 else 4
 
 
+def _rounded(x: float, d: int) -> float:
+    """``x`` rounded to ``d`` decimals, with a negative zero made positive (no ``-0.00``)."""
+    return round(x, d) + 0.0
+
+
 def fmt(x: float | None, decimals: int | None = None) -> str:
     """A number for display; NaN and None become an em dash."""
-    if not _finite(x):
+    if x is None or not math.isfinite(x):
         return MISSING
     d = decimals_for(x) if decimals is None else decimals
-    return f"{x:,.{d}f}"
+    return f"{_rounded(x, d):,.{d}f}"
+
+
+def fmt_signed(x: float, decimals: int) -> str:
+    """A number with an explicit sign (``+1.20``, ``-0.35``); zero reads ``+0.00``."""
+    return f"{_rounded(x, decimals):+,.{decimals}f}" if math.isfinite(x) else MISSING
 
 
 def fmt_pm(mean: float, half: float) -> str:
@@ -78,6 +88,9 @@ class ComparisonRow:
     relative: str
     overlap: bool | None
     verdict: str
+    # "clear" (CIs apart), "probable" (CIs overlap, difference interval excludes 0),
+    # "none" (no clear difference) or "unknown" (a CI is missing); for styling.
+    strength: str = "unknown"
 
 
 @dataclass(frozen=True)
@@ -145,19 +158,21 @@ def _compare(name: str, base: KpiSummary, other: KpiSummary) -> ComparisonRow:
     if _finite(diff) and _finite(hb) and _finite(ho):
         overlap = abs(diff) <= hb + ho
         combined = math.sqrt(hb * hb + ho * ho)
-        difference = f"{diff:+,.{d}f} ± {fmt(combined, d)}"
+        difference = f"{fmt_signed(diff, d)} ± {fmt(combined, d)}"
     else:
-        difference = f"{diff:+,.{d}f} ± n/a" if _finite(diff) else MISSING
-    relative = f"{100 * diff / base.mean:+.1f}%" if _finite(diff) and base.mean != 0 else MISSING
+        difference = f"{fmt_signed(diff, d)} ± n/a" if _finite(diff) else MISSING
+    relative = (
+        f"{fmt_signed(100 * diff / base.mean, 1)}%" if _finite(diff) and base.mean != 0 else MISSING
+    )
     direction = "higher" if diff > 0 else "lower"
     if overlap is None:
-        verdict = "cannot tell (a confidence interval is missing)"
+        verdict, strength = "cannot tell", "unknown"
     elif not overlap:
-        verdict = f"CIs do not overlap: clearly {direction}"
+        verdict, strength = f"{direction} (CIs apart)", "clear"
     elif abs(diff) > combined:
-        verdict = f"CIs overlap, but the difference interval excludes 0: probably {direction}"
+        verdict, strength = f"probably {direction}", "probable"
     else:
-        verdict = "CIs overlap: no clear difference at this precision"
+        verdict, strength = "no clear difference", "none"
     return ComparisonRow(
         name=name,
         label=other.label or name,
@@ -168,6 +183,7 @@ def _compare(name: str, base: KpiSummary, other: KpiSummary) -> ComparisonRow:
         relative=relative,
         overlap=overlap,
         verdict=verdict,
+        strength=strength,
     )
 
 

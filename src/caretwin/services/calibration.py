@@ -12,13 +12,14 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from caretwin.access import Permission
-from caretwin.calibrate import ParameterRow, calibrate_lake
-from caretwin.errors import ConfigError
+from caretwin.calibrate import CalibrationResult, ParameterRow, calibrate_lake
+from caretwin.errors import ConfigError, DataError
 from caretwin.lake import Lake
 from caretwin.model import REFERENCE_HOSPITAL, dump_definition, example_path, load_definition
-from caretwin.runs import RunRecorder
+from caretwin.runs import Manifest, RunRecorder, register_reproducer
 from caretwin.services.context import ServiceContext
 
 __all__ = ["MODEL_FILE", "CalibrationReport", "calibrate"]
@@ -50,6 +51,16 @@ def _write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"cannot write the calibrated model to {path}: {exc.strerror}") from exc
+
+
+def _outputs(result: CalibrationResult) -> dict[str, Any]:
+    return {
+        "model_hash": result.definition.content_hash(),
+        "model_version": result.definition.version,
+        "date_from": result.date_from.isoformat(),
+        "date_to": result.date_to.isoformat(),
+        "parameters": len(result.rows),
+    }
 
 
 def calibrate(
@@ -85,16 +96,7 @@ def calibrate(
             (rec.run_dir / MODEL_FILE).write_text(text, encoding="utf-8")
             _write_atomic(out, text)
             model_hash = result.definition.content_hash()
-            rec.finish(
-                {
-                    "model_file": str(out),
-                    "model_hash": model_hash,
-                    "model_version": result.definition.version,
-                    "date_from": result.date_from.isoformat(),
-                    "date_to": result.date_to.isoformat(),
-                    "parameters": len(result.rows),
-                }
-            )
+            rec.finish({"model_file": str(out), **_outputs(result)})
         op.details.update(
             model_hash=model_hash,
             data_snapshot_hash=result.data_hash,
@@ -113,3 +115,25 @@ def calibrate(
         rows=result.rows,
         run_id=rec.run_id,
     )
+
+
+def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
+    """Fit again on the lake as it is; refuse if its data are no longer those of the run."""
+    lake = Lake(ctx.workspace.lake_dir)
+    if original.data_snapshot_hash and lake.data_hash() != original.data_snapshot_hash:
+        raise DataError(
+            "the lake has changed since this calibration; its data cannot be re-fitted",
+            details={"recorded": original.data_snapshot_hash, "current": lake.data_hash()},
+        )
+    params = original.parameters
+    tmpl = load_definition(Path(params["template"]))
+    result = calibrate_lake(
+        lake,
+        tmpl,
+        date.fromisoformat(params["date_from"]) if params.get("date_from") else None,
+        date.fromisoformat(params["date_to"]) if params.get("date_to") else None,
+    )
+    return {"model_file": params["out"], **_outputs(result)}
+
+
+register_reproducer("calibrate", _reproduce, permission=Permission.CALIBRATE)

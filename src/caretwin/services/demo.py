@@ -13,8 +13,10 @@ with the spread of simulated months, not with the mean of simulated years.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from caretwin.lake import Lake
 from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition, scenario_names
 from caretwin.model.definition import TwinDefinition
 from caretwin.reports import ReportInput, write_report
-from caretwin.runs import RunRecorder
+from caretwin.runs import Manifest, RunRecorder, register_reproducer
 from caretwin.services.calibration import calibrate
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
@@ -46,21 +48,73 @@ Progress = Callable[[int], None]
 def add_months(d: date, months: int) -> date:
     y, m = divmod(d.month - 1 + months, 12)
     year, month = d.year + y, m + 1
-    days_in_month = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31,
-                     30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]  # fmt: skip
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days_in_month = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     return date(year, month, min(d.day, days_in_month))
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    seed: int = 7
+    replications: int = 20
+    holdout_replications: int = 100
+    workers: int = 1
+    start_date: date = DEFAULT_START_DATE
+
+    @property
+    def train_end(self) -> date:
+        return add_months(self.start_date, 12)
+
+    @property
+    def holdout_end(self) -> date:
+        return add_months(self.start_date, 13)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "replications": self.replications,
+            "holdout_replications": self.holdout_replications,
+            "workers": self.workers,
+            "start_date": self.start_date.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DemoParams:
+        return cls(
+            seed=int(data["seed"]),
+            replications=int(data["replications"]),
+            holdout_replications=int(data["holdout_replications"]),
+            workers=int(data["workers"]),
+            start_date=date.fromisoformat(data["start_date"]),
+        )
 
 
 @dataclass
 class DemoResult:
     workspace: Path
     run_id: str
-    report_path: Path
+    report_path: Path | None
     calibrated_model: Path
+    twin: TwinDefinition
     results: dict[str, SimulationResult]
     holdout: SimulationResult
     observed: dict[str, float]
-    timings: dict[str, float]
+    snapshot_id: str
+    data_hash: str
+    calibration_run: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def outputs(self) -> dict[str, Any]:
+        """What the run record keeps; ``kpis`` (the baseline's) is what reproduction compares."""
+        return {
+            "kpis": {k: s.to_json() for k, s in self.results["baseline"].summary.items()},
+            "scenarios": {
+                n: {k: s.to_json() for k, s in r.summary.items()} for n, r in self.results.items()
+            },
+            "holdout": {k: s.to_json() for k, s in self.holdout.summary.items()},
+            "observed_holdout": self.observed,
+            "calibrated_model_hash": self.twin.content_hash(),
+        }
 
 
 def demo_workspace(path: Path | None, actor: Actor) -> ServiceContext:
@@ -78,6 +132,68 @@ def _holdout_model(defn: TwinDefinition, days: int) -> TwinDefinition:
     return defn.model_copy(update={"run": run})
 
 
+def _pipeline(
+    ctx: ServiceContext, p: DemoParams, step: Step, progress: Progress | None
+) -> DemoResult:
+    """Generate, ingest, calibrate, simulate and validate; no report, no run record."""
+    ws = ctx.workspace
+    timings: dict[str, float] = {}
+
+    @contextmanager
+    def timed(name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        timings[name] = time.perf_counter() - t0
+
+    rh1 = load_definition(example_path(REFERENCE_HOSPITAL))
+    days = (p.holdout_end - p.start_date).days + math.ceil(rh1.run.cooldown_days)
+    data_dir = ws.root / "incoming" / f"synth-{rh1.name}-seed{p.seed}"
+    step(f"generating {days} days of {rh1.name} data (seed {p.seed})")
+    with timed("synth"):
+        synth = synthesize(
+            ctx, rh1, days=days, seed=p.seed, out_dir=data_dir, start_date=p.start_date
+        )
+    step(f"ingesting {sum(synth.counts.values()):,} records")
+    with timed("ingest"):
+        ingested = ingest(ctx, [data_dir])
+    model_path = ws.root / "models" / f"{rh1.name}-calibrated.yaml"
+    step(f"calibrating on {p.start_date} .. {p.train_end}")
+    with timed("calibrate"):
+        cal = calibrate(ctx, model_path, date_from=p.start_date, date_to=p.train_end)
+    twin = load_definition(model_path)
+    names = scenario_names(twin)
+    step(f"simulating {', '.join(names)} ({p.replications} replications each)")
+    with timed("simulate"):
+        results = run_scenarios(
+            twin, names, replications=p.replications, seed=p.seed, workers=p.workers,
+            progress=progress,
+        )  # fmt: skip
+    step(f"validating against the held-out month {p.train_end} .. {p.holdout_end}")
+    with timed("validate"):
+        observed = observed_kpis(Lake(ws.lake_dir), p.train_end, p.holdout_end)
+        holdout = simulate(
+            _holdout_model(twin, (p.holdout_end - p.train_end).days),
+            replications=p.holdout_replications,
+            seed=p.seed,
+            workers=p.workers,
+            scenario_label="baseline (held-out month length)",
+        )
+    return DemoResult(
+        workspace=ws.root,
+        run_id="",
+        report_path=None,
+        calibrated_model=model_path,
+        twin=twin,
+        results=results,
+        holdout=holdout,
+        observed=observed,
+        snapshot_id=ingested.snapshot_id,
+        data_hash=ingested.data_hash,
+        calibration_run=cal.run_id,
+        timings=timings,
+    )
+
+
 def run_demo(
     ctx: ServiceContext,
     *,
@@ -89,16 +205,15 @@ def run_demo(
     on_step: Step | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
-    step = on_step or (lambda _name: None)
-    ws = ctx.workspace
-    n_workers = workers or default_workers()
+    """The demo as one audited, recorded run with its report."""
+    p = DemoParams(
+        seed, replications, holdout_replications, workers or default_workers(), start_date
+    )
     rh1 = load_definition(example_path(REFERENCE_HOSPITAL))
-    train_end = add_months(start_date, 12)
-    holdout_end = add_months(start_date, 13)
-    cooldown = math.ceil(rh1.run.cooldown_days)
-    days = (holdout_end - start_date).days + cooldown
-    with ctx.operation("demo.run", Permission.SIMULATE, target=str(ws.root)) as op:
-        with RunRecorder.start(
+    step = on_step or (lambda _name: None)
+    with (
+        ctx.operation("demo.run", Permission.SIMULATE, target=str(ctx.workspace.root)) as op,
+        RunRecorder.start(
             ctx,
             "demo",
             rh1.name,
@@ -106,105 +221,59 @@ def run_demo(
             scenarios=scenario_names(rh1),
             seed=seed,
             replications=replications,
-            parameters={
-                "start_date": start_date.isoformat(),
-                "train": [start_date.isoformat(), train_end.isoformat()],
-                "holdout": [train_end.isoformat(), holdout_end.isoformat()],
-                "data_days": days,
-                "holdout_replications": holdout_replications,
-                "workers": n_workers,
-            },
-        ) as rec:
-            op.details["run_id"] = rec.run_id
-            data_dir = ws.root / "incoming" / f"synth-{rh1.name}-seed{seed}"
-            step(f"generating {days} days of {rh1.name} data (seed {seed})")
-            with rec.timer("synth"):
-                synth = synthesize(
-                    ctx, rh1, days=days, seed=seed, out_dir=data_dir, start_date=start_date
-                )
-            step(f"ingesting {sum(synth.counts.values()):,} records")
-            with rec.timer("ingest"):
-                ingested = ingest(ctx, [data_dir])
-            model_path = ws.root / "models" / f"{rh1.name}-calibrated.yaml"
-            step(f"calibrating on {start_date} .. {train_end}")
-            with rec.timer("calibrate"):
-                cal = calibrate(ctx, model_path, date_from=start_date, date_to=train_end)
-            twin = load_definition(model_path)
-            names = scenario_names(twin)
-            step(f"simulating {', '.join(names)} ({replications} replications each)")
-            with rec.timer("simulate"):
-                results = run_scenarios(
-                    twin,
-                    names,
-                    replications=replications,
-                    seed=seed,
-                    workers=n_workers,
-                    progress=progress,
-                )
-            step(f"validating against the held-out month {train_end} .. {holdout_end}")
-            with rec.timer("validate"):
-                observed = observed_kpis(Lake(ws.lake_dir), train_end, holdout_end)
-                holdout = simulate(
-                    _holdout_model(twin, (holdout_end - train_end).days),
-                    replications=holdout_replications,
-                    seed=seed,
-                    workers=n_workers,
-                    scenario_label="baseline (held-out month length)",
-                )
-            step("writing the report")
-            manifest: dict[str, Any] = {
-                "run_id": rec.run_id,
-                "seed": seed,
-                "replications": replications,
-                "data_snapshot": ingested.snapshot_id,
-                "calibrated_model": str(model_path),
-                "calibrated_model_hash": twin.content_hash(),
-                "calibration_run": cal.run_id,
-                "timings_s": {k: round(v, 2) for k, v in rec.timings.items()},
-            }
-            with rec.timer("report"):
-                report_path = write_report(
-                    ReportInput(
-                        title="CareTwin demo: calibrated reference hospital",
-                        model_name=twin.name,
-                        model_hash=twin.content_hash(),
-                        results=results,
-                        observed=observed,
-                        observed_label=f"held-out month {train_end} .. {holdout_end}",
-                        observed_result=holdout,
-                        calibration=twin.provenance,
-                        manifest=manifest,
-                        notes=[
-                            f"Synthetic data: {rh1.name} simulated as ground truth, seed {seed}, "
-                            f"{days} days from {start_date}.",
-                            f"Calibrated on arrivals in [{start_date}, {train_end}); the held-out "
-                            f"month [{train_end}, {holdout_end}) was not used for fitting.",
-                        ],
-                    ),
-                    rec.run_dir / REPORT_FILE,
-                )
-            outputs = {
-                "kpis": {k: s.to_json() for k, s in results["baseline"].summary.items()},
-                "scenarios": {
-                    n: {k: s.to_json() for k, s in r.summary.items()} for n, r in results.items()
-                },
-                "observed_holdout": observed,
-                "calibrated_model_hash": twin.content_hash(),
-                "data_snapshot": ingested.snapshot_id,
-            }
-            rec.manifest.data_snapshot_hash = ingested.data_hash
-            rec.finish(outputs, report_path=report_path)
-            op.details.update(report=str(report_path), snapshot=ingested.snapshot_id)
-    return DemoResult(
-        workspace=ws.root,
-        run_id=rec.run_id,
-        report_path=report_path,
-        calibrated_model=model_path,
-        results=results,
-        holdout=holdout,
-        observed=observed,
-        timings=dict(rec.timings),
+            parameters=p.to_json(),
+        ) as rec,
+    ):
+        op.details["run_id"] = rec.run_id
+        res = _pipeline(ctx, p, step, progress)
+        res.run_id = rec.run_id
+        rec.timings.update(res.timings)
+        rec.manifest.data_snapshot_hash = res.data_hash
+        step("writing the report")
+        with rec.timer("report"):
+            res.report_path = write_report(_report_input(res, p), rec.run_dir / REPORT_FILE)
+        rec.finish(res.outputs(), report_path=res.report_path)
+        res.timings = dict(rec.timings)
+        op.details.update(report=str(res.report_path), snapshot=res.snapshot_id)
+    return res
+
+
+def _report_input(res: DemoResult, p: DemoParams) -> ReportInput:
+    twin = res.twin
+    return ReportInput(
+        title="CareTwin demo: calibrated reference hospital",
+        model_name=twin.name,
+        model_hash=twin.content_hash(),
+        results=res.results,
+        observed=res.observed,
+        observed_label=f"held-out month {p.train_end} .. {p.holdout_end}",
+        observed_result=res.holdout,
+        calibration=twin.provenance,
+        manifest={
+            "run_id": res.run_id,
+            "seed": p.seed,
+            "replications": p.replications,
+            "data_snapshot": res.snapshot_id,
+            "data_hash": res.data_hash,
+            "calibrated_model": str(res.calibrated_model),
+            "calibrated_model_hash": twin.content_hash(),
+            "calibration_run": res.calibration_run,
+            "timings_s": {k: round(v, 2) for k, v in res.timings.items()},
+        },
+        notes=[
+            f"Synthetic data: {REFERENCE_HOSPITAL} simulated as ground truth, seed {p.seed}, "
+            f"from {p.start_date}; 13 months plus a cool-down so held-out stays can finish.",
+            f"Calibrated on arrivals in [{p.start_date}, {p.train_end}); the held-out month "
+            f"[{p.train_end}, {p.holdout_end}) was not used for fitting.",
+        ],
     )
 
 
-__all__ = ["DemoResult", "add_months", "demo_workspace", "run_demo"]
+def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
+    params = DemoParams.from_json(original.parameters)
+    return _pipeline(ctx, params, lambda _name: None, None).outputs()
+
+
+register_reproducer("demo", _reproduce, permission=Permission.SIMULATE)
+
+__all__ = ["DemoParams", "DemoResult", "add_months", "demo_workspace", "run_demo"]
