@@ -19,12 +19,18 @@ import pytest
 from caretwin.calibrate import calibrate_lake, observed_kpis
 from caretwin.calibrate.extract import extract
 from caretwin.calibrate.fit import data_hash, hours
+from caretwin.calibrate.kpis import OCCUPANCY_UNITS, occupancy_units
 from caretwin.calibrate.mapping import classify
-from caretwin.calibrate.observations import observe
+from caretwin.calibrate.observations import censor_time, data_end, observe
 from caretwin.calibrate.params import fit_failures
 from caretwin.errors import CalibrationError
 from caretwin.lake import EMPTY_HASH, SCHEMAS, Lake, LakeWriter
-from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
+from caretwin.model import (
+    REFERENCE_HOSPITAL,
+    definition_from_data,
+    example_path,
+    load_definition,
+)
 
 T0 = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
 
@@ -157,6 +163,19 @@ def test_window_end_censors_later_events(lake: Lake) -> None:
     obs = observe(extract(lake), defn, s, s + 30)  # the ICU stay ends (transfer) at 36 h
     assert obs.durations["ed.icu"].size == 0 and obs.open_counts["ed.icu"] == 1
     assert ("ed.icu", "stepdown") not in obs.branches
+    # ... and enters the fit right-censored: in the ICU bed from 12 h, still there at 30 h
+    assert list(obs.censored["ed.icu"]) == [pytest.approx(18.0)]
+    early = observe(extract(lake), defn, s, s + 11)  # e1 leaves at 11 h, e3's order is at 13 h
+    assert sorted(early.durations["ed.treatment"]) == [pytest.approx(1.0)]  # e2: 9 h -> CT order
+    assert sorted(early.censored["ed.treatment"]) == [pytest.approx(1.0), pytest.approx(2.5)]
+
+
+def test_open_intervals_are_censored_at_the_end_of_the_data(lake: Lake) -> None:
+    ex = extract(lake)
+    s = hours(date(2025, 1, 6))
+    assert data_end(ex) == pytest.approx(s + 100)  # the step-down's discharge
+    assert censor_time(ex, s + 30) == s + 30
+    assert censor_time(ex, s + 1000) == pytest.approx(s + 100)  # not a window end never seen
 
 
 def test_device_failures_from_work_orders(lake: Lake) -> None:
@@ -194,6 +213,25 @@ def test_observed_kpis(lake: Lake) -> None:
     week = observed_kpis(lake, date(2025, 1, 6), date(2025, 1, 11))
     assert week["surgical_wait_mean_h"] == pytest.approx(2.0)
     assert week["ward_occupancy_mean"] == pytest.approx(60 / 120)
+
+
+def test_occupancy_kpis_follow_the_template(lake: Lake) -> None:
+    defn = load_definition(example_path(REFERENCE_HOSPITAL))
+    assert occupancy_units(defn) == OCCUPANCY_UNITS  # the default is RH1's table
+    d, e = date(2025, 1, 6), date(2025, 1, 11)
+    assert observed_kpis(lake, d, e, defn) == observed_kpis(lake, d, e)
+    data = defn.to_data()
+    data["kpis"]["surgical_occupancy_mean"] = {"type": "occupancy", "resource": "surgical_bed"}
+    data["kpis"]["ct_busy"] = {"type": "occupancy", "resource": "ct"}  # a device: not a bed
+    del data["kpis"]["icu_occupancy_mean"]
+    other = definition_from_data(data, source="test")
+    assert occupancy_units(other) == {
+        "ward_occupancy_mean": "MED",
+        "surgical_occupancy_mean": "SURG",
+    }
+    k = observed_kpis(lake, d, e, other)
+    assert "icu_occupancy_mean" not in k and "ct_busy" not in k
+    assert k["surgical_occupancy_mean"] == pytest.approx(47 / 120)  # SURG-01 held 33 h -> 80 h
 
 
 def test_data_hash_falls_back_to_parquet_files(lake: Lake) -> None:

@@ -261,7 +261,9 @@ def test_observed_range_and_calibration(doc: str) -> None:
     assert "not simulated" in doc
     assert "floored at 0" in doc
     assert "held-out month 2026-01" in doc
-    assert "lognormal 1003.1 · gamma +9.2 · exponential +96.9" in doc
+    fit = provenance.calibration_view(CALIBRATION).fits[0]
+    assert fit.aic == "lognormal 1003.1 · gamma +9.2 · exponential +96.9"
+    assert '<span class="nowrap">lognormal 1003.1</span> · <span class="nowrap">gamma +9.2' in doc
     assert "ed.<wbr>treatment.<wbr>duration" in doc and "statistic=0.031, pvalue=0.42" in doc
 
 
@@ -371,7 +373,7 @@ def test_distribution_range_tail_and_threshold() -> None:
     (line,) = fig["layout"]["shapes"]
     assert line["x0"] == line["x1"] == 4.0
     texts = [a["text"] for a in fig["layout"]["annotations"]]
-    assert any(t.startswith("4 h") for t in texts) and any("longer" in t for t in texts)
+    assert any(t.startswith("4 h") for t in texts) and any("beyond 5 h" in t for t in texts)
     # a threshold beyond the 99.5th percentile widens the axis so the marker shows
     wide = figures.distribution(results, "ed_los_mean_h", {"ed_los_mean_h": 8.0})
     assert wide is not None and wide.x_max >= 8.0

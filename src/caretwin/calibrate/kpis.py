@@ -17,9 +17,30 @@ import numpy as np
 
 from caretwin.calibrate.extract import Extract, extract
 from caretwin.lake import Lake
+from caretwin.model import TwinDefinition
+from caretwin.model.definition import OccupancyKpi, ResourceKind
 
-#: Occupancy KPIs and the unit (Location code) whose beds they count.
+#: RH1's occupancy KPIs and the unit (Location code) whose beds they count; what
+#: :func:`occupancy_units` derives from the reference hospital, kept for callers that import it.
 OCCUPANCY_UNITS: dict[str, str] = {"icu_occupancy_mean": "ICU", "ward_occupancy_mean": "MED"}
+
+
+def occupancy_units(template: TwinDefinition) -> dict[str, str]:
+    """The template's time-average occupancy KPIs of bed pools and the unit each one counts.
+
+    The unit is the resource's ``unit`` (its Location code), else the resource's name. Only bed
+    pools are measured: the inpatient movements hold beds, not treatment spaces or devices; and
+    only ``stat: mean`` KPIs, the time average the window's data give directly.
+    """
+    out: dict[str, str] = {}
+    for name, kpi in template.kpis.items():
+        if not isinstance(kpi, OccupancyKpi) or kpi.stat != "mean":
+            continue
+        res = template.resources.get(kpi.resource)
+        if res is not None and res.kind == ResourceKind.bed:
+            out[name] = res.unit or kpi.resource
+    return out
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -45,13 +66,25 @@ def _occupancy(ex: Extract, unit: str, s: float, e: float) -> float:
     return float(np.sum(hi - lo) / (e - s))
 
 
-def observed_kpis(lake: Lake, start: date | datetime, end: date | datetime) -> dict[str, float]:
-    """The observable RH1 KPIs for arrivals in ``[start, end)`` (NaN where nothing was seen)."""
-    return kpis_from_extract(extract(lake), _hours(start), _hours(end))
+def observed_kpis(
+    lake: Lake,
+    start: date | datetime,
+    end: date | datetime,
+    template: TwinDefinition | None = None,
+) -> dict[str, float]:
+    """The observable RH1 KPIs for arrivals in ``[start, end)`` (NaN where nothing was seen).
+
+    Occupancy KPIs follow ``template`` (:func:`occupancy_units`); by default RH1's.
+    """
+    units = OCCUPANCY_UNITS if template is None else occupancy_units(template)
+    return kpis_from_extract(extract(lake), _hours(start), _hours(end), units)
 
 
-def kpis_from_extract(ex: Extract, s: float, e: float) -> dict[str, float]:
-    """:func:`observed_kpis` on already-extracted rows (epoch hours)."""
+def kpis_from_extract(
+    ex: Extract, s: float, e: float, occupancy: dict[str, str] | None = None
+) -> dict[str, float]:
+    """:func:`observed_kpis` on already-extracted rows (epoch hours); ``occupancy`` maps each
+    occupancy KPI to its unit (default :data:`OCCUPANCY_UNITS`)."""
     ed = ex.ed
     arrived = (ed["arrival"] >= s) & (ed["arrival"] < e)
     arrival, dep = ed["arrival"][arrived], ed["departure"][arrived]
@@ -89,6 +122,6 @@ def kpis_from_extract(ex: Extract, s: float, e: float) -> dict[str, float]:
         "icu_stepdown_block_mean_h": _mean((next_start - beds["transfer"])[blocked]),
         "ed_patients": float(los.size),
     }
-    for kpi, unit in OCCUPANCY_UNITS.items():
+    for kpi, unit in (OCCUPANCY_UNITS if occupancy is None else occupancy).items():
         out[kpi] = _occupancy(ex, unit, s, e)
     return out

@@ -160,7 +160,7 @@ class Tail:
 class Distribution:
     kpi: str
     shares: list[tuple[str, np.ndarray]]  # scenario -> % of patients per bin
-    x_max: float  # right end of the visible x range, h
+    x_max: float  # right end of the visible x range (about the pooled 99.5th percentile), h
     tails: list[Tail]
     thresholds: list[tuple[float, str]]  # (hours, what it is) markers to draw
 
@@ -205,7 +205,9 @@ def distribution(
             meta = kpi_meta(results, name)
             markers.append((float(value), (meta.label if meta and meta.label else name)))
     full = HIST_BINS * HIST_BIN_H
-    bins = max(_bins_to(share, VISIBLE_QUANTILE) for _, share in shares)
+    # the scenarios pooled with equal weight: one scenario's long tail does not set the range
+    pooled = np.mean([share for _, share in shares], axis=0)
+    bins = _bins_to(pooled, VISIBLE_QUANTILE)
     x_max = min(full, max(1.0, math.ceil(bins * HIST_BIN_H)))
     if markers:
         x_max = min(full, max(x_max, math.ceil(max(v for v, _ in markers) * 1.15)))
@@ -229,12 +231,12 @@ def _hours(h: float) -> str:
 
 
 def tail_text(tail: Tail) -> str:
-    """E.g. ``0.31% longer, the longest 71.75 h or more``."""
+    """E.g. ``0.31% (longest 71.75 h or more)``: the share beyond the visible range."""
     if tail.share <= 0:
-        return "none longer"
+        return "none"
     share = f"{tail.share:.2g}%" if tail.share < 1 else f"{tail.share:.1f}%"
     longest = f"{tail.longest:g} h or more" if tail.open_ended else f"about {tail.longest:g} h"
-    return f"{share} longer, the longest {longest}"
+    return f"{share} (longest {longest})"
 
 
 def distribution_figure(
@@ -315,7 +317,11 @@ def distribution_figure(
         ref = dist.tails[0]
         annotations.append(
             {
-                "text": _text(f"{tail_text(ref)} →" if ref.share > 0 else "longer values →"),
+                "text": _text(
+                    f"{ref.scenario}: {tail_text(ref)} beyond {dist.x_max:g} h →"
+                    if ref.share > 0
+                    else f"other scenarios: values beyond {dist.x_max:g} h →"
+                ),
                 "x": 1,
                 "y": 0.5,
                 "xref": "paper",

@@ -94,9 +94,9 @@ def _distribution_caption(dist: figures.Distribution, label: str) -> str:
     if any(t.share > 0 for t in dist.tails):
         tails = "; ".join(f"{t.scenario} {figures.tail_text(t)}" for t in dist.tails)
         parts.append(
-            f"The axis ends at {dist.x_max:g} h, which covers at least "
-            f"{100 * figures.VISIBLE_QUANTILE:g}% of patients in every scenario; beyond it: "
-            f"{tails}. Zoom out (double-click) to see the tail."
+            f"The axis ends at {dist.x_max:g} h, which covers "
+            f"{100 * figures.VISIBLE_QUANTILE:g}% of patients of all scenarios pooled; longer "
+            f"stays: {tails}. Zoom out (double-click the plot) to see them."
         )
     if dist.thresholds:
         marks = ", ".join(f"{v:g} h ({what})" for v, what in dist.thresholds)
