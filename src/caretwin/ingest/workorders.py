@@ -17,16 +17,9 @@ from typing import Any
 from caretwin.ingest.fields import instant
 from caretwin.ingest.records import WORK_ORDER, InvalidRecord, Record
 from caretwin.ingest.refs import resolve
+from caretwin.lake.schema import WORK_ORDER_COLUMNS
 
-COLUMNS = (
-    "work_order_id",
-    "asset_id",
-    "device_id",
-    "type",
-    "failure_reported",
-    "repair_start",
-    "repair_end",
-)
+COLUMNS = WORK_ORDER_COLUMNS
 REQUIRED_COLUMNS = ("work_order_id", "failure_reported")
 
 

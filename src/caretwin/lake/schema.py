@@ -127,3 +127,8 @@ TABLE_KEYS: dict[str, str] = {
 def empty_table(name: str) -> pa.Table:
     """A zero-row table with the contract's columns for ``name``."""
     return SCHEMAS[name].empty_table()
+
+
+#: The CMMS work-order CSV header (docs/data-contract.md): the generator writes it, ingestion
+#: reads it, and it is the ``work_orders`` table's columns, so the three cannot drift apart.
+WORK_ORDER_COLUMNS: tuple[str, ...] = tuple(SCHEMAS["work_orders"].names)

@@ -160,7 +160,7 @@ class Tail:
 class Distribution:
     kpi: str
     shares: list[tuple[str, np.ndarray]]  # scenario -> % of patients per bin
-    x_max: float  # right end of the visible x range (about the pooled 99.5th percentile), h
+    x_max: float  # right end of the visible x range: about the reference's 99.5th percentile
     tails: list[Tail]
     thresholds: list[tuple[float, str]]  # (hours, what it is) markers to draw
 
@@ -205,9 +205,9 @@ def distribution(
             meta = kpi_meta(results, name)
             markers.append((float(value), (meta.label if meta and meta.label else name)))
     full = HIST_BINS * HIST_BIN_H
-    # the scenarios pooled with equal weight: one scenario's long tail does not set the range
-    pooled = np.mean([share for _, share in shares], axis=0)
-    bins = _bins_to(pooled, VISIBLE_QUANTILE)
+    # the reference scenario (drawn by default, pooled over its replications) sets the range;
+    # the other scenarios' tails beyond it are stated in the caption and on hover
+    bins = _bins_to(shares[0][1], VISIBLE_QUANTILE)
     x_max = min(full, max(1.0, math.ceil(bins * HIST_BIN_H)))
     if markers:
         x_max = min(full, max(x_max, math.ceil(max(v for v, _ in markers) * 1.15)))
@@ -247,8 +247,8 @@ def distribution_figure(
 ) -> Figure | None:
     """Share of patients per HIST_BIN_H bin, pooled over replications, per scenario.
 
-    The x axis shows the range that holds 99.5% of patients of every scenario (zoom out to
-    see the rest); an annotation at its right edge states the share beyond it.
+    The x axis shows the range that holds 99.5% of the reference scenario's patients (zoom
+    out to see the rest); an annotation at its right edge states the share beyond it.
     """
     dist = dist or distribution(results, kpi, thresholds)
     if dist is None:

@@ -95,7 +95,7 @@ def _distribution_caption(dist: figures.Distribution, label: str) -> str:
         tails = "; ".join(f"{t.scenario} {figures.tail_text(t)}" for t in dist.tails)
         parts.append(
             f"The axis ends at {dist.x_max:g} h, which covers "
-            f"{100 * figures.VISIBLE_QUANTILE:g}% of patients of all scenarios pooled; longer "
+            f"{100 * figures.VISIBLE_QUANTILE:g}% of {dist.shares[0][0]} patients; longer "
             f"stays: {tails}. Zoom out (double-click the plot) to see them."
         )
     if dist.thresholds:

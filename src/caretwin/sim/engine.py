@@ -22,7 +22,14 @@ import numpy as np
 from caretwin.sim.compiled import NO_STEP, CArrival, CompiledModel, CStep
 from caretwin.sim.kpis import OccupancyTracker, replication_result
 from caretwin.sim.result import ReplicationResult
-from caretwin.sim.streams import ExpStream, Purpose, Sampler, UniformStream, generator
+from caretwin.sim.streams import (
+    BlockStream,
+    Purpose,
+    generator,
+    sampler,
+    uniforms,
+    unit_exponentials,
+)
 from caretwin.sim.trace import EventKind, TraceRecorder
 
 _ARRIVAL, _STEP_DONE, _FAIL, _REPAIR = 0, 1, 2, 3
@@ -108,23 +115,25 @@ class Engine:
             return generator(seed, replication, purpose, index)
 
         self._durations = [
-            Sampler(s.duration, gen(Purpose.DURATION, s.index)) if s.duration else None
+            sampler(s.duration, gen(Purpose.DURATION, s.index)) if s.duration else None
             for s in model.steps
         ]
         self._routing = [
-            UniformStream(gen(Purpose.ROUTING, s.index)) if len(s.targets) > 1 else None
+            uniforms(gen(Purpose.ROUTING, s.index)) if len(s.targets) > 1 else None
             for s in model.steps
         ]
-        self._arrival_exp = [ExpStream(gen(Purpose.ARRIVAL, a.index)) for a in model.arrivals]
-        self._ttf: dict[tuple[int, int], Sampler] = {}
-        self._repair: dict[tuple[int, int], Sampler] = {}
+        self._arrival_exp = [
+            unit_exponentials(gen(Purpose.ARRIVAL, a.index)) for a in model.arrivals
+        ]
+        self._ttf: dict[tuple[int, int], BlockStream] = {}
+        self._repair: dict[tuple[int, int], BlockStream] = {}
         for r in model.resources:
             if r.ttf is None or r.repair is None:
                 continue
             for k in range(r.capacity):
                 key = r.index * _CLOCKS_PER_POOL + k
-                self._ttf[(r.index, k)] = Sampler(r.ttf, gen(Purpose.FAILURE, key))
-                self._repair[(r.index, k)] = Sampler(r.repair, gen(Purpose.REPAIR, key))
+                self._ttf[(r.index, k)] = sampler(r.ttf, gen(Purpose.FAILURE, key))
+                self._repair[(r.index, k)] = sampler(r.repair, gen(Purpose.REPAIR, key))
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -338,8 +347,8 @@ class Engine:
                     self._schedule(self._next_batch(arr, -1e-9), _ARRIVAL, arr)
             elif any(rate > 0 for rate in arr.rates):
                 self._schedule(self._next_poisson(arr, 0.0), _ARRIVAL, arr)
-        for (r, clock), sampler in self._ttf.items():
-            self._schedule(sampler(), _FAIL, None, r, clock)
+        for (r, clock), ttf in self._ttf.items():
+            self._schedule(ttf(), _FAIL, None, r, clock)
 
         heap = self._heap
         horizon = m.horizon_h

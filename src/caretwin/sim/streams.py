@@ -13,6 +13,7 @@ because the engine needs hundreds of thousands of scalar draws per replication.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,59 +40,35 @@ def generator(seed: int, replication: int, purpose: Purpose, index: int) -> np.r
     return np.random.Generator(np.random.PCG64(stream_seed(seed, replication, purpose, index)))
 
 
-class Sampler:
-    """Draws from one distribution through one stream, a block at a time."""
+class BlockStream:
+    """Scalar draws served from blocks of ``BLOCK`` values made by one vectorised call."""
 
-    __slots__ = ("_buf", "_dist", "_i", "_rng")
+    __slots__ = ("_buf", "_draw", "_i")
 
-    def __init__(self, dist: Distribution, rng: np.random.Generator) -> None:
-        self._dist = dist
-        self._rng = rng
+    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
+        self._draw = draw
         self._buf: list[float] = []
         self._i = 0
 
     def __call__(self) -> float:
         i = self._i
         if i >= len(self._buf):
-            self._buf = self._dist.sample(self._rng, BLOCK).tolist()
+            self._buf = self._draw(BLOCK).tolist()
             i = 0
         self._i = i + 1
         return self._buf[i]
 
 
-class UniformStream:
-    """Uniform(0, 1) draws in blocks, for routing decisions."""
-
-    __slots__ = ("_buf", "_i", "_rng")
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
-        self._buf: list[float] = []
-        self._i = 0
-
-    def __call__(self) -> float:
-        i = self._i
-        if i >= len(self._buf):
-            self._buf = self._rng.random(BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+def sampler(dist: Distribution, rng: np.random.Generator) -> BlockStream:
+    """Draws from ``dist`` through ``rng``."""
+    return BlockStream(lambda n: dist.sample(rng, n))
 
 
-class ExpStream:
-    """Unit-mean exponential draws in blocks, for Poisson arrivals by inversion."""
+def uniforms(rng: np.random.Generator) -> BlockStream:
+    """Uniform(0, 1) draws, for routing decisions."""
+    return BlockStream(rng.random)
 
-    __slots__ = ("_buf", "_i", "_rng")
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
-        self._buf: list[float] = []
-        self._i = 0
-
-    def __call__(self) -> float:
-        i = self._i
-        if i >= len(self._buf):
-            self._buf = self._rng.standard_exponential(BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+def unit_exponentials(rng: np.random.Generator) -> BlockStream:
+    """Unit-mean exponential draws, for Poisson arrivals by inversion."""
+    return BlockStream(rng.standard_exponential)

@@ -17,19 +17,12 @@ import csv
 import io
 from dataclasses import dataclass
 
+from caretwin.lake.schema import WORK_ORDER_COLUMNS
 from caretwin.sim.trace import EventKind, Trace
 from caretwin.synth.layout import Layout
 from caretwin.synth.window import Window
 
-HEADER = (
-    "work_order_id",
-    "asset_id",
-    "device_id",
-    "type",
-    "failure_reported",
-    "repair_start",
-    "repair_end",
-)
+HEADER = WORK_ORDER_COLUMNS
 
 
 @dataclass(slots=True)
