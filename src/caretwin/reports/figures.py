@@ -127,7 +127,8 @@ def occupancy_figure(results: Sequence[SimulationResult]) -> Figure | None:
                     },
                     "visible": True if i == 0 else "legendonly",
                     "hovertemplate": (
-                        f"{_text(resource)}, day %{{x}}: %{{y:.1f}}<extra>%{{fullData.name}}</extra>"
+                        f"{_text(resource)}, day %{{x}}: %{{y:.1f}}"
+                        "<extra>%{fullData.name}</extra>"
                     ),
                 }
             )
