@@ -73,14 +73,19 @@ def bench_ingest(days: int) -> None:
                         orjson.loads(line)
                         n += 1
         parse = time.perf_counter() - t0
-        print(f"  baseline orjson parse: {n:,} resources, {size_mb:.0f} MB in {parse:.2f} s "
-              f"= {n / parse:,.0f} resources/s, {size_mb / parse:.0f} MB/s")  # fmt: skip
+        print(
+            f"  baseline orjson parse: {n:,} resources, {size_mb:.0f} MB in {parse:.2f} s "
+            f"= {n / parse:,.0f} resources/s, {size_mb / parse:.0f} MB/s"
+        )
         t0 = time.perf_counter()
         report = ingest_paths(Path(tmp) / "lake", [data])
         wall = time.perf_counter() - t0
         total = sum(c.added + c.unchanged + c.quarantined for c in report.counts.values())
-        print(f"  caretwin ingest: {total:,} records in {wall:.2f} s = {total / wall:,.0f} "
-              f"resources/s, {size_mb / wall:.0f} MB/s; {wall / parse:.1f}x the time of the parse baseline")  # fmt: skip
+        print(
+            f"  caretwin ingest: {total:,} records in {wall:.2f} s = {total / wall:,.0f} "
+            f"resources/s, {size_mb / wall:.0f} MB/s; "
+            f"{wall / parse:.1f}x the time of the parse baseline"
+        )
         t0 = time.perf_counter()
         ingest_paths(Path(tmp) / "lake", [data])
         again = time.perf_counter() - t0

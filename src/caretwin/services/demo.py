@@ -31,7 +31,7 @@ from caretwin.runs import Manifest, RunRecorder, register_reproducer
 from caretwin.services.calibration import calibrate
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
-from caretwin.services.simulation import run_scenarios
+from caretwin.services.simulation import kpi_thresholds, run_scenarios
 from caretwin.services.synth import synthesize
 from caretwin.sim.result import SimulationResult
 from caretwin.sim.runner import default_workers, simulate
@@ -249,6 +249,7 @@ def _report_input(res: DemoResult, p: DemoParams) -> ReportInput:
         observed_label=f"held-out month {p.train_end} .. {p.holdout_end}",
         observed_result=res.holdout,
         calibration=twin.provenance,
+        thresholds=kpi_thresholds(twin),
         manifest={
             "run_id": res.run_id,
             "seed": p.seed,

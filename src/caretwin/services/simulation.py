@@ -15,7 +15,7 @@ from typing import Any
 
 from caretwin.access import Permission
 from caretwin.model import apply_scenario, dump_definition, load_definition, scenario_names
-from caretwin.model.definition import TwinDefinition
+from caretwin.model.definition import IntervalKpi, TwinDefinition, WaitKpi
 from caretwin.reports import ReportInput, write_report
 from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
 from caretwin.services.context import ServiceContext
@@ -40,6 +40,15 @@ class SimulationRun:
     @property
     def primary(self) -> SimulationResult:
         return next(iter(self.results.values()))
+
+
+def kpi_thresholds(defn: TwinDefinition) -> dict[str, float]:
+    """Limits of ``pct_over`` KPIs (e.g. 4 h for ED stays), drawn as markers in reports."""
+    return {
+        name: k.threshold
+        for name, k in defn.kpis.items()
+        if isinstance(k, IntervalKpi | WaitKpi) and k.stat == "pct_over" and k.threshold is not None
+    }
 
 
 def kpi_outputs(results: dict[str, SimulationResult]) -> dict[str, Any]:
@@ -143,6 +152,7 @@ def simulate_model(
                             model_hash=defn.content_hash(),
                             results=results,
                             calibration=defn.provenance,
+                            thresholds=kpi_thresholds(defn),
                             manifest={"run_id": rec.run_id, "seed": run_seed, "replications": reps},
                         ),
                         rec.run_dir / REPORT_FILE,
