@@ -7,22 +7,23 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.shared import shared_path
 
 from caretwin.ingest import ingest_paths
 from caretwin.lake import EMPTY_HASH, Lake
 
-SYNTHEA = Path(__file__).parents[1].parent / "shared" / "data" / "synthea-10-patients"
 EXPECTED = {"Patient": 13, "Encounter": 1215, "Location": 44, "Device": 16, "Procedure": 2056}
 ALL_LINES = 4028
 
-pytestmark = pytest.mark.skipif(
-    not SYNTHEA.is_dir(), reason=f"Synthea sample not found at {SYNTHEA} (../shared is absent)"
-)
+
+@pytest.fixture()
+def synthea() -> Path:
+    return shared_path("data", "synthea-10-patients")
 
 
-def test_synthea_counts_and_reingest(tmp_path: Path) -> None:
+def test_synthea_counts_and_reingest(tmp_path: Path, synthea: Path) -> None:
     lake_dir = tmp_path / "lake"
-    report = ingest_paths(lake_dir, [SYNTHEA])
+    report = ingest_paths(lake_dir, [synthea])
     print(
         f"synthea: {report.records} records in {report.seconds:.3f}s "
         f"= {report.resources_per_second:,.0f}/s"
@@ -49,20 +50,20 @@ def test_synthea_counts_and_reingest(tmp_path: Path) -> None:
     )
     assert dangling["n"][0].as_py() == 0
 
-    again = ingest_paths(lake_dir, [SYNTHEA])
+    again = ingest_paths(lake_dir, [synthea])
     assert again.no_change and again.snapshot_id == EMPTY_HASH
     assert again.counts["Encounter"].unchanged == 1215
     assert lake.counts() == counts
     assert lake.data_hash() == report.data_hash
 
 
-def test_gzip_ndjson_gives_the_same_lake(tmp_path: Path) -> None:
+def test_gzip_ndjson_gives_the_same_lake(tmp_path: Path, synthea: Path) -> None:
     gz_dir = tmp_path / "gz"
     gz_dir.mkdir()
-    for src in SYNTHEA.glob("*.ndjson"):
+    for src in synthea.glob("*.ndjson"):
         with open(src, "rb") as fin, gzip.open(gz_dir / f"{src.name}.gz", "wb") as fout:
             shutil.copyfileobj(fin, fout)
-    plain = ingest_paths(tmp_path / "a", [SYNTHEA])
+    plain = ingest_paths(tmp_path / "a", [synthea])
     gzipped = ingest_paths(tmp_path / "b", [gz_dir])
     assert gzipped.snapshot_id == plain.snapshot_id
     assert {t: c.added for t, c in gzipped.counts.items()} == {

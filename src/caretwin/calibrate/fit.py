@@ -279,7 +279,6 @@ def calibrate_lake(
         "date_from": d_from.isoformat(),
         "date_to": d_to.isoformat(),
         "window": "[date_from, date_to) UTC; events at or after date_to count as unobserved",
-        "calibrated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "caretwin_version": __version__,
         "min_observations": min_n,
         "diagnostics": diag,
