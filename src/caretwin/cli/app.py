@@ -22,6 +22,12 @@ AREAS = [
     "caretwin.cli.calibrate_cmds",
     "caretwin.cli.runs_cmds",
     "caretwin.cli.demo_cmds",
+    "caretwin.cli.experiment_cmds",
+    "caretwin.cli.forecast_cmds",
+    "caretwin.cli.sources_cmds",
+    "caretwin.cli.hl7_cmds",
+    "caretwin.cli.views_cmds",
+    "caretwin.cli.snapshots_cmds",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,9 @@
+"""Placeholder for the `hl7` command area; its owner replaces this module."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """No commands yet."""
