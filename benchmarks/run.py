@@ -1,14 +1,19 @@
-"""CareTwin benchmarks: `make bench` (or `python benchmarks/run.py [--only sim|ingest]`).
+"""CareTwin benchmarks: `make bench` (or `python benchmarks/run.py [--quick] [--only ...]`).
 
 Prints figures and ratios against a named baseline measured in the same process:
 
-* simulation: RH1 baseline, 20 replications of 28 + 364 + 14 days, on one worker (baseline) and
-  on every core; wall seconds, events per second, speed-up;
+* simulation (``--only sim``): RH1 baseline, 20 replications of 28 + 364 + 14 days, CareTwin's
+  engine against the SimPy comparator (benchmarks/simpy_rh1.py), each on one core; wall
+  seconds, ratio, events per second, peak memory, both KPI tables with agreement flags
+  (definitions in benchmarks/sim_bench.py);
+* scaling (``--only scaling``): 1, 4 and 16 simulated years; 10, 100 and 1000 replications
+  (the last on every core), per-replication cost and peak memory;
 * ingestion: `caretwin synth` output for 395 days of RH1; plain `orjson` parsing of the same
   NDJSON lines (baseline) against the full ingest into a fresh lake (validation, normalisation,
   content hashing, Parquet); resources per second, MB/s.
 
-Not part of the unit tests: speed is measured here, never asserted there.
+`--quick` is a smoke run of every part with small sizes (about a minute). Not part of the unit
+tests: speed is measured here, never asserted there. Timings on a shared machine are noisy.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ from pathlib import Path
 
 import orjson
 
+if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.sim_bench import head_to_head, scaling
+
 from caretwin.ingest import ingest_paths
 from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
-from caretwin.sim.runner import default_workers, simulate
 from caretwin.synth import generate
 
 
@@ -33,25 +42,6 @@ def peak_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024.0
-
-
-def bench_sim(reps: int) -> None:
-    d = load_definition(example_path(REFERENCE_HOSPITAL))
-    print(f"== simulation: RH1 baseline, {reps} replications, 28 + 364 + 14 days")
-    rows = []
-    for workers in sorted({1, default_workers()}):
-        t0 = time.perf_counter()
-        res = simulate(d, replications=reps, seed=d.run.seed, workers=workers)
-        wall = time.perf_counter() - t0
-        rows.append((workers, wall, res.events))
-        print(
-            f"  workers={workers}: {wall:7.2f} s  {res.events:,} events  "
-            f"{res.events / wall:,.0f} events/s  ({wall / reps:.3f} s per replication)"
-        )
-    base = rows[0][1]
-    for workers, wall, _ in rows[1:]:
-        print(f"  speed-up of {workers} workers over the 1-worker baseline: {base / wall:.2f}x")
-    print(f"  peak memory: {peak_mb():.0f} MB")
 
 
 def bench_ingest(days: int) -> None:
@@ -95,15 +85,22 @@ def bench_ingest(days: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["sim", "ingest"])
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--days", type=int, default=395)
+    ap.add_argument("--only", choices=["sim", "scaling", "ingest"])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    ap.add_argument("--reps", type=int, default=None, help="head-to-head replications")
+    ap.add_argument("--days", type=int, default=None, help="days of synthetic data to ingest")
     args = ap.parse_args()
     print(f"CareTwin benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    quick = args.quick
     if args.only in (None, "sim"):
-        bench_sim(args.reps)
+        head_to_head(args.reps or (2 if quick else 20), run_days=91 if quick else None)
+    if args.only in (None, "scaling"):
+        if quick:
+            scaling([0.25, 0.5, 1], [2, 4, 8], big_reps=16, run_days=28)
+        else:
+            scaling([1, 4, 16], [10, 100], big_reps=1000, run_days=364)
     if args.only in (None, "ingest"):
-        bench_ingest(args.days)
+        bench_ingest(args.days or (30 if quick else 395))
     return 0
 
 

@@ -1,9 +1,104 @@
-"""Placeholder for the `hl7` command area; its owner replaces this module."""
+"""``caretwin listen mllp`` (the HL7 v2 MLLP listener) and ``caretwin hl7 parse``.
+
+Output is counts, ports, pseudonymous ids, codes and reasons; never names, MRNs or dates.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.hl7v2 import ListenerConfig, MllpListener
+from caretwin.services.context import ServiceContext
+from caretwin.services.hl7 import describe_hl7_file, listen_mllp
+
+listen_app = typer.Typer(help="Receive data from hospital systems.", no_args_is_help=True)
+hl7_app = typer.Typer(help="HL7 v2 messages.", no_args_is_help=True)
+
+
+@listen_app.command("mllp")
+def mllp_cmd(
+    port: int = typer.Option(..., "--port", "-p", min=0, max=65535, help="TCP port (0: any)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    max_messages: int | None = typer.Option(
+        None, "--max-messages", min=1, help="Stop after N messages (tests, one-off loads)."
+    ),
+    batch_seconds: float = typer.Option(
+        1.0, "--batch-seconds", min=0.01, help="Commit a batch at most S seconds after it began."
+    ),
+    batch_size: int = typer.Option(50, "--batch-size", min=1, help="Commit every N messages."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Listen for HL7 v2 ADT over MLLP; ACK each message once its batch is in the lake."""
+    with cli_errors(fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        config = ListenerConfig(
+            host=host,
+            port=port,
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+            max_messages=max_messages,
+        )
+
+        def ready(listener: MllpListener) -> None:
+            # stderr, so --format json keeps stdout for the final summary only
+            print(f"listening on {host}:{listener.stats.port} (MLLP)", file=sys.stderr, flush=True)
+
+        stats = listen_mllp(ctx, config, ready=ready, handle_signals=True)
+        if fmt == OutputFormat.json:
+            print_json(stats.as_dict())
+        else:
+            typer.echo(
+                f"stopped: {stats.messages} messages on {stats.connections} connections, "
+                f"{stats.batches} batches; {stats.accepted} stored, {stats.duplicates} duplicates, "
+                f"{stats.refused} refused, {stats.commit_errors} not stored"
+            )
+
+
+@hl7_app.command("parse")
+def parse_cmd(
+    path: Path = typer.Argument(..., help="An HL7 v2 file (one or many messages)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Show what each message maps to (pseudonymous ids, codes, locations), without PHI."""
+    with cli_errors(fmt):
+        rows = describe_hl7_file(ServiceContext.for_cli(workspace), path)
+        if fmt == OutputFormat.json:
+            print_json(rows)
+            return
+        table = Table(title=path.name)
+        for col in ("#", "line", "type", "control id", "encounter", "class", "location", "note"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            if not r["valid"]:
+                table.add_row(str(r["index"]), str(r["line"]), "", "", "", "", "", r["reason"])
+                continue
+            table.add_row(
+                str(r["index"]),
+                str(r["line"]),
+                r["message_type"],
+                r["control_id"],
+                r["encounter_id"],
+                r["class_code"],
+                r["location"] or "",
+                "times: " + ", ".join(r["times_present"]),
+            )
+        Console().print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.add_typer(listen_app, name="listen")
+    app.add_typer(hl7_app, name="hl7")

@@ -1,9 +1,233 @@
-"""Placeholder for the `sources` command area; its owner replaces this module."""
+"""``caretwin sources`` and ``caretwin pull``: FHIR servers as data sources.
+
+Secrets never appear on the command line: ``--token-env VAR`` / ``--token-file PATH`` and
+``--private-key-file PATH`` name where the secret is, and only that reference is stored. Output is
+counts, ids, URLs without query strings and watermarks; never record content.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.connectors import AuthMode, PullReport, SourceConfig
+from caretwin.errors import ConfigError, DataError
+from caretwin.services import sources as svc
+from caretwin.services.context import ServiceContext
+
+sources_app = typer.Typer(help="External data sources (FHIR R4 servers).", no_args_is_help=True)
+add_app = typer.Typer(help="Add a data source.", no_args_is_help=True)
+sources_app.add_typer(add_app, name="add")
+
+TYPE_OPTION: Any = typer.Option(
+    None, "--type", "-t", help="Resource type to pull (repeatable; default: the lake's types)."
+)
+
+
+@add_app.command("fhir")
+def add_fhir(
+    name: str = typer.Argument(..., help="Source name (letters, digits, '_', '.', '-')."),
+    base_url: str = typer.Option(..., "--base-url", help="FHIR R4 base URL."),
+    auth: AuthMode = typer.Option(AuthMode.none, "--auth", help="Authentication."),
+    token_env: str | None = typer.Option(None, help="bearer: variable holding the token."),
+    token_file: Path | None = typer.Option(None, help="bearer: file holding the token."),
+    client_id: str | None = typer.Option(None, help="smart: registered client id."),
+    private_key_file: Path | None = typer.Option(None, help="smart: PEM private key file."),
+    key_id: str | None = typer.Option(None, help="smart: JWKS key id (kid) of that key."),
+    alg: str = typer.Option("RS384", help="smart: RS384 or ES384."),
+    scope: str = typer.Option("system/*.read", help="smart: requested scope."),
+    token_url: str | None = typer.Option(None, help="smart: token URL (default: discovered)."),
+    page_size: int = typer.Option(500, help="REST search page size (_count)."),
+    timeout: float = typer.Option(30.0, help="Per-request timeout in seconds."),
+    max_retries: int = typer.Option(5, help="Retries per request on 429/5xx/network errors."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Add a FHIR R4 server as a source."""
+    with cli_errors(fmt):
+        auth_cfg = {
+            "mode": auth,
+            "token_env": token_env,
+            "token_file": str(token_file.resolve()) if token_file else None,
+            "client_id": client_id,
+            "private_key_file": str(private_key_file.resolve()) if private_key_file else None,
+            "key_id": key_id,
+            "alg": alg,
+            "scope": scope,
+            "token_url": token_url,
+        }
+        try:
+            config = SourceConfig.model_validate(
+                {
+                    "name": name,
+                    "base_url": base_url,
+                    "auth": auth_cfg,
+                    "page_size": page_size,
+                    "timeout": timeout,
+                    "max_retries": max_retries,
+                }
+            )
+        except ValidationError as exc:
+            msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ConfigError(f"invalid source: {msgs}") from None
+        shown = svc.add_source(ServiceContext.for_cli(workspace), config)
+        if fmt == OutputFormat.json:
+            print_json(shown)
+        else:
+            typer.echo(f"added source {name} ({base_url}, auth {auth.value})")
+
+
+@sources_app.command("list")
+def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPACE_OPTION) -> None:
+    """List the sources."""
+    with cli_errors(fmt):
+        rows = svc.list_sources(ServiceContext.for_cli(workspace))
+        if fmt == OutputFormat.json:
+            print_json(rows)
+            return
+        table = Table(title="sources")
+        for col in ("name", "kind", "base url", "auth", "added"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["name"], r["kind"], r["base_url"], r["auth"], r["created_at"][:19])
+        Console().print(table)
+
+
+@sources_app.command("show")
+def show_cmd(
+    name: str = typer.Argument(...),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """A source's settings, watermarks and recent pulls."""
+    with cli_errors(fmt):
+        info = svc.show_source(ServiceContext.for_cli(workspace), name)
+        if fmt == OutputFormat.json:
+            print_json(info)
+            return
+        console = Console()
+        src = info["source"]
+        console.print(f"[bold]{name}[/] {src['base_url']} (auth {src['auth']['mode']})")
+        for rtype, mark in sorted(info["watermarks"].items()):
+            console.print(f"  watermark {rtype}: {mark}")
+        table = Table(title="recent pulls")
+        for col in ("pull", "mode", "status", "started", "fetched", "snapshot"):
+            table.add_column(col)
+        for p in info["pulls"]:
+            fetched = sum((p["counts"].get("fetched") or {}).values())
+            table.add_row(
+                p["pull_id"],
+                p["mode"],
+                p["status"],
+                p["started_at"][:19],
+                str(fetched),
+                (p["snapshot_id"] or "-")[:16],
+            )
+        console.print(table)
+
+
+@sources_app.command("remove")
+def remove_cmd(
+    name: str = typer.Argument(...),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Forget a source and its watermarks (pull records and lake data stay)."""
+    with cli_errors(fmt):
+        svc.remove_source(ServiceContext.for_cli(workspace), name)
+        if fmt == OutputFormat.json:
+            print_json({"removed": name})
+        else:
+            typer.echo(f"removed source {name}")
+
+
+def _print_pull(report: PullReport) -> None:
+    console = Console()
+    table = Table(title=f"pull {report.pull_id} ({report.mode})")
+    for col in ("resource type", "fetched", "added", "unchanged", "quarantined"):
+        table.add_column(col, justify="left" if col == "resource type" else "right")
+    for rtype in sorted(set(report.fetched) | set(report.ingest)):
+        c = report.ingest.get(rtype, {})
+        table.add_row(
+            rtype,
+            str(report.fetched.get(rtype, "-")),
+            str(c.get("added", 0)),
+            str(c.get("unchanged", 0)),
+            str(c.get("quarantined", 0)),
+        )
+    console.print(table)
+    s = report.stats
+    console.print(
+        f"status {report.status}; {s.get('requests', 0)} requests, {s.get('pages', 0)} pages, "
+        f"{s.get('retries', 0)} retries, {s.get('bytes', 0):,} bytes in {report.seconds:.2f} s; "
+        f"{report.quarantined} quarantined ({report.source_errors} reported by the source)"
+    )
+    for rtype, why in report.incomplete.items():
+        console.print(f"[yellow]{rtype} incomplete:[/] {why}")
+
+
+def pull_cmd(
+    name: str = typer.Argument(..., help="Source name."),
+    types: list[str] | None = TYPE_OPTION,
+    bulk: bool = typer.Option(False, "--bulk", help="Use Bulk Data $export instead of search."),
+    group: str | None = typer.Option(None, "--group", help="Bulk: export Group/ID."),
+    patient: bool = typer.Option(False, "--patient", help="Bulk: export Patient/$export."),
+    since: datetime | None = typer.Option(
+        None, "--since", help="Only records updated after this (default: the watermark)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Bulk: continue the unfinished export."),
+    restart: bool = typer.Option(False, "--restart", help="Bulk: abandon it and start over."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and progress."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Pull a source into the lake (incremental: only what changed since the last pull)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    with cli_errors(fmt):
+        report = svc.pull(
+            ServiceContext.for_cli(workspace),
+            name,
+            types=types or None,
+            since=_instant(since) if since else None,
+            bulk=bulk,
+            group=group,
+            patient=patient,
+            resume=resume,
+            restart=restart,
+        )
+        if fmt == OutputFormat.json:
+            print_json(report.model_dump())
+        else:
+            _print_pull(report)
+    if report.status != "complete":
+        # The report is already printed (JSON or table); the exit code says it is incomplete.
+        if fmt != OutputFormat.json:
+            typer.secho(f"pull {report.pull_id} incomplete", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(DataError.exit_code)
+
+
+def _instant(value: datetime | date) -> str:
+    """A FHIR instant; a date or naive time is taken as UTC."""
+    text = value.isoformat()
+    return text if "+" in text[10:] else f"{text}Z"
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.add_typer(sources_app, name="sources")
+    app.command("pull")(pull_cmd)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caretwin.hl7v2.feed import feed_messages
+from caretwin.hl7v2.framing import is_hl7_file, read_messages
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.merge import LOCATION_REF_COLUMNS, merge, resolve_locations
 from caretwin.ingest.normalize import identity, normalize
@@ -203,14 +205,28 @@ class _Ingest:
 
 def ingest_paths(lake_dir: Path, paths: Iterable[Path]) -> IngestReport:
     """Ingest files and folders into the lake at ``lake_dir`` as one all-or-nothing snapshot."""
-    started = time.perf_counter()
     files = discover(paths)
+
+    def feed(run: _Ingest) -> None:
+        hl7_files = [path for path in files if is_hl7_file(path)]
+        for path in files:
+            if path not in hl7_files:
+                for rec in read_file(path):
+                    run.process(rec)
+        # HL7 v2 ADT events apply to the state of encounters, so they go in after FHIR records.
+        if hl7_files:
+            feed_messages(run, [m for path in hl7_files for m in read_messages(path)])
+
+    return ingest_feed(lake_dir, feed, [f.as_posix() for f in files])
+
+
+def ingest_feed(lake_dir: Path, feed: Callable[[_Ingest], None], files: list[str]) -> IngestReport:
+    """One all-or-nothing snapshot of whatever ``feed`` adds to the run (files, an HL7 batch)."""
+    started = time.perf_counter()
     lake = Lake(lake_dir)
     with LakeWriter(lake_dir) as writer:
         run = _Ingest(lake, writer)
-        for path in files:
-            for rec in read_file(path):
-                run.process(rec)
+        feed(run)
         snapshot_id, q_added = run.commit()
     seconds = time.perf_counter() - started
     counts = lake.counts()
@@ -221,7 +237,7 @@ def ingest_paths(lake_dir: Path, paths: Iterable[Path]) -> IngestReport:
         counts=dict(sorted(run.counts.items())),
         quarantined=len(run.quarantine),
         quarantine_rows_added=q_added,
-        files=[f.as_posix() for f in files],
+        files=files,
         records=run.records,
         seconds=round(seconds, 4),
         resources_per_second=round(run.records / seconds, 1) if seconds > 0 else 0.0,

@@ -22,6 +22,7 @@ from typing import IO, cast
 import orjson
 
 from caretwin.errors import DataError
+from caretwin.hl7v2.framing import is_hl7_file
 from caretwin.ingest.bundles import expand_bundle
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.records import EXCERPT_CHARS, Record
@@ -31,7 +32,7 @@ SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz",
 
 
 def _matches(path: Path) -> bool:
-    return path.name.lower().endswith(SUFFIXES)
+    return path.name.lower().endswith(SUFFIXES) or is_hl7_file(path)
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -49,7 +50,8 @@ def discover(paths: Iterable[Path]) -> list[Path]:
                     found.setdefault(child.resolve())
         elif path.is_file():
             if not _matches(path):
-                raise DataError(f"{path}: unsupported input (expected {', '.join(SUFFIXES)})")
+                expected = ", ".join((*SUFFIXES, ".hl7", ".txt (HL7 v2)"))
+                raise DataError(f"{path}: unsupported input (expected {expected})")
             found.setdefault(path.resolve())
         else:
             raise DataError(f"{path}: no such file or folder")

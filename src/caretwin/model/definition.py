@@ -3,9 +3,11 @@
 A definition names resource pools, arrival streams, pathways of steps, run settings, KPIs and
 scenarios. Pathway semantics (shared by every engine):
 
-* a step first requests the resources in ``acquire`` in order, FIFO per pool, keeping everything
-  the patient already holds while it waits; this is how boarding (an ED space kept while waiting
-  for a ward bed) and blocking (an ICU bed kept while waiting for a step-down bed) arise;
+* a step first requests the resources in ``acquire`` in order, FIFO per pool (within its
+  ``priority``, lower first), keeping everything the patient already holds while it waits; this
+  is how boarding (an ED space kept while waiting for a ward bed) and blocking (an ICU bed kept
+  while waiting for a step-down bed) arise; ``acquire_mode: all`` instead waits until every one is
+  free at once; a patient still waiting when its ``patience`` runs out leaves the pathway;
 * the instant the last of them is assigned, ``release_on_acquire`` is released;
 * the patient then holds for ``duration`` (zero when absent), releases ``release_after``, and
   moves to the next step chosen by ``next`` (one step id, ``exit``, or probabilistic routes);
@@ -22,9 +24,22 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from caretwin.model.distributions import Distribution
+from caretwin.model.extensions import (
+    WEEKDAY_INDEX,
+    AttributeValues,
+    CapacitySchedule,
+    Duration,
+    MaintenanceWindow,
+    Route,
+    RouteCases,
+    Weekday,
+    string_keys,
+)
+
+__all__ = ["WEEKDAY_INDEX", "Route", "Weekday"]  # re-exported: older imports name this module
 
 EXIT = "exit"
 FORMAT_VERSION: Literal[1] = 1
@@ -70,6 +85,17 @@ class ResourcePool(_Strict):
             "(0 makes a loss system, e.g. diversion). None: no limit."
         ),
     )
+    schedule: CapacitySchedule | None = Field(
+        None,
+        description=(
+            "Open capacity by hour of week: 168 values (Monday 0:00 first) or windows "
+            "{days, from_hour, to_hour, capacity}; hours no window covers keep `capacity`. "
+            "Each value is at most `capacity` (the physical units)."
+        ),
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list, description="Planned downtime windows (preventive maintenance)."
+    )
 
 
 class PoissonArrivals(_Strict):
@@ -83,19 +109,12 @@ class PoissonArrivals(_Strict):
         )
     )
     multiplier: float = Field(1.0, ge=0, description="Scales every rate (surge scenarios).")
+    attributes: dict[str, AttributeValues] = Field(
+        default_factory=dict,
+        description="Patient attributes drawn at arrival: attribute -> {value: probability}.",
+    )
 
-
-class Weekday(enum.StrEnum):
-    mon = "mon"
-    tue = "tue"
-    wed = "wed"
-    thu = "thu"
-    fri = "fri"
-    sat = "sat"
-    sun = "sun"
-
-
-WEEKDAY_INDEX = {d: i for i, d in enumerate(Weekday)}
+    _attr_keys = field_validator("attributes", mode="before")(string_keys)
 
 
 class ScheduledArrivals(_Strict):
@@ -106,24 +125,38 @@ class ScheduledArrivals(_Strict):
     weekdays: list[Weekday] = Field(min_length=1)
     at_hour: float = Field(ge=0, lt=24)
     count: int = Field(ge=0)
+    attributes: dict[str, AttributeValues] = Field(
+        default_factory=dict,
+        description="Patient attributes drawn at arrival: attribute -> {value: probability}.",
+    )
+
+    _attr_keys = field_validator("attributes", mode="before")(string_keys)
 
 
 Arrival = Annotated[PoissonArrivals | ScheduledArrivals, Field(discriminator="type")]
-
-
-class Route(_Strict):
-    to: str
-    p: float = Field(ge=0, le=1)
 
 
 class Step(_Strict):
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     label: str | None = None
     acquire: list[str] = Field(default_factory=list)
+    acquire_mode: Literal["sequence", "all"] = Field(
+        "sequence",
+        description=(
+            "sequence: request `acquire` in order, holding each unit while waiting for the next; "
+            "all: wait until every one is free at once, holding none of them meanwhile."
+        ),
+    )
+    priority: int = Field(
+        0, description="Queue priority at the pools of `acquire`: lower is served first."
+    )
+    patience: Distribution | None = Field(
+        None, description="How long a patient waits for `acquire` before leaving the pathway."
+    )
     release_on_acquire: list[str] = Field(default_factory=list)
-    duration: Distribution | None = None
+    duration: Duration | None = None
     release_after: list[str] = Field(default_factory=list)
-    next: str | list[Route] = EXIT
+    next: str | list[Route] | RouteCases = EXIT
 
 
 class Pathway(_Strict):
@@ -209,7 +242,30 @@ class TurnedAwayKpi(_Strict):
     stat: Literal["pct", "count"] = "pct"
 
 
-Kpi = Annotated[IntervalKpi | WaitKpi | OccupancyKpi | TurnedAwayKpi, Field(discriminator="type")]
+class RenegedKpi(_Strict):
+    """Share (``pct``) or number (``count``) of patients who left the listed steps (each
+    ``pathway.step``, with a ``patience``) while still waiting: left without being seen."""
+
+    type: Literal["reneged"] = "reneged"
+    label: str | None = None
+    unit: str = "%"
+    steps: list[str] = Field(min_length=1)
+    stat: Literal["pct", "count"] = "pct"
+
+
+class UtilisationKpi(_Strict):
+    """Units held as a share of the open (scheduled) capacity, time-weighted over the window."""
+
+    type: Literal["utilisation"] = "utilisation"
+    label: str | None = None
+    unit: str = "%"
+    resource: str
+
+
+Kpi = Annotated[
+    IntervalKpi | WaitKpi | OccupancyKpi | TurnedAwayKpi | RenegedKpi | UtilisationKpi,
+    Field(discriminator="type"),
+]
 
 
 class Scenario(_Strict):

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from caretwin.errors import DefinitionError, ScenarioNotFound
 from caretwin.model.definition import TwinDefinition
+from caretwin.model.extensions import DISCRIMINATOR_TAGS
 from caretwin.model.validation import check_definition
 
 
@@ -37,6 +38,8 @@ def _loc_to_path(data: Any, loc: tuple[int | str, ...]) -> str:
             parts.append(f"[{label}]")
         else:
             # discriminated-union tags (e.g. 'lognormal') are not real fields
+            if item in DISCRIMINATOR_TAGS and not (isinstance(node, dict) and item in node):
+                continue
             if isinstance(node, dict) and item in node:
                 node = node[item]
                 parts.append(f".{item}" if parts else item)

@@ -6,20 +6,20 @@ a step of the same pathway, a KPI naming a known resource, probabilities summing
 
 from __future__ import annotations
 
-import math
-
 from caretwin.model.definition import (
     EXIT,
     IntervalKpi,
     OccupancyKpi,
     PoissonArrivals,
+    RenegedKpi,
     TurnedAwayKpi,
     TwinDefinition,
+    UtilisationKpi,
     WaitKpi,
 )
+from caretwin.model.validation_ext import check_extensions, check_routes
 
 Problem = tuple[str, str]
-_PROB_TOL = 1e-6
 
 
 def check_definition(d: TwinDefinition) -> list[Problem]:
@@ -27,6 +27,7 @@ def check_definition(d: TwinDefinition) -> list[Problem]:
     problems += _check_arrivals(d)
     problems += _check_pathways(d)
     problems += _check_kpis(d)
+    problems += check_extensions(d)
     return problems
 
 
@@ -68,15 +69,11 @@ def _check_pathways(d: TwinDefinition) -> list[Problem]:
             if isinstance(step.next, str):
                 if step.next != EXIT and step.next not in ids:
                     out.append((f"{base}.next", f"unknown step '{step.next}'"))
+            elif isinstance(step.next, list):
+                out += check_routes(step.next, ids, f"{base}.next")
             else:
-                if not step.next:
-                    out.append((f"{base}.next", "needs at least one route"))
-                total = math.fsum(r.p for r in step.next)
-                if step.next and abs(total - 1.0) > _PROB_TOL:
-                    out.append((f"{base}.next", f"routing probabilities sum to {total:.6g}, not 1"))
-                for j, r in enumerate(step.next):
-                    if r.to != EXIT and r.to not in ids:
-                        out.append((f"{base}.next[{j}].to", f"unknown step '{r.to}'"))
+                for label, routes in step.next.route_lists():
+                    out += check_routes(routes, ids, f"{base}.next.{label}")
     return out
 
 
@@ -104,7 +101,15 @@ def _check_kpis(d: TwinDefinition) -> list[Problem]:
     out: list[Problem] = []
     for name, k in d.kpis.items():
         base = f"kpis.{name}"
-        if isinstance(k, OccupancyKpi | TurnedAwayKpi):
+        if isinstance(k, RenegedKpi):
+            for i, ref in enumerate(k.steps):
+                pw, _, st = ref.partition(".")
+                if not _step_exists(d, pw, st):
+                    out.append((f"{base}.steps[{i}]", f"unknown step '{ref}' (use pathway.step)"))
+                elif d.pathways[pw].step(st).patience is None:
+                    out.append((f"{base}.steps[{i}]", f"step '{ref}' has no patience"))
+            continue
+        if isinstance(k, OccupancyKpi | TurnedAwayKpi | UtilisationKpi):
             if k.resource not in d.resources:
                 out.append((f"{base}.resource", f"unknown resource '{k.resource}'"))
             continue

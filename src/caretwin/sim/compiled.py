@@ -15,12 +15,26 @@ from caretwin.model.definition import (
     IntervalKpi,
     OccupancyKpi,
     PoissonArrivals,
+    RenegedKpi,
     ScheduledArrivals,
     TurnedAwayKpi,
     TwinDefinition,
+    UtilisationKpi,
     WaitKpi,
 )
 from caretwin.model.distributions import Distribution
+from caretwin.model.extensions import MaintenanceWindow
+from caretwin.sim.compiled_ext import (
+    Attributes,
+    RouteTable,
+    arrival_attributes,
+    capacity_changes,
+    collect_attributes,
+    cyclic_steps,
+    duration_table,
+    queue_levels,
+    route_table,
+)
 
 NO_STEP = -1
 
@@ -33,10 +47,24 @@ class CStep:
     acquire: tuple[int, ...]
     release_on_acquire: tuple[int, ...]
     release_after: tuple[int, ...]
-    duration: Distribution | None
+    duration: Distribution | None  # the unconditional duration (None: zero or by attribute)
     # Routing: ``targets[i]`` taken when u < ``cum[i]``; a single target has cum == [1.0].
+    # These are the unconditional (or default) routes; ``routes`` holds every table.
     targets: tuple[int, ...]
     cum: tuple[float, ...]
+    # Queue priority level at each pool of ``acquire`` (0 = served first), see queue_levels().
+    levels: tuple[int, ...] = ()
+    mode_all: bool = False
+    patience: Distribution | None = None
+    # Durations: ``durations[slot]``; the slot is ``dur_case[value]`` of attribute ``dur_attr``
+    # (index -1 of dur_case: the patient has no value, the default slot), or 0 when dur_attr < 0.
+    durations: tuple[Distribution, ...] = ()
+    dur_attr: int = -1
+    dur_case: tuple[int, ...] = ()
+    routes: tuple[RouteTable, ...] = ()
+    route_attr: int = -1
+    route_case: tuple[int, ...] = ()
+    revisit: bool = False  # on a cycle: a patient may do it twice (keyed draws by visit)
 
 
 @dataclass
@@ -47,6 +75,12 @@ class CResource:
     queue_limit: int | None
     ttf: Distribution | None
     repair: Distribution | None
+    # (hour of week, open capacity) at each change of the schedule; () when constant.
+    schedule: tuple[tuple[int, int], ...] = ()
+    open_at_start: int = 0
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    levels: int = 1  # distinct priorities of the steps acquiring this pool
+    has_all: bool = False  # some step acquires it with acquire_mode: all
 
 
 @dataclass
@@ -60,6 +94,8 @@ class CArrival:
     weekdays: frozenset[int] = frozenset()
     at_hour: float = 0.0
     count: int = 0
+    # Attributes drawn at arrival: (attribute index, value indexes, cumulative probabilities).
+    attributes: tuple[tuple[int, tuple[int, ...], tuple[float, ...]], ...] = ()
 
     @property
     def scheduled(self) -> bool:
@@ -71,12 +107,13 @@ class CKpi:
     """A KPI compiled to what the engine collects for it."""
 
     name: str
-    kind: str  # "sample" (interval/wait), "occupancy" or "turned_away"
+    kind: str  # "sample" (interval/wait), "occupancy", "turned_away", "reneged", "utilisation"
     stat: str
     threshold: float | None
     label: str
     unit: str
-    resource: int = -1  # occupancy
+    resource: int = -1  # occupancy, turned_away, utilisation
+    steps: tuple[int, ...] = ()  # reneged
 
 
 @dataclass
@@ -105,6 +142,7 @@ class CompiledModel:
     warmup_h: float
     window_end_h: float
     horizon_h: float
+    attributes: Attributes = field(default_factory=Attributes)
 
 
 def _add(d: dict[int, list[tuple[int, int]]], key: int, item: tuple[int, int]) -> None:
@@ -113,17 +151,28 @@ def _add(d: dict[int, list[tuple[int, int]]], key: int, item: tuple[int, int]) -
 
 def compile_definition(d: TwinDefinition) -> CompiledModel:
     res_index = {name: i for i, name in enumerate(d.resources)}
-    resources = [
-        CResource(
-            index=i,
-            name=name,
-            capacity=r.capacity,
-            queue_limit=r.queue_limit,
-            ttf=r.failures.time_to_failure if r.failures else None,
-            repair=r.failures.repair if r.failures else None,
+    levels = queue_levels(d, res_index)
+    all_mode = {res_index[r] for pw in d.pathways.values() for s in pw.steps
+                if s.acquire_mode == "all" for r in s.acquire}
+    resources = []
+    for i, (name, r) in enumerate(d.resources.items()):
+        changes, open0 = capacity_changes(r.capacity, r.schedule)
+        resources.append(
+            CResource(
+                index=i,
+                name=name,
+                capacity=r.capacity,
+                queue_limit=r.queue_limit,
+                ttf=r.failures.time_to_failure if r.failures else None,
+                repair=r.failures.repair if r.failures else None,
+                schedule=changes,
+                open_at_start=open0,
+                maintenance=tuple(r.maintenance),
+                levels=len(levels[i]),
+                has_all=i in all_mode,
+            )
         )
-        for i, (name, r) in enumerate(d.resources.items())
-    ]
+    attrs = collect_attributes(d)
     pathway_names = list(d.pathways)
     step_index: dict[tuple[str, str], int] = {}
     for pname, pw in d.pathways.items():
@@ -131,34 +180,37 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
             step_index[(pname, s.id)] = len(step_index)
 
     steps: list[CStep] = []
+    revisit = cyclic_steps(d, step_index)
     for pi, (pname, pw) in enumerate(d.pathways.items()):
         for s in pw.steps:
 
             def target(to: str, pname: str = pname) -> int:
                 return NO_STEP if to == EXIT else step_index[(pname, to)]
 
-            if isinstance(s.next, str):
-                targets: tuple[int, ...] = (target(s.next),)
-                cum: tuple[float, ...] = (1.0,)
-            else:
-                targets = tuple(target(r.to) for r in s.next)
-                acc, cums = 0.0, []
-                for r in s.next:
-                    acc += r.p
-                    cums.append(acc)
-                cums[-1] = 1.0  # guard against rounding leaving a sliver unrouted
-                cum = tuple(cums)
+            routes, route_attr, route_case = route_table(s.next, target, attrs)
+            durations, dur_attr, dur_case = duration_table(s.duration, attrs)
+            acquire = tuple(res_index[r] for r in s.acquire)
             steps.append(
                 CStep(
                     index=step_index[(pname, s.id)],
                     name=f"{pname}.{s.id}",
                     pathway=pi,
-                    acquire=tuple(res_index[r] for r in s.acquire),
+                    acquire=acquire,
                     release_on_acquire=tuple(res_index[r] for r in s.release_on_acquire),
                     release_after=tuple(res_index[r] for r in s.release_after),
-                    duration=s.duration,
-                    targets=targets,
-                    cum=cum,
+                    duration=durations[0] if durations and dur_attr < 0 else None,
+                    targets=routes[route_case[-1]][0],
+                    cum=routes[route_case[-1]][1],
+                    levels=tuple(levels[r].index(s.priority) for r in acquire),
+                    mode_all=s.acquire_mode == "all" and len(acquire) > 0,
+                    patience=s.patience,
+                    durations=durations,
+                    dur_attr=dur_attr,
+                    dur_case=dur_case,
+                    routes=routes,
+                    route_attr=route_attr,
+                    route_case=route_case,
+                    revisit=step_index[(pname, s.id)] in revisit,
                 )
             )
 
@@ -166,10 +218,10 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
     for ai, (aname, a) in enumerate(d.arrivals.items()):
         pi = pathway_names.index(a.pathway)
         entry = step_index[(a.pathway, d.pathways[a.pathway].steps[0].id)]
+        drawn = arrival_attributes(a.attributes, attrs)
         if isinstance(a, PoissonArrivals):
-            arrivals.append(
-                CArrival(ai, aname, pi, entry, rates=tuple(r * a.multiplier for r in a.rates))
-            )
+            rates = tuple(r * a.multiplier for r in a.rates)
+            arrivals.append(CArrival(ai, aname, pi, entry, rates=rates, attributes=drawn))
         else:
             assert isinstance(a, ScheduledArrivals)
             arrivals.append(
@@ -181,6 +233,7 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
                     weekdays=frozenset(WEEKDAY_INDEX[w] for w in a.weekdays),
                     at_hour=a.at_hour,
                     count=a.count,
+                    attributes=drawn,
                 )
             )
 
@@ -191,6 +244,13 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
         label = k.label or name
         if isinstance(k, OccupancyKpi):
             kpis.append(CKpi(name, "occupancy", k.stat, None, label, k.unit, res_index[k.resource]))
+            continue
+        if isinstance(k, UtilisationKpi):
+            kpis.append(CKpi(name, "utilisation", "mean", None, label, k.unit, res_index[k.resource]))
+            continue
+        if isinstance(k, RenegedKpi):
+            refs = tuple(step_index[tuple(ref.split(".", 1))] for ref in k.steps)  # type: ignore[index]
+            kpis.append(CKpi(name, "reneged", k.stat, None, label, k.unit, steps=refs))
             continue
         if isinstance(k, TurnedAwayKpi):
             kpis.append(
@@ -228,4 +288,5 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
         warmup_h=d.run.warmup_h,
         window_end_h=d.run.window_end_h,
         horizon_h=d.run.horizon_h,
+        attributes=attrs,
     )

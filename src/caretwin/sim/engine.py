@@ -5,86 +5,88 @@ All simulation state lives in one :class:`Engine` object (the lesson of SimPy's
 are tuples ``(time, seq, kind, a, b, c)`` on a binary heap; ``seq`` breaks ties in scheduling
 order, which makes every run deterministic for a given seed.
 
-Semantics (see :mod:`caretwin.model.definition`): each pool has one FIFO queue by request time;
-a patient keeps what it holds while it waits (boarding, blocking); a unit freed goes first to a
-pending failure of its pool (failures go ahead of every waiting patient but never interrupt work
-in progress), then to the head of the queue, else back to the free list, lowest unit first.
+Semantics (see :mod:`caretwin.model.definition`): each pool has one FIFO queue per priority
+level (:mod:`caretwin.sim.pools`); a patient keeps what it holds while it waits (boarding,
+blocking) unless its step acquires with ``acquire_mode: all``; a unit freed goes first to a
+pending outage of its pool (failures and planned maintenance go ahead of every waiting patient
+but never interrupt work in progress), then to a pending schedule closure, then to the first
+servable waiting patient, else back to the free list, lowest unit first. Per-patient draws are
+keyed by entity (:mod:`caretwin.sim.draws`), device and arrival draws by stream.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
-
-import numpy as np
 
 from caretwin.sim.compiled import NO_STEP, CArrival, CompiledModel, CStep
-from caretwin.sim.kpis import OccupancyTracker, replication_result
+from caretwin.sim.draws import EntityDraws
+from caretwin.sim.kpis import replication_result
+from caretwin.sim.pools import Pool
 from caretwin.sim.result import ReplicationResult
-from caretwin.sim.streams import (
-    BlockStream,
-    Purpose,
-    generator,
-    sampler,
-    uniforms,
-    unit_exponentials,
-)
+from caretwin.sim.streams import BlockStream, Purpose, generator, sampler, unit_exponentials
 from caretwin.sim.trace import EventKind, TraceRecorder
 
-_ARRIVAL, _STEP_DONE, _FAIL, _REPAIR = 0, 1, 2, 3
+_ARRIVAL, _STEP_DONE, _FAIL, _REPAIR, _RENEGE, _CAPACITY, _MAINTENANCE = 0, 1, 2, 3, 4, 5, 6
 _SCHEDULED = -2  # _begin() scheduled the end of the step; nothing more to do now
 _CLOCKS_PER_POOL = 4096  # stream index space per pool for per-clock failure streams
+_NO_ATTRS: list[int] = []
+
+
+def maintenance_marker(window: int) -> int:
+    """The ``aux`` of a planned-downtime DOWN/UP event (failures carry their clock, >= 0)."""
+    return -2 - window
 
 
 class Patient:
     __slots__ = (
         "acq_i",
+        "armed",
         "arrival",
+        "attrs",
         "counted",
         "held",
         "id",
         "marks",
+        "n",
         "pathway",
         "request_t",
+        "src",
         "step",
+        "token",
+        "visits",
+        "wait_seq",
+        "waiting",
     )
 
-    def __init__(self, pid: int, pathway: int, t: float, counted: bool) -> None:
+    def __init__(
+        self,
+        pid: int,
+        pathway: int,
+        t: float,
+        counted: bool,
+        *,
+        src: int = -1,
+        n: int = -1,
+        attrs: list[int] | None = None,
+    ) -> None:
         self.id = pid
         self.pathway = pathway
         self.arrival = t
         self.counted = counted
+        self.src = src  # arrival stream index, -1 when none (draws in event order)
+        self.n = n  # number within the arrival stream: the key of its own draws
+        self.attrs = _NO_ATTRS if attrs is None else attrs  # value index per model attribute
         self.step = NO_STEP
         self.acq_i = 0
         self.request_t = t
         self.held: list[tuple[int, int]] = []
         self.marks: dict[int, float | None] = {}
-
-
-class Pool:
-    __slots__ = (
-        "busy",
-        "down",
-        "free",
-        "pending_failures",
-        "queue",
-        "queue_limit",
-        "requests",
-        "tracker",
-        "turned_away",
-    )
-
-    def __init__(self, capacity: int, queue_limit: int | None, tracker: OccupancyTracker) -> None:
-        self.free = list(range(capacity))  # a heap: lowest free unit is assigned first
-        self.queue: deque[Patient] = deque()
-        self.pending_failures: deque[int] = deque()
-        self.busy = 0
-        self.down = 0
-        self.tracker = tracker
-        self.queue_limit = queue_limit
-        self.requests = 0  # by counted patients, for turned-away shares
-        self.turned_away = 0
+        self.visits: dict[int, int] | None = None  # visit number per revisitable step
+        self.token = 0  # bumped at every step entry: stale patience timers are ignored
+        self.armed = -1  # the token whose patience timer is scheduled
+        self.wait_seq = 0  # bumped when it stops waiting: stale queue entries are skipped
+        self.waiting: tuple[int, ...] = ()  # pools it is queued at
 
 
 class Engine:
@@ -106,24 +108,15 @@ class Engine:
         self._next_pid = 0
         self.tr = trace
         w0, w1 = model.warmup_h, model.window_end_h
-        self.pools = [
-            Pool(r.capacity, r.queue_limit, OccupancyTracker(w0, w1)) for r in model.resources
-        ]
+        self.pools = [Pool(r, w0, w1) for r in model.resources]
         self.samples: list[list[float]] = [[] for _ in model.kpis]
-
-        def gen(purpose: Purpose, index: int) -> np.random.Generator:
-            return generator(seed, replication, purpose, index)
-
-        self._durations = [
-            sampler(s.duration, gen(Purpose.DURATION, s.index)) if s.duration else None
-            for s in model.steps
-        ]
-        self._routing = [
-            uniforms(gen(Purpose.ROUTING, s.index)) if len(s.targets) > 1 else None
-            for s in model.steps
-        ]
+        self.step_entries = [0] * len(model.steps)  # counted patients entering each step
+        self.reneged = [0] * len(model.steps)
+        self.draws = EntityDraws(model, seed, replication)
+        self._arrived = [0] * len(model.arrivals)
         self._arrival_exp = [
-            unit_exponentials(gen(Purpose.ARRIVAL, a.index)) for a in model.arrivals
+            unit_exponentials(generator(seed, replication, Purpose.ARRIVAL, a.index))
+            for a in model.arrivals
         ]
         self._ttf: dict[tuple[int, int], BlockStream] = {}
         self._repair: dict[tuple[int, int], BlockStream] = {}
@@ -132,8 +125,10 @@ class Engine:
                 continue
             for k in range(r.capacity):
                 key = r.index * _CLOCKS_PER_POOL + k
-                self._ttf[(r.index, k)] = sampler(r.ttf, gen(Purpose.FAILURE, key))
-                self._repair[(r.index, k)] = sampler(r.repair, gen(Purpose.REPAIR, key))
+                fail = generator(seed, replication, Purpose.FAILURE, key)
+                self._ttf[(r.index, k)] = sampler(r.ttf, fail)
+                repair = generator(seed, replication, Purpose.REPAIR, key)
+                self._repair[(r.index, k)] = sampler(r.repair, repair)
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -166,7 +161,11 @@ class Engine:
     # -- patient flow -------------------------------------------------------------------------
 
     def _arrive(self, arr: CArrival, t: float) -> None:
-        p = Patient(self._next_pid, arr.pathway, t, self.m.warmup_h <= t < self.m.window_end_h)
+        n = self._arrived[arr.index]
+        self._arrived[arr.index] = n + 1
+        attrs = self.draws.attributes(arr) if arr.attributes else None
+        counted = self.m.warmup_h <= t < self.m.window_end_h
+        p = Patient(self._next_pid, arr.pathway, t, counted, src=arr.index, n=n, attrs=attrs)
         self._next_pid += 1
         if self.tr is not None:
             self.tr.add(t, EventKind.ARRIVE, p.id, arr.pathway, arr.index)
@@ -185,13 +184,23 @@ class Engine:
             p.step = s_idx
             p.acq_i = 0
             p.request_t = t
+            p.token += 1
+            if step.revisit:
+                if p.visits is None:
+                    p.visits = {}
+                p.visits[s_idx] = p.visits.get(s_idx, -1) + 1
+            if p.counted:
+                self.step_entries[s_idx] += 1
             if self.tr is not None:
                 self.tr.add(t, EventKind.REQUEST, p.id, s_idx)
             hooks = self.m.hooks.request.get(s_idx)
             if hooks:
                 self._mark(p, hooks, t)
             if step.acquire:
-                self._request(p, step.acquire[0], t)
+                if step.mode_all:
+                    self._request_all(p, step, t)
+                else:
+                    self._request(p, step.acquire[0], t)
                 return
             s_idx = self._begin(p, step, t)
 
@@ -199,17 +208,70 @@ class Engine:
         pool = self.pools[r]
         if p.counted:
             pool.requests += 1
-        if pool.free and not pool.queue:
+        if pool.free:  # see pools.py: a free unit means nobody servable is waiting
             self._grant(p, r, heapq.heappop(pool.free), t)
-        elif pool.queue_limit is not None and len(pool.queue) >= pool.queue_limit:
+        elif pool.queue_limit is not None and pool.waiting >= pool.queue_limit:
             if p.counted:
                 pool.turned_away += 1
             self._exit(p, t)  # turned away: leaves the pathway, handing back what it holds
         else:
-            pool.queue.append(p)
+            self._wait(p, (r,), (self.m.steps[p.step].levels[p.acq_i],), t)
+
+    def _request_all(self, p: Patient, step: CStep, t: float) -> None:
+        """``acquire_mode: all``: everything at once, or wait holding none of it."""
+        pools = self.pools
+        if p.counted:
+            for r in step.acquire:
+                pools[r].requests += 1
+        if all(pools[r].free for r in step.acquire):
+            self._grant_all(p, step, t)
+            return
+        for r in step.acquire:
+            pool = pools[r]
+            if not pool.free and pool.queue_limit is not None and pool.waiting >= pool.queue_limit:
+                if p.counted:
+                    pool.turned_away += 1
+                self._exit(p, t)
+                return
+        self._wait(p, step.acquire, step.levels, t)
+
+    def _wait(self, p: Patient, at: tuple[int, ...], levels: tuple[int, ...], t: float) -> None:
+        entry = (p, p.wait_seq)
+        for r, level in zip(at, levels, strict=True):
+            pool = self.pools[r]
+            pool.queues[level].append(entry)
+            pool.waiting += 1
+        p.waiting = at
+        step = self.m.steps[p.step]
+        if step.patience is not None and p.armed != p.token:
+            p.armed = p.token  # one timer per step visit, from the request instant
+            deadline = p.request_t + self.draws.patience(p, step)
+            self._schedule(max(deadline, t), _RENEGE, p, p.token)
+
+    def _unwait(self, p: Patient) -> None:
+        p.wait_seq += 1
+        for r in p.waiting:
+            self.pools[r].waiting -= 1
+        p.waiting = ()
+
+    def _renege(self, p: Patient, token: int, t: float) -> None:
+        if p.token != token or not p.waiting:
+            return  # served in time, or already gone
+        self._unwait(p)
+        if p.counted:
+            self.reneged[p.step] += 1
+        self._exit(p, t)
+
+    def _take(self, p: Patient, r: int, unit: int, t: float) -> None:
+        pool = self.pools[r]
+        p.held.append((r, unit))
+        pool.busy += 1
+        pool.tracker.change(t, pool.busy)
+        if self.tr is not None:
+            self.tr.add(t, EventKind.ACQUIRE, p.id, r, unit)
 
     def _grant(self, p: Patient, r: int, unit: int, t: float) -> None:
-        pool = self.pools[r]
+        pool = self.pools[r]  # _take() inlined: one call less on the commonest path
         p.held.append((r, unit))
         pool.busy += 1
         pool.tracker.change(t, pool.busy)
@@ -224,6 +286,15 @@ class Engine:
         if nxt != _SCHEDULED:
             self._advance(p, nxt, t)
 
+    def _grant_all(self, p: Patient, step: CStep, t: float, r0: int = -1, unit0: int = -1) -> None:
+        for r in step.acquire:
+            unit = unit0 if r == r0 else heapq.heappop(self.pools[r].free)
+            self._take(p, r, unit, t)
+        p.acq_i = len(step.acquire)
+        nxt = self._begin(p, step, t)
+        if nxt != _SCHEDULED:
+            self._advance(p, nxt, t)
+
     def _begin(self, p: Patient, step: CStep, t: float) -> int:
         """All resources assigned: release what the step hands back, then hold for its duration."""
         for r in step.release_on_acquire:
@@ -233,9 +304,14 @@ class Engine:
         hooks = self.m.hooks.start.get(step.index)
         if hooks:
             self._mark(p, hooks, t)
-        sampler = self._durations[step.index]
-        if sampler is not None:
-            self._schedule(t + sampler(), _STEP_DONE, p)
+        if step.durations:
+            kd = self.draws.dur0[step.index][p.src] if p.src >= 0 else None
+            if kd is not None:  # inline KeyedDraws.at(): this runs for most steps of most patients
+                buf, n = kd.buf, p.n
+                hours = buf[n] if n < len(buf) else kd.at(n)
+            else:
+                hours = self.draws.duration(p, step)
+            self._schedule(t + hours, _STEP_DONE, p)
             return _SCHEDULED
         return self._finish(p, step, t)
 
@@ -247,12 +323,14 @@ class Engine:
             self._mark(p, hooks, t)
         for r in step.release_after:
             self._release(p, r, t)
-        if len(step.targets) == 1:
+        if len(step.targets) == 1 and step.route_attr < 0:
             return step.targets[0]
-        routing = self._routing[step.index]
-        assert routing is not None
-        u = routing()
-        for target, c in zip(step.targets, step.cum, strict=True):
+        kd = self.draws.route0[step.index][p.src] if p.src >= 0 else None
+        if kd is None:
+            return self.draws.route(p, step)
+        buf, n = kd.buf, p.n
+        u = buf[n] if n < len(buf) else kd.at(n)
+        for target, c in zip(step.targets, step.cum):  # noqa: B905 - equal by construction
             if u < c:
                 return target
         return step.targets[-1]
@@ -285,10 +363,37 @@ class Engine:
         pool = self.pools[r]
         if pool.pending_failures:
             self._take_down(r, unit, pool.pending_failures.popleft(), t)
-        elif pool.queue:
-            self._grant(pool.queue.popleft(), r, unit, t)
-        else:
+            return
+        if pool.closing:
+            pool.closing -= 1
+            heapq.heappush(pool.closed, unit)
+            return
+        p = pool.pop_fifo() if not pool.has_all else self._servable(pool, r)
+        if p is None:
             heapq.heappush(pool.free, unit)
+            return
+        self._unwait(p)
+        step = self.m.steps[p.step]
+        if step.mode_all:
+            self._grant_all(p, step, t, r, unit)
+        else:
+            self._grant(p, r, unit, t)
+
+    def _servable(self, pool: Pool, r: int) -> Patient | None:
+        """First waiting patient a unit of ``r`` serves now: a sequence request, or an
+        all-at-once request whose other pools all have a free unit (blocked ones are passed)."""
+        pools = self.pools
+        for q in pool.queues:
+            for i, (p, seq) in enumerate(q):
+                if p.wait_seq != seq:
+                    continue
+                step = self.m.steps[p.step]
+                if not step.mode_all or all(pools[x].free for x in step.acquire if x != r):
+                    del q[i]
+                    return p
+            while q and q[0][0].wait_seq != q[0][1]:
+                q.popleft()  # drop stale heads so scans stay short
+        return None
 
     def _mark(self, p: Patient, hooks: list[tuple[int, int]], t: float) -> None:
         marks = p.marks
@@ -305,7 +410,36 @@ class Engine:
             elif p.counted:
                 self.samples[ki].append(t - p.request_t)
 
-    # -- device failures ----------------------------------------------------------------------
+    # -- capacity schedules, failures and planned maintenance ---------------------------------
+
+    def _set_open(self, r: int, target: int, t: float) -> None:
+        """Scheduled capacity change: close idle units now and busy ones as they come free (no
+        pre-emption); on a rise, cancel pending closures first, then reopen closed units, which
+        serve waiting patients at once."""
+        pool = self.pools[r]
+        delta = target - pool.open
+        pool.open = target
+        pool.capacity_tracker.change(t, target)
+        if delta < 0:
+            k = -delta
+            while k and pool.free:
+                unit = max(pool.free)  # close the highest idle unit, keep low units in use
+                pool.free.remove(unit)
+                heapq.heapify(pool.free)
+                heapq.heappush(pool.closed, unit)
+                k -= 1
+            pool.closing += k
+        else:
+            cancel = min(delta, pool.closing)
+            pool.closing -= cancel
+            for _ in range(delta - cancel):
+                self._unit_free(r, heapq.heappop(pool.closed), t)
+
+    def _next_capacity(self, r: int, i: int, t: float) -> None:
+        changes = self.m.resources[r].schedule
+        j = (i + 1) % len(changes)
+        gap = (changes[j][0] - changes[i][0]) % 168 or 168
+        self._schedule(t + gap, _CAPACITY, None, r, j)
 
     def _fail(self, r: int, clock: int, t: float) -> None:
         if self.tr is not None:
@@ -322,24 +456,38 @@ class Engine:
             unit = heapq.heappop(pool.free)
         self._take_down(r, unit, clock, t)
 
+    def _maintenance(self, r: int, w: int, t: float) -> None:
+        window = self.m.resources[r].maintenance[w]
+        pool = self.pools[r]
+        for _ in range(window.units):
+            if pool.free:
+                self._take_down(r, heapq.heappop(pool.free), maintenance_marker(w), t)
+            else:
+                pool.pending_failures.append(maintenance_marker(w))
+        self._schedule(t + window.every_days * 24.0, _MAINTENANCE, None, r, w)
+
     def _take_down(self, r: int, unit: int, clock: int, t: float) -> None:
+        """Out of service: ``clock`` >= 0 is a failure clock, < 0 a maintenance marker."""
         self.pools[r].down += 1
         if self.tr is not None:
             self.tr.add(t, EventKind.DOWN, -1, r, unit, clock)
-        self._schedule(
-            t + self._repair[(r, clock)](), _REPAIR, None, r, unit * _CLOCKS_PER_POOL + clock
-        )
+        if clock >= 0:
+            hours = self._repair[(r, clock)]()
+        else:
+            hours = self.m.resources[r].maintenance[-2 - clock].duration_h
+        self._schedule(t + hours, _REPAIR, clock, r, unit)
 
     def _repaired(self, r: int, unit: int, clock: int, t: float) -> None:
         self.pools[r].down -= 1
         if self.tr is not None:
             self.tr.add(t, EventKind.UP, -1, r, unit, clock)
         self._unit_free(r, unit, t)
-        self._schedule(t + self._ttf[(r, clock)](), _FAIL, None, r, clock)
+        if clock >= 0:
+            self._schedule(t + self._ttf[(r, clock)](), _FAIL, None, r, clock)
 
     # -- main loop ----------------------------------------------------------------------------
 
-    def run(self) -> ReplicationResult:
+    def _start(self) -> None:
         m = self.m
         for arr in m.arrivals:
             if arr.scheduled:
@@ -349,7 +497,18 @@ class Engine:
                 self._schedule(self._next_poisson(arr, 0.0), _ARRIVAL, arr)
         for (r, clock), ttf in self._ttf.items():
             self._schedule(ttf(), _FAIL, None, r, clock)
+        for res in m.resources:
+            if res.schedule:  # the change at hour 0, if any, is already the initial state
+                first = next((i for i, (h, _) in enumerate(res.schedule) if h > 0), 0)
+                hour = res.schedule[first][0] or 168
+                self._schedule(float(hour), _CAPACITY, None, res.index, first)
+            for w, win in enumerate(res.maintenance):
+                start = win.first_day * 24.0 + win.start_hour
+                self._schedule(start, _MAINTENANCE, None, res.index, w)
 
+    def run(self) -> ReplicationResult:
+        m = self.m
+        self._start()
         heap = self._heap
         horizon = m.horizon_h
         pop = heapq.heappop
@@ -363,7 +522,7 @@ class Engine:
                 self._advance(a, self._finish(a, m.steps[a.step], t), t)
             elif kind == _ARRIVAL:
                 assert isinstance(a, CArrival)
-                if arr_is_batch(a):
+                if a.scheduled:
                     for _ in range(a.count):
                         self._arrive(a, t)
                     self._schedule(self._next_batch(a, t), _ARRIVAL, a)
@@ -372,11 +531,21 @@ class Engine:
                     self._schedule(self._next_poisson(a, t), _ARRIVAL, a)
             elif kind == _FAIL:
                 self._fail(b, c, t)
+            elif kind == _REPAIR:
+                assert isinstance(a, int)
+                self._repaired(b, c, a, t)
+            elif kind == _RENEGE:
+                assert isinstance(a, Patient)
+                self._renege(a, b, t)
+            elif kind == _CAPACITY:
+                self._set_open(b, m.resources[b].schedule[c][1], t)
+                self._next_capacity(b, c, t)
             else:
-                self._repaired(b, c // _CLOCKS_PER_POOL, c % _CLOCKS_PER_POOL, t)
+                self._maintenance(b, c, t)
         self.events = events
         for pool in self.pools:
             pool.tracker.close()
+            pool.capacity_tracker.close()
         return replication_result(
             m,
             self.replication,
@@ -385,6 +554,9 @@ class Engine:
             events,
             [p.requests for p in self.pools],
             [p.turned_away for p in self.pools],
+            capacity=[p.capacity_tracker for p in self.pools],
+            step_entries=self.step_entries,
+            reneged=self.reneged,
         )
 
 

@@ -93,11 +93,30 @@ def replication_result(
     events: int,
     requests: list[int],
     turned_away: list[int],
+    *,
+    capacity: list[OccupancyTracker] | None = None,
+    step_entries: list[int] | None = None,
+    reneged: list[int] | None = None,
 ) -> ReplicationResult:
-    """KPIs of one replication; ``requests``/``turned_away`` count counted patients per pool."""
+    """KPIs of one replication; ``requests``/``turned_away`` count counted patients per pool,
+    ``capacity`` tracks each pool's open (scheduled) capacity, ``step_entries``/``reneged``
+    count counted patients entering each step and leaving it unserved."""
     kpis: dict[str, float] = {}
     hists: dict[str, np.ndarray] = {}
     for i, k in enumerate(model.kpis):
+        if k.kind == "utilisation":
+            held = trackers[k.resource].area
+            open_area = capacity[k.resource].area if capacity else math.nan
+            kpis[k.name] = 100.0 * held / open_area if open_area else math.nan
+            continue
+        if k.kind == "reneged":
+            left = sum(reneged[s] for s in k.steps) if reneged else 0
+            entered = sum(step_entries[s] for s in k.steps) if step_entries else 0
+            if k.stat == "count":
+                kpis[k.name] = float(left)
+            else:
+                kpis[k.name] = 100.0 * left / entered if entered else math.nan
+            continue
         if k.kind == "occupancy":
             tr = trackers[k.resource]
             kpis[k.name] = tr.mean() if k.stat == "mean" else float(tr.max_level)

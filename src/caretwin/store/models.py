@@ -116,3 +116,8 @@ class Snapshot(Base):
     source: Mapped[str] = mapped_column(Text)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     data_hash: Mapped[str] = mapped_column(String(128))
+
+
+# The connectors' tables live in their own module but on this Base; importing it here puts them
+# in ``Base.metadata`` wherever the models are loaded (Alembic's env, the schema test).
+from caretwin.store import sources as _sources  # noqa: E402, F401

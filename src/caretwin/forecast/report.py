@@ -1,0 +1,179 @@
+"""The forecast page: one self-contained HTML file with the census fan chart of every pool.
+
+It reuses the simulation report's building blocks (the inline plotly.js bundle, the script-safe
+figure JSON, the palette and the decision-support disclaimer) and adds only what is particular
+to a forecast: bands of the 50% and 90% prediction intervals around the median, the capacity
+line, and the table of the same numbers for readers without JavaScript.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from caretwin.errors import CareTwinError
+from caretwin.forecast.run import ForecastResult
+from caretwin.reports import DISCLAIMER
+from caretwin.reports.figures import PALETTE, script_json
+from caretwin.reports.report import plotly_js
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2329;
+        max-width: 1180px; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; line-height: 1.45; }
+ .disclaimer { border-left: 4px solid #9a4a00; background: #fff6ea; padding: .6rem .9rem; }
+ .meta { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }
+ .meta dt { color: #5b6670; } .meta dd { margin: 0; }
+ table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0 1rem; }
+ th, td { border: 1px solid #d9dee3; padding: .25rem .5rem; }
+ td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+ th { background: #f5f7f9; } .caption { color: #5b6670; font-size: .9rem; max-width: 80ch; }
+ #plot { width: 100%; min-height: 300px; border: 1px solid #d9dee3; }
+</style></head><body>
+<h1>{{ title }}</h1>
+<dl class="meta">{% for k, v in meta %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>
+<p class="disclaimer">{{ disclaimer }}</p>
+<h2>Census forecast</h2>
+<div id="plot"></div>
+<p class="caption">{{ caption }}</p>
+<script type="application/json" id="figure-data">{{ figure }}</script>
+<h2>Numbers</h2>
+<p class="caption">Median [50% interval] (90% interval) of units held, by hour since the state.</p>
+<table><thead><tr><th>hour</th>{% for r in resources %}<th>{{ r }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in rows %}<tr><th>{{ row[0] }}</th>
+{% for c in row[1:] %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<script>{{ plotly_js }}</script>
+<script>
+(function () {
+  var fig = JSON.parse(document.getElementById("figure-data").textContent);
+  Plotly.newPlot("plot", fig.data, fig.layout, {displaylogo: false, responsive: true});
+})();
+</script></body></html>
+"""
+
+
+def _x(result: ForecastResult) -> list[Any]:
+    """Hour marks as local date-times when the state gave ``as_of``, else hours since it."""
+    if result.as_of is None:
+        return list(range(result.hours + 1))
+    t0 = datetime.fromisoformat(result.as_of)
+    return [(t0 + timedelta(hours=h)).isoformat() for h in range(result.hours + 1)]
+
+
+def forecast_figure(result: ForecastResult) -> dict[str, Any]:
+    """A fan chart per pool (own y axis), stacked vertically with a shared x axis."""
+    q = result.quantiles()
+    x = _x(result)
+    n = len(result.resources)
+    layout: dict[str, Any] = {
+        "height": 60 + 190 * n,
+        "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+        "showlegend": False,
+        "hovermode": "x",
+        "grid": {"rows": n, "columns": 1, "shared_xaxes": True},
+        "annotations": [],
+    }
+    data: list[dict[str, Any]] = []
+    for k, name in enumerate(result.resources):
+        sfx = "" if k == 0 else str(k + 1)
+        color = PALETTE[k % len(PALETTE)]
+        axes = {"xaxis": f"x{sfx}", "yaxis": f"y{sfx}"}
+        label = html.escape(name, quote=False)
+        for lo, hi, alpha, what in (("p05", "p95", 0.15, "90%"), ("p25", "p75", 0.35, "50%")):
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": x,
+                    "y": q[name][lo],
+                    "mode": "lines",
+                    "line": {"width": 0},
+                    "hoverinfo": "skip",
+                    **axes,
+                }
+            )
+            data.append({"type": "scatter", "x": x, "y": q[name][hi], "mode": "lines",
+                         "fill": "tonexty", "line": {"width": 0}, "opacity": alpha,
+                         "fillcolor": _rgba(color, alpha), "name": f"{label} {what}",
+                         "hoverinfo": "skip", **axes})  # fmt: skip
+        data.append({"type": "scatter", "x": x, "y": q[name]["median"], "mode": "lines",
+                     "line": {"color": color, "width": 2}, "name": f"{label} median",
+                     "hovertemplate": f"{label}: %{{y:.0f}}<extra></extra>", **axes})  # fmt: skip
+        cap = result.capacities[k]
+        data.append({"type": "scatter", "x": [x[0], x[-1]], "y": [cap, cap], "mode": "lines",
+                     "line": {"color": "#7f7f7f", "dash": "dash", "width": 1},
+                     "name": "capacity", "hoverinfo": "skip", **axes})  # fmt: skip
+        layout[f"yaxis{sfx}"] = {"rangemode": "tozero", "title": {"text": label}}
+        layout[f"xaxis{sfx}"] = {"matches": "x"} if k else {}
+    layout[f"xaxis{'' if n == 1 else n}"]["title"] = {
+        "text": "local time" if result.as_of else "hours since the state"
+    }
+    return {"data": data, "layout": layout}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def table_rows(result: ForecastResult, every: int) -> list[list[str]]:
+    """Hours 0, every, 2·every, ... and the last, with "median [p25–p75] (p05–p95)" cells."""
+    q = result.quantiles()
+    hours = sorted({*range(0, result.hours + 1, max(1, every)), result.hours})
+    rows = []
+    for h in hours:
+        cells = [str(h)]
+        for name in result.resources:
+            s = q[name]
+            cells.append(
+                f"{s['median'][h]:.0f} [{s['p25'][h]:.0f}–{s['p75'][h]:.0f}] "
+                f"({s['p05'][h]:.0f}–{s['p95'][h]:.0f})"
+            )
+        rows.append(cells)
+    return rows
+
+
+def write_forecast_page(result: ForecastResult, path: Path, run_id: str) -> Path:
+    """Render the page and write it atomically to ``path``."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    page = env.from_string(_PAGE).render(
+        title=f"{result.model_name}: {result.hours} h census forecast",
+        meta=[
+            ("run", run_id),
+            ("scenario", result.scenario),
+            ("state as of", result.as_of or f"hour {result.start_hour:g} of the week"),
+            ("replications", result.replications),
+            ("seed", result.seed),
+            ("model hash", result.model_hash),
+        ],
+        disclaimer=DISCLAIMER,
+        caption=(
+            "Units held per pool at each hour mark (hour 0 is the state itself): the line is the "
+            "median across replications, the dark band the 50% prediction interval (p25–p75), "
+            "the light band the 90% interval (p05–p95); dashed: capacity. Beds held by boarding "
+            "or blocked patients count as held."
+        ),
+        figure=Markup(script_json(forecast_figure(result))),
+        resources=result.resources,
+        rows=table_rows(result, 1),
+        plotly_js=Markup(plotly_js()),
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CareTwinError(f"cannot write the forecast page to {path}: {exc}") from exc
+    return path

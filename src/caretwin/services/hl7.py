@@ -1,0 +1,160 @@
+"""HL7 v2 ADT as audited services: a batch of messages into the lake, the MLLP listener, and a
+PHI-free look at what a file's messages map to.
+
+Files go through ``caretwin ingest`` (:mod:`caretwin.services.ingestion`), which dispatches
+``.hl7`` files to :mod:`caretwin.hl7v2`. The listener commits each batch through
+:func:`ingest_hl7_messages`, so every batch is one lake snapshot, one snapshot record and one
+audit event (counts, ids and hashes only); the listener's whole session is a second audit event
+with its totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from caretwin.access import Permission
+from caretwin.errors import ConfigError
+from caretwin.hl7v2.events import InvalidMessage, parse_event
+from caretwin.hl7v2.feed import Outcome, feed_messages
+from caretwin.hl7v2.framing import RawMessage, read_messages
+from caretwin.hl7v2.listener import ListenerConfig, ListenerStats, MllpListener
+from caretwin.ingest import IngestReport
+from caretwin.ingest.pipeline import ingest_feed
+from caretwin.services.context import ServiceContext
+from caretwin.store import add_snapshot
+
+__all__ = [
+    "Hl7BatchResult",
+    "describe_hl7_file",
+    "ingest_hl7_messages",
+    "listen_mllp",
+]
+
+
+@dataclass(frozen=True)
+class Hl7BatchResult:
+    report: IngestReport
+    outcomes: list[Outcome]
+
+
+def ingest_hl7_messages(
+    ctx: ServiceContext, messages: Sequence[RawMessage], source: str
+) -> Hl7BatchResult:
+    """Commit ``messages`` (arrival order) to the lake as one snapshot; an outcome per message."""
+    with ctx.operation("data.ingest_hl7", Permission.INGEST, target=source[:500]) as op:
+        outcomes: list[Outcome] = []
+
+        def feed(run: Any) -> None:
+            outcomes.extend(feed_messages(run, messages))
+
+        report = ingest_feed(ctx.workspace.lake_dir, feed, [source])
+        op.details.update(
+            {
+                "snapshot_id": report.snapshot_id,
+                "no_change": report.no_change,
+                "data_hash": report.data_hash,
+                "messages": len(messages),
+                "applied": sum(o.status == "applied" for o in outcomes),
+                "duplicates": sum(o.status == "duplicate" for o in outcomes),
+                "refused": sum(o.status == "refused" for o in outcomes),
+            }
+        )
+        if not report.no_change:
+            add_snapshot(
+                ctx.workspace,
+                report.snapshot_id,
+                ctx.actor,
+                source=source[:500],
+                counts={t: c.model_dump() for t, c in report.counts.items()},
+                data_hash=report.data_hash,
+            )
+    return Hl7BatchResult(report, outcomes)
+
+
+def listen_mllp(
+    ctx: ServiceContext,
+    config: ListenerConfig,
+    *,
+    ready: Callable[[MllpListener], None] | None = None,
+    handle_signals: bool = False,
+) -> ListenerStats:
+    """Run the MLLP listener until stopped (signal, ``stop()``, or ``max_messages``).
+
+    ``ready`` is called once the socket is bound (``listener.stats.port`` holds the port, useful
+    with port 0); it may keep the listener to call ``stop()`` from another thread.
+    """
+    if config.batch_size < 1 or config.batch_seconds <= 0:
+        raise ConfigError("batch size must be at least 1 and batch seconds positive")
+    target = f"mllp://{config.host}:{config.port}"
+    with ctx.operation("data.listen_mllp", Permission.INGEST, target=target) as op:
+        holder: list[MllpListener] = []
+
+        def commit(messages: Sequence[RawMessage]) -> list[Outcome]:
+            source = holder[0].source if holder else target
+            return ingest_hl7_messages(ctx, messages, source).outcomes
+
+        async def main() -> ListenerStats:
+            listener = MllpListener(config, commit)
+            holder.append(listener)
+            on_bound = (lambda _port: ready(listener)) if ready is not None else None
+            return await listener.serve(on_bound, handle_signals=handle_signals)
+
+        try:
+            stats = asyncio.run(main())
+        except OSError as exc:  # port in use, address not available
+            raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+        op.details.update(stats.as_dict())
+    return stats
+
+
+def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[dict[str, Any]]:
+    """What each message of ``path`` maps to, without PHI.
+
+    Shown: index, line, message type, control id, pseudonymous patient and encounter ids, class,
+    location identifiers, admit source, disposition, and which time fields are present (times of
+    care are PHI, so their values are not shown), or the reason the message would be refused.
+    """
+    with ctx.operation("data.hl7_parse", Permission.DATA_READ, target=path.as_posix()) as op:
+        out: list[dict[str, Any]] = []
+        for msg in read_messages(path):
+            row: dict[str, Any] = {"index": msg.index, "line": msg.line}
+            try:
+                if msg.error is not None:
+                    raise InvalidMessage(msg.error, "100")
+                ev = parse_event(msg.text)
+            except InvalidMessage as exc:
+                row.update({"valid": False, "reason": exc.reason, "ack": exc.ack})
+                out.append(row)
+                continue
+            row.update(
+                {
+                    "valid": True,
+                    "message_type": ev.header.message_type,
+                    "control_id": ev.header.control_id,
+                    "patient_id": ev.patient_id,
+                    "encounter_id": ev.encounter_id,
+                    "class_code": ev.class_code,
+                    "location": ev.location.identifier() if ev.location else None,
+                    "location_id": ev.location.location_id() if ev.location else None,
+                    "prior_location": ev.prior_location.identifier() if ev.prior_location else None,
+                    "admit_source": ev.admit_source,
+                    "discharge_disposition": ev.discharge_disposition,
+                    "times_present": [
+                        name
+                        for name, value in (
+                            ("EVN-2", ev.recorded),
+                            ("EVN-6", ev.occurred),
+                            ("PV1-44", ev.admit_time),
+                            ("PV1-45", ev.discharge_time),
+                        )
+                        if value is not None
+                    ],
+                }
+            )
+            out.append(row)
+        op.details.update({"messages": len(out), "valid": sum(r["valid"] for r in out)})
+    return out

@@ -1,0 +1,143 @@
+"""A ViewDefinition compiled to one DuckDB query over stored FHIR JSON.
+
+The query is a chain of CTEs, one per step of the row-generation algorithm, with no correlated
+subqueries (which DuckDB would have to decorrelate): every select element either keeps the
+current rows and adds its columns (``SELECT *, <expr> AS "col"``) or multiplies them with
+``unnest`` over its ``forEach`` collection, carrying the element and its ``%rowIndex`` in a
+struct column. Sibling selects applied one after another give the cross product the spec asks
+for; ``unionAll`` is ``UNION ALL BY NAME`` of its branches over the same input. Internal columns
+start with ``__`` (a column name in a ViewDefinition cannot), the final SELECT keeps the view's
+columns in spec order.
+
+``repeat`` and FHIRPath outside :mod:`caretwin.views.fpsql`'s subset raise NotCompilable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from caretwin.views.definition import Column, Select, View
+from caretwin.views.fpsql import Expr, NotCompilable, Scope, compile_path, sql_str
+
+__all__ = ["CompiledView", "NotCompilable", "compile_view"]
+
+_INTEGER = {"integer", "positiveInt", "unsignedInt", "integer64"}
+_TEXT = {
+    "string", "code", "id", "uri", "url", "canonical", "markdown", "oid", "uuid",
+    "base64Binary", "date", "dateTime", "instant", "time", "xhtml",
+}  # fmt: skip
+
+
+@dataclass
+class CompiledView:
+    """The SQL of a view over ``source`` and which output columns hold JSON text."""
+
+    sql: str
+    columns: list[str]
+    json_columns: set[str] = field(default_factory=set)
+
+
+def compile_view(view: View, source: str) -> CompiledView:
+    """Compile ``view`` to SQL reading ``source`` (a relation with ``resource_type``, ``json``).
+
+    The SQL uses the macros of :mod:`caretwin.views.sqlfuncs`, which must be installed on the
+    connection that runs it.
+    """
+    return _Builder(view).build(source)
+
+
+class _Builder:
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.ctes: list[tuple[str, str]] = []
+        self.json_columns: set[str] = set()
+        self._n = 0
+
+    def add(self, sql: str) -> str:
+        name = f"__s{len(self.ctes)}"
+        self.ctes.append((name, sql))
+        return name
+
+    def scope(self, ctx: str, idx: str) -> Scope:
+        this = Expr(f"ct_one({ctx})", "coll", self.view.resource if ctx == "__r" else None)
+        return Scope(this, "__r", idx, self.view.constants, self.view.resource)
+
+    def build(self, source: str) -> CompiledView:
+        rtype = sql_str(self.view.resource)
+        rel = self.add(f"SELECT json::JSON AS __r FROM {source} WHERE resource_type = {rtype}")
+        for path in self.view.where:
+            expr = compile_path(path, self.scope("__r", "0"))
+            if expr.kind == "bool":
+                cond = f"coalesce({expr.sql}, false)"
+            else:
+                msg = sql_str(f"where {path.text!r} must yield a boolean")
+                items = expr.sql
+                cond = (
+                    f"CASE WHEN len({items}) > 1 OR (len({items}) = 1 AND "
+                    f"json_type({items}[1]) <> 'BOOLEAN') THEN error({msg}) "
+                    f"ELSE coalesce(CAST({items}[1] AS BOOLEAN), false) END"
+                )
+            rel = self.add(f"SELECT * FROM {rel} WHERE {cond}")
+        for sel in self.view.select:
+            rel = self.node(sel, rel, "__r", "0")
+        columns = self.view.column_names()
+        listing = ", ".join(f'"{c}"' for c in columns)
+        with_clause = ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in self.ctes)
+        sql = f"WITH {with_clause}\nSELECT {listing} FROM {rel}"
+        return CompiledView(sql, columns, self.json_columns)
+
+    def node(self, sel: Select, rel: str, ctx: str, idx: str) -> str:
+        if sel.repeat:
+            raise NotCompilable("repeat")
+        iterator = sel.for_each or sel.for_each_or_null
+        if iterator is not None:
+            items = compile_path(iterator, self.scope(ctx, idx)).coll()
+            if sel.for_each_or_null is not None:
+                items = f"CASE WHEN len({items}) = 0 THEN [NULL::JSON] ELSE {items} END"
+            # under the null row of a forEachOrNull the iteration yields one null element
+            items = f"CASE WHEN {ctx} IS NULL THEN [NULL::JSON] ELSE {items} END"
+            self._n += 1
+            u = f"__u{self._n}"
+            pairs = f"list_transform({items}, lambda e, i: {{'v': e, 'i': i - 1}})"
+            rel = self.add(f"SELECT *, unnest({pairs}) AS {u} FROM {rel}")
+            ctx, idx = f"{u}.v", f"{u}.i"
+        if sel.columns:
+            scope = self.scope(ctx, idx)
+            cols = ", ".join(f'{self.column(c, scope, ctx)} AS "{c.name}"' for c in sel.columns)
+            rel = self.add(f"SELECT *, {cols} FROM {rel}")
+        for sub in sel.selects:
+            rel = self.node(sub, rel, ctx, idx)
+        if sel.union_all:
+            branches = []
+            for k, branch in enumerate(sel.union_all):
+                src = rel if k == 0 else self.add(f"SELECT * FROM {rel} WHERE {ctx} IS NOT NULL")
+                branches.append(f"SELECT * FROM {self.node(branch, src, ctx, idx)}")
+            rel = self.add("\n  UNION ALL BY NAME\n  ".join(branches))
+        return rel
+
+    def column(self, col: Column, scope: Scope, ctx: str) -> str:
+        expr = compile_path(col.path, scope)
+        guard = "{}"  # a null element is ct_one(NULL) = [], so paths on it are empty
+        if col.collection:
+            self.json_columns.add(col.name)
+            return guard.format(f"CAST({expr.coll()} AS JSON)")
+        if expr.kind == "bool":
+            return guard.format(expr.sql)
+        msg = sql_str(
+            f"column {col.name!r} ({col.path.text!r}) yields several values;"
+            " set collection: true or select one value (e.g. first())"
+        )
+        single = f"ct_single({expr.sql}, {msg})"
+        ctype = col.type
+        if ctype == "boolean":
+            value = f"CAST({single} AS BOOLEAN)"
+        elif ctype in _INTEGER:
+            value = f"CAST({single} AS BIGINT)"
+        elif ctype == "decimal":
+            value = f"CAST({single} AS DOUBLE)"
+        elif ctype in _TEXT:
+            value = f"({single} ->> '$')"
+        else:
+            self.json_columns.add(col.name)
+            value = single
+        return guard.format(value)
