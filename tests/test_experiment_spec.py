@@ -6,10 +6,12 @@ No simulation here: every check is exact or against a closed form on seeded synt
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from caretwin.errors import DefinitionError, ScenarioNotFound
@@ -143,9 +145,7 @@ def test_replication_rule_matches_its_definition_and_the_closed_form() -> None:
     assert n is not None
     ok = {p.n: p.relative <= 0.02 for p in path}
     assert all(ok[m] for m in range(n, n + look_ahead(5, n) + 1))
-    assert not any(
-        all(ok[m] for m in range(k, k + look_ahead(5, k) + 1)) for k in range(3, n)
-    )
+    assert not any(all(ok[m] for m in range(k, k + look_ahead(5, k) + 1)) for k in range(3, n))
     n_true = 98  # fixed point of n = (t_{n-1} · 10 / 2)²
     assert (stats.t.ppf(0.975, n_true - 1) * 10 / 2) ** 2 == pytest.approx(n_true, abs=1)
     # s² of n draws has relative sd √(2/(n−1)) ≈ 0.14; n scales with s²: allow 3 sd
@@ -214,3 +214,11 @@ def test_search_reports_unreachable_goals_and_non_monotone_kpis() -> None:
         vary="x",
     )  # fmt: skip
     assert res.chosen == 2 and res.method == "bisect+scan"
+
+
+def test_the_documented_experiment_is_valid_for_rh1() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "experiments.md").read_text(encoding="utf-8")
+    block = text.split("```yaml experiment\n", 1)[1].split("```", 1)[0]
+    spec = spec_from_data(yaml.safe_load(block))
+    check_against_model(spec, load_definition(example_path(REFERENCE_HOSPITAL)))
+    assert len(expand_sweeps(spec)) == 15

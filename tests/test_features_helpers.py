@@ -33,7 +33,9 @@ def model(
     )
 
 
-def batch(pathway: str, at_hour: float, count: int, days: list[str] | None = None) -> dict[str, Any]:
+def batch(
+    pathway: str, at_hour: float, count: int, days: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "type": "scheduled",
         "pathway": pathway,

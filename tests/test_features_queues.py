@@ -6,17 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.test_features_helpers import batch, events, fixed, model, trace
 
 from caretwin.errors import DefinitionError
 from caretwin.sim.runner import simulate
 from caretwin.sim.trace import EventKind
-from tests.test_features_helpers import batch, events, fixed, model, trace
 
 
 def _two_classes(low_priority: int) -> dict[str, Any]:
     return {
-        "low": {"steps": [{"id": "s", "acquire": ["bed"], "priority": low_priority,
-                           "duration": fixed(1)}]},
+        "low": {
+            "steps": [
+                {"id": "s", "acquire": ["bed"], "priority": low_priority, "duration": fixed(1)}
+            ]
+        },
         "high": {"steps": [{"id": "s", "acquire": ["bed"], "duration": fixed(1)}]},
     }
 
@@ -43,8 +46,13 @@ def _lwbs_model(patience: float) -> Any:
             "p": {
                 "steps": [
                     {"id": "triage", "acquire": ["ed"], "duration": fixed(0.1), "next": "seen"},
-                    {"id": "seen", "acquire": ["doctor"], "release_on_acquire": ["ed"],
-                     "patience": fixed(patience), "duration": fixed(2)},
+                    {
+                        "id": "seen",
+                        "acquire": ["doctor"],
+                        "release_on_acquire": ["ed"],
+                        "patience": fixed(patience),
+                        "duration": fixed(2),
+                    },
                 ]
             }
         },
@@ -61,11 +69,21 @@ def test_patience_runs_out_releasing_what_is_held() -> None:
     # patient 0 holds ed 1.0-1.1 then the doctor 1.1-3.1; patient 1 gets ed at 1.1, asks for the
     # doctor at 1.2 (keeping ed) and leaves at 2.2 releasing the ed space, which patient 2 gets
     # at 2.2; patient 2 asks for the doctor at 2.3 and is seen at 3.1, before its patience ends.
-    exits = dict(zip(tr.entity[tr.kind == EventKind.EXIT].tolist(),
-                     tr.time[tr.kind == EventKind.EXIT].tolist(), strict=True))
+    exits = dict(
+        zip(
+            tr.entity[tr.kind == EventKind.EXIT].tolist(),
+            tr.time[tr.kind == EventKind.EXIT].tolist(),
+            strict=True,
+        )
+    )
     assert exits[1] == pytest.approx(2.2)
-    releases = [(round(t, 6), e) for t, e, k, r in zip(tr.time.tolist(), tr.entity.tolist(),
-                tr.kind.tolist(), tr.ref.tolist(), strict=True) if k == EventKind.RELEASE and r == 0]
+    releases = [
+        (round(t, 6), e)
+        for t, e, k, r in zip(
+            tr.time.tolist(), tr.entity.tolist(), tr.kind.tolist(), tr.ref.tolist(), strict=True
+        )
+        if k == EventKind.RELEASE and r == 0
+    ]
     assert (2.2, 1) in releases
     kpis = simulate(d, replications=1, seed=1).replications[0].kpis
     assert kpis["lwbs_pct"] == pytest.approx(100 / 3)
@@ -81,8 +99,14 @@ def _nurse_model(mode: str) -> Any:
         {
             "p": {
                 "steps": [
-                    {"id": "admit", "acquire": ["bed", "nurse"], "acquire_mode": mode,
-                     "duration": fixed(1), "release_after": ["nurse"], "next": "stay"},
+                    {
+                        "id": "admit",
+                        "acquire": ["bed", "nurse"],
+                        "acquire_mode": mode,
+                        "duration": fixed(1),
+                        "release_after": ["nurse"],
+                        "next": "stay",
+                    },
                     {"id": "stay", "duration": fixed(5)},
                 ]
             }
@@ -107,8 +131,16 @@ def test_blocked_all_request_is_passed_by_one_that_can_be_served() -> None:
         {"a": batch("nurse_only", 1, 1), "b": batch("both", 1.5, 1), "c": batch("bed_only", 2, 1)},
         {
             "nurse_only": {"steps": [{"id": "s", "acquire": ["nurse"], "duration": fixed(3)}]},
-            "both": {"steps": [{"id": "s", "acquire": ["bed", "nurse"], "acquire_mode": "all",
-                                "duration": fixed(1)}]},
+            "both": {
+                "steps": [
+                    {
+                        "id": "s",
+                        "acquire": ["bed", "nurse"],
+                        "acquire_mode": "all",
+                        "duration": fixed(1),
+                    }
+                ]
+            },
             "bed_only": {"steps": [{"id": "s", "acquire": ["bed"], "duration": fixed(1)}]},
         },
     )
@@ -118,7 +150,11 @@ def test_blocked_all_request_is_passed_by_one_that_can_be_served() -> None:
 
 def test_patience_without_acquire_is_rejected() -> None:
     with pytest.raises(DefinitionError) as err:
-        model({"bed": {"capacity": 1}}, {"a": batch("p", 1, 1)},
-              {"p": {"steps": [{"id": "s", "patience": fixed(1)}]}})
-    assert err.value.problems == [("pathways.p.steps[s].patience",
-                                   "a step without `acquire` never waits")]
+        model(
+            {"bed": {"capacity": 1}},
+            {"a": batch("p", 1, 1)},
+            {"p": {"steps": [{"id": "s", "patience": fixed(1)}]}},
+        )
+    assert err.value.problems == [
+        ("pathways.p.steps[s].patience", "a step without `acquire` never waits")
+    ]

@@ -4,11 +4,11 @@ served at once when it rises, and the utilisation KPI against the open capacity.
 from __future__ import annotations
 
 import pytest
+from tests.test_features_helpers import batch, events, fixed, model
 
 from caretwin.errors import DefinitionError
 from caretwin.sim.runner import simulate
 from caretwin.sim.trace import EventKind
-from tests.test_features_helpers import batch, events, fixed, model
 
 STEP = {"steps": [{"id": "treat", "acquire": ["room"], "duration": fixed(2)}]}
 # 4 rooms open 0-12 every day, 1 room 12-24

@@ -34,13 +34,9 @@ def test_forecast_is_recorded_and_reproduces_bit_for_bit(workspace: Workspace) -
     assert (run.run_dir / "state.json").exists() and (run.run_dir / "model.yaml").exists()
     again = reproduce(ctx, run.run_id)
     assert again.identical, again.differences
-    events = (
-        [e for e in ctx.audit.list() if e.action == "forecast.run"]
-        if hasattr(ctx.audit, "list")
-        else []
-    )
-    for e in events:
-        assert "patients" in e.details and "state_hash" in e.details
+    (event,) = ctx.audit.list(action="forecast.run")
+    assert event.outcome == "ok" and event.details["run_id"] == run.run_id
+    assert set(event.details) == {"model_hash", "state_hash", "patients", "run_id"}
 
 
 def test_viewer_may_not_forecast(workspace: Workspace) -> None:

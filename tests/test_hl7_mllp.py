@@ -63,14 +63,21 @@ def stay() -> list[str]:
     return [m.text for m in split_messages((DATA / "adt-stay-mllp.hl7").read_bytes().decode(), "")]
 
 
+_BUFFERS: dict[int, bytes] = {}
+
+
 def _recv_ack(sock: socket.socket) -> hl7.Message:
-    data = b""
-    while not data.endswith(b"\x1c\r"):
+    """The next ACK frame on ``sock`` (ACKs of pipelined messages may share one recv)."""
+    data = _BUFFERS.pop(sock.fileno(), b"")
+    while b"\x1c\r" not in data:
         chunk = sock.recv(4096)
         assert chunk, "connection closed before the ACK"
         data += chunk
-    assert data.startswith(b"\x0b")
-    return hl7.parse(data[1:-2].decode())
+    block, rest = data.split(b"\x1c\r", 1)
+    if rest:
+        _BUFFERS[sock.fileno()] = rest
+    assert block.startswith(b"\x0b")
+    return hl7.parse(block[1:].decode())
 
 
 def _connect(port: int) -> socket.socket:
@@ -80,6 +87,7 @@ def _connect(port: int) -> socket.socket:
 
 @pytest.fixture
 def running(workspace: Workspace) -> Iterator[Running]:
+    _BUFFERS.clear()
     run = _start(workspace, batch_size=3, batch_seconds=0.05)
     yield run
     if run.thread.is_alive():

@@ -173,7 +173,7 @@ class _Fitter:
                             describe(fit.distribution),
                             fit.n,
                         )
-                if not isinstance(step.next, str):
+                if isinstance(step.next, list):  # attribute-dependent routes are kept as given
                     routes, d = fit_routes(
                         key, step.next, self.obs.branches, self.min_n, self.problems
                     )

@@ -43,7 +43,11 @@ class StepRole:
 
 
 def _next_ids(step: Step) -> list[str]:
-    return [step.next] if isinstance(step.next, str) else [r.to for r in step.next]
+    if isinstance(step.next, str):
+        return [step.next]
+    if isinstance(step.next, list):
+        return [r.to for r in step.next]
+    return [r.to for _, routes in step.next.route_lists() for r in routes]  # by attribute
 
 
 def classify(defn: TwinDefinition) -> dict[str, StepRole]:
@@ -122,6 +126,8 @@ def decisions(
             if isinstance(step.next, str):
                 sid = step.next
                 continue
+            if not isinstance(step.next, list):
+                return out  # routes by patient attribute: not observable by this template
             chosen = [r.to for r in step.next if _reaches(pathway, r.to, goal, acquiring)]
             if len(chosen) != 1:
                 return out  # the data do not fit this template's graph: stop counting

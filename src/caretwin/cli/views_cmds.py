@@ -1,9 +1,140 @@
-"""Placeholder for the `views` command area; its owner replaces this module."""
+"""``caretwin views``: SQL on FHIR v2 ViewDefinitions over the lake.
+
+``list`` shows shipped views and workspace overrides, ``show`` a view's JSON and compiled SQL,
+``run`` runs one over the workspace lake, ``test`` runs conformance files (default: the official
+suite, when ``../shared`` holds it or ``CARETWIN_SOF_SUITE`` points at it).
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.cli.common import FORMAT_OPTION, WORKSPACE_OPTION, OutputFormat, cli_errors, print_json
+from caretwin.services.context import ServiceContext
+from caretwin.services.views import list_views, run_workspace_view, show_view, test_views
+
+views_app = typer.Typer(help="SQL on FHIR v2 views: list, show, run, test.", no_args_is_help=True)
+
+_SHOWN_ROWS = 50
+
+
+def default_suite() -> Path | None:
+    """The official suite: ``$CARETWIN_SOF_SUITE``, else ``../shared`` beside the checkout."""
+    env = os.environ.get("CARETWIN_SOF_SUITE")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [p / "shared" / "conformance" / "sql-on-fhir-v2" for p in here.parents[3:5]]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@views_app.command("list")
+def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPACE_OPTION) -> None:
+    """Shipped views and the workspace's (``<workspace>/views/*.json``), overrides marked."""
+    with cli_errors(fmt):
+        views = list_views(ServiceContext.for_cli(workspace))
+        if fmt == OutputFormat.json:
+            print_json(views)
+            return
+        table = Table(title="views")
+        for col in ("name", "resource", "origin", "columns"):
+            table.add_column(col)
+        for v in views:
+            origin = "workspace (override)" if v["override"] else v["origin"]
+            table.add_row(v["name"], v["resource"], origin, ", ".join(v["columns"]))
+        Console().print(table)
+
+
+@views_app.command("show")
+def show_cmd(
+    name: str = typer.Argument(..., help="View name."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """A view's ViewDefinition JSON and the DuckDB SQL it compiles to."""
+    with cli_errors(fmt):
+        shown = show_view(ServiceContext.for_cli(workspace), name)
+        if fmt == OutputFormat.json:
+            print_json(shown)
+            return
+        typer.echo(f"# {shown['name']} ({shown['origin']}, sha256 {shown['sha256'][:16]}…)")
+        typer.echo(orjson.dumps(shown["definition"], option=orjson.OPT_INDENT_2).decode())
+        if shown["sql"]:
+            typer.echo("\n-- compiled SQL (DuckDB)\n" + shown["sql"])
+        else:
+            typer.echo(f"\n-- runs interpreted: {shown['not_compiled_because']}")
+
+
+@views_app.command("run")
+def run_cmd(
+    name: str = typer.Argument(..., help="View name."),
+    limit: int | None = typer.Option(None, "--limit", help="At most this many rows."),
+    fmt: str = typer.Option("table", "--format", help="table, json or parquet."),
+    out: Path | None = typer.Option(None, "--out", help="Write the rows to this file."),
+    engine: str = typer.Option("auto", "--engine", help="auto, compiled or interpreted."),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Run a view over the workspace lake (a recorded run)."""
+    as_json = OutputFormat.json if fmt == "json" and out is None else OutputFormat.table
+    with cli_errors(as_json):
+        if engine not in ("auto", "compiled", "interpreted"):
+            raise typer.BadParameter("--engine must be auto, compiled or interpreted")
+        run = run_workspace_view(
+            ServiceContext.for_cli(workspace), name, limit=limit, engine=engine,  # type: ignore[arg-type]
+            fmt=fmt, out=out,
+        )
+        summary = run.summary()
+        if fmt == "json" and out is None:
+            print_json({"summary": summary, "rows": run.result.rows()})
+            return
+        if out is None:
+            _print_rows(run.result.rows(), run.result.table.column_names)
+        typer.echo(
+            f"{summary['rows']} rows from {summary['resources']} {run.entry.view.resource} "
+            f"resources, engine {summary['engine']}, {summary['seconds']:.3f} s; "
+            f"run {summary['run_id']}" + (f"; written to {out}" if out else "")
+        )
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table()
+    for col in columns:
+        table.add_column(col)
+    for row in rows[:_SHOWN_ROWS]:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    Console().print(table)
+    if len(rows) > _SHOWN_ROWS:
+        typer.echo(f"… {len(rows) - _SHOWN_ROWS} more rows (use --out to write them all)")
+
+
+@views_app.command("test")
+def test_cmd(
+    path: Path | None = typer.Argument(None, help="Conformance file or folder (default: suite)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    report: Path | None = typer.Option(None, "--report", help="Write test_report.json here."),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Run SQL on FHIR conformance tests and print the pass count."""
+    with cli_errors(fmt):
+        result = test_views(ServiceContext.for_cli(workspace), path, default_suite())
+        if report is not None:
+            report.write_bytes(orjson.dumps(result.report_json(), option=orjson.OPT_INDENT_2))
+        if fmt == OutputFormat.json:
+            print_json({"summary": result.summary(), "report": result.report_json()})
+        else:
+            for case in result.failures(include_experimental=True):
+                tag = " (experimental)" if case.experimental else ""
+                typer.echo(f"FAIL {case.file} :: {case.title}{tag}: {case.message}")
+            typer.echo(result.headline())
+        if result.failures():
+            raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.add_typer(views_app, name="views")

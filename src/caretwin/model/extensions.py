@@ -59,13 +59,13 @@ def hourly_capacity(capacity: int, schedule: CapacitySchedule | None) -> list[in
     """The open capacity in each of the 168 hours of the week (Monday 0:00 first)."""
     if not schedule:
         return [capacity] * HOURS_PER_WEEK
-    if isinstance(schedule[0], int):
-        return [int(c) for c in schedule]  # type: ignore[arg-type]
     out = [capacity] * HOURS_PER_WEEK
-    for w in schedule:
-        assert isinstance(w, CapacityWindow)
-        for h in w.hours_of_week():
-            out[h] = w.capacity
+    for h, item in enumerate(schedule):
+        if isinstance(item, int):
+            out[h] = item  # the 168-value form
+        elif isinstance(item, CapacityWindow):
+            for hour in item.hours_of_week():
+                out[hour] = item.capacity
     return out
 
 

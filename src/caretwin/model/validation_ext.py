@@ -6,7 +6,13 @@ from __future__ import annotations
 import math
 
 from caretwin.model.definition import EXIT, Step, TwinDefinition
-from caretwin.model.extensions import HOURS_PER_WEEK, DurationCases, Route, RouteCases
+from caretwin.model.extensions import (
+    HOURS_PER_WEEK,
+    CapacityWindow,
+    DurationCases,
+    Route,
+    RouteCases,
+)
 
 Problem = tuple[str, str]
 PROB_TOL = 1e-6
@@ -37,8 +43,10 @@ def _check_resources(d: TwinDefinition) -> list[Problem]:
         if sched and isinstance(sched[0], int) and len(sched) != HOURS_PER_WEEK:
             out.append((f"{base}.schedule", f"needs 168 hourly values, got {len(sched)}"))
         for i, item in enumerate(sched):
-            value = item if isinstance(item, int) else item.capacity
-            where = f"{base}.schedule[{i}]" + ("" if isinstance(item, int) else ".capacity")
+            if isinstance(item, CapacityWindow):
+                value, where = item.capacity, f"{base}.schedule[{i}].capacity"
+            else:
+                value, where = int(item), f"{base}.schedule[{i}]"  # type: ignore[call-overload]
             if value > r.capacity:
                 out.append((where, f"{value} is more than the pool's capacity {r.capacity}"))
         for i, w in enumerate(r.maintenance):
@@ -105,5 +113,7 @@ def _check_step(d: TwinDefinition, pathway: str, step: Step, base: str) -> list[
         )
     if isinstance(step.next, RouteCases):
         rc = step.next
-        out += _check_cases(d, pathway, rc.by, list(rc.cases), rc.default is not None, f"{base}.next")
+        out += _check_cases(
+            d, pathway, rc.by, list(rc.cases), rc.default is not None, f"{base}.next"
+        )
     return out

@@ -152,8 +152,13 @@ def _add(d: dict[int, list[tuple[int, int]]], key: int, item: tuple[int, int]) -
 def compile_definition(d: TwinDefinition) -> CompiledModel:
     res_index = {name: i for i, name in enumerate(d.resources)}
     levels = queue_levels(d, res_index)
-    all_mode = {res_index[r] for pw in d.pathways.values() for s in pw.steps
-                if s.acquire_mode == "all" for r in s.acquire}
+    all_mode = {
+        res_index[r]
+        for pw in d.pathways.values()
+        for s in pw.steps
+        if s.acquire_mode == "all"
+        for r in s.acquire
+    }
     resources = []
     for i, (name, r) in enumerate(d.resources.items()):
         changes, open0 = capacity_changes(r.capacity, r.schedule)
@@ -246,7 +251,9 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
             kpis.append(CKpi(name, "occupancy", k.stat, None, label, k.unit, res_index[k.resource]))
             continue
         if isinstance(k, UtilisationKpi):
-            kpis.append(CKpi(name, "utilisation", "mean", None, label, k.unit, res_index[k.resource]))
+            kpis.append(
+                CKpi(name, "utilisation", "mean", None, label, k.unit, res_index[k.resource])
+            )
             continue
         if isinstance(k, RenegedKpi):
             refs = tuple(step_index[tuple(ref.split(".", 1))] for ref in k.steps)  # type: ignore[index]

@@ -128,9 +128,7 @@ def capacity_changes(
     """(hour of week, new open capacity) at each change of the weekly profile, and the open
     capacity at t = 0."""
     hourly = hourly_capacity(capacity, schedule)
-    changes = tuple(
-        (h, hourly[h]) for h in range(HOURS_PER_WEEK) if hourly[h] != hourly[h - 1]
-    )
+    changes = tuple((h, hourly[h]) for h in range(HOURS_PER_WEEK) if hourly[h] != hourly[h - 1])
     return changes, hourly[0]
 
 

@@ -113,7 +113,9 @@ class EntityDraws:
             table[key] = kd
         return kd
 
-    def _event_order(self, purpose: Purpose, step: int, slot: int, dist: Distribution | None) -> float:
+    def _event_order(
+        self, purpose: Purpose, step: int, slot: int, dist: Distribution | None
+    ) -> float:
         key = (int(purpose), step, slot)
         bs = self._fallback.get(key)
         if bs is None:

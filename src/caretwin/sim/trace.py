@@ -11,7 +11,9 @@ of megabytes. Columns:
                      pathway index (ARRIVE/EXIT), or -1
 ``unit``    int32    unit index within the pool (ACQUIRE/RELEASE/DOWN/UP), clock index (FAIL),
                      arrival stream index (ARRIVE), or -1
-``aux``     int32    for DOWN/UP: the failure clock index that caused the outage; else -1
+``aux``     int32    for DOWN/UP: the failure clock index (>= 0) that caused the outage, or
+                     ``-2 - w`` for planned maintenance by window ``w`` of the pool's
+                     ``maintenance`` list (no FAIL event precedes those); else -1
 
 Step indexes are global: ``trace.step_names[i]`` is ``"pathway.step"``.
 """

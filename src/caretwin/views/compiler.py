@@ -51,6 +51,7 @@ class _Builder:
         self.view = view
         self.ctes: list[tuple[str, str]] = []
         self.json_columns: set[str] = set()
+        self.root_keys: list[str] = []
         self._n = 0
 
     def add(self, sql: str) -> str:
@@ -59,12 +60,15 @@ class _Builder:
         return name
 
     def scope(self, ctx: str, idx: str) -> Scope:
-        this = Expr(f"ct_one({ctx})", "coll", self.view.resource if ctx == "__r" else None)
-        return Scope(this, "__r", idx, self.view.constants, self.view.resource)
+        root = ctx == "__r"
+        this = Expr(f"ct_one({ctx})", "coll", self.view.resource if root else None)
+        keys = self.root_keys if root else None
+        return Scope(this, "__r", idx, self.view.constants, self.view.resource, root_keys=keys)
 
     def build(self, source: str) -> CompiledView:
         rtype = sql_str(self.view.resource)
-        rel = self.add(f"SELECT json::JSON AS __r FROM {source} WHERE resource_type = {rtype}")
+        self.add(f"SELECT json::JSON AS __r FROM {source} WHERE resource_type = {rtype}")
+        rel = self.add("")  # the root keys stage, filled in once every path is compiled
         for path in self.view.where:
             expr = compile_path(path, self.scope("__r", "0"))
             if expr.kind == "bool":
@@ -80,6 +84,8 @@ class _Builder:
             rel = self.add(f"SELECT * FROM {rel} WHERE {cond}")
         for sel in self.view.select:
             rel = self.node(sel, rel, "__r", "0")
+        paths = ", ".join(sql_str(f'$."{k}"') for k in self.root_keys) or "'$.\"id\"'"
+        self.ctes[1] = ("__s1", f"SELECT *, json_extract(__r, [{paths}]) AS __rk FROM __s0")
         columns = self.view.column_names()
         listing = ", ".join(f'"{c}"' for c in columns)
         with_clause = ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in self.ctes)

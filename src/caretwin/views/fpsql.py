@@ -61,6 +61,17 @@ class Scope:
     constants: dict[str, Any]
     resource_type: str
     _names: itertools.count[int] = field(default_factory=itertools.count)
+    #: When set, ``this`` is the root resource and its top-level keys are read from one
+    #: multi-path ``json_extract`` column (the JSON text is parsed once, not once per path).
+    root_keys: list[str] | None = None
+
+    def nav(self, base: Expr, key: str, tpath: str | None) -> Expr:
+        if self.root_keys is not None and base is self.this:
+            if key not in self.root_keys:
+                self.root_keys.append(key)
+            return Expr(f"ct_items(__rk[{self.root_keys.index(key) + 1}])", "coll", tpath)
+        path = sql_str('$."' + key + '"')
+        return Expr(f"ct_nav({base.coll()}, {path})", "coll", tpath)
 
     def lambda_var(self) -> str:
         return f"x{next(self._names)}"
@@ -182,8 +193,7 @@ class _Compiler:
             choice, tpath = _member_type(base.type, name)
             if choice:
                 return Expr(f"ct_choice({base.coll()}, {sql_str(name)})", "coll", None)
-            key = sql_str(f'$."{name}"')
-            return Expr(f"ct_nav({base.coll()}, {key})", "coll", tpath)
+            return self.scope.nav(base, name, tpath)
         if kind != "FunctionInvocation":
             raise NotCompilable(kind)
         fn = node["children"][0]
@@ -216,7 +226,7 @@ class _Compiler:
         if name == "ofType" and nparams == 1:
             return self.of_type(params[0], base, base_node)
         if name == "getResourceKey" and not nparams:
-            return Expr(f"ct_nav({coll}, '$.\"id\"')", "coll", "id")
+            return self.scope.nav(base, "id", "id")
         if name == "getReferenceKey" and nparams <= 1:
             want = sql_str(self.type_name(params[0])) if params else "NULL"
             return Expr(f"ct_ref_keys({coll}, {want})", "coll", "string")
@@ -262,8 +272,7 @@ class _Compiler:
         choice, _ = _member_type(parent_expr.type, name)
         if not choice:
             raise NotCompilable(f"ofType() on {name!r}, which is not a choice element")
-        key = sql_str(f'$."{name}{tname[0].upper()}{tname[1:]}"')
-        return Expr(f"ct_nav({parent_expr.coll()}, {key})", "coll", tname)
+        return self.scope.nav(parent_expr, f"{name}{tname[0].upper()}{tname[1:]}", tname)
 
     def type_name(self, node: Node) -> str:
         text = node.get("text")
