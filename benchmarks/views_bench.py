@@ -37,12 +37,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        generate(load_definition(example_path(REFERENCE_HOSPITAL)), args.days, args.seed, root / "d")
+        generate(
+            load_definition(example_path(REFERENCE_HOSPITAL)), args.days, args.seed, root / "d"
+        )
         report = ingest_paths(root / "lake", [root / "d"])
         print(f"RH1 {args.days} days: {report.records:,} records generated and ingested "
               f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
         source = LakeSource(Lake(root / "lake"))
-        print(f"{'view':<18}{'resources':>10}{'rows':>9}{'compiled/s':>13}{'interp/s':>11}{'ratio':>8}")
+        print(
+            f"{'view':<18}{'resources':>10}{'rows':>9}{'compiled/s':>13}{'interp/s':>11}{'ratio':>8}"
+        )
         total_c = total_n = 0.0
         n_all = 0
         for name, entry in shipped_views().items():
@@ -53,7 +57,12 @@ def main() -> None:
             t = time.perf_counter()
             result = run_view(view, source, "compiled")
             compiled_s = time.perf_counter() - t
-            sample = [r for _, r in zip(range(args.interpreted_sample), source.resources(view.resource), strict=False)]
+            sample = [
+                r
+                for _, r in zip(
+                    range(args.interpreted_sample), source.resources(view.resource), strict=False
+                )
+            ]
             t = time.perf_counter()
             for _ in interpret(view, sample):
                 pass
@@ -64,8 +73,9 @@ def main() -> None:
             n_all += n
             print(f"{name:<18}{n:>10,}{result.table.num_rows:>9,}{c_rate:>13,.0f}{i_rate:>11,.0f}"
                   f"{c_rate / i_rate:>7.1f}x")  # fmt: skip
-        print(f"all views: {n_all:,} resources; compiled {total_c:.2f} s ({n_all / total_c:,.0f}/s), "
-              f"interpreted (extrapolated) {total_n:.1f} s ({n_all / total_n:,.0f}/s), "
+        rate_c, rate_i = n_all / total_c, n_all / total_n
+        print(f"all views: {n_all:,} resources; compiled {total_c:.2f} s ({rate_c:,.0f}/s), "
+              f"interpreted (extrapolated) {total_n:.1f} s ({rate_i:,.0f}/s), "
               f"ratio {total_n / total_c:.1f}x")  # fmt: skip
         source.close()
 

@@ -84,9 +84,15 @@ def test_site_override_replaces_the_shipped_view(tmp_path: Path) -> None:
     try:
         site_system = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14"
         patients = [
-            {"resourceType": "Patient", "id": f"p{i}", "gender": "female",
-             "identifier": [{"system": "urn:caretwin:mrn", "value": f"OLD{i}"},
-                            {"system": site_system, "value": f"E{i:05d}"}]}  # fmt: skip
+            {
+                "resourceType": "Patient",
+                "id": f"p{i}",
+                "gender": "female",
+                "identifier": [
+                    {"system": "urn:caretwin:mrn", "value": f"OLD{i}"},
+                    {"system": site_system, "value": f"E{i:05d}"},
+                ],
+            }
             for i in range(3)
         ]
         data = tmp_path / "Patient.ndjson"

@@ -42,7 +42,9 @@ def test_list_show_run_and_audit(ws: Path, tmp_path: Path) -> None:
     code, out = _run("views", "show", "movements", "-w", str(ws))
     assert code == 0 and "unnest(" in out and '"forEach": "location"' in out
 
-    code, out = _run("views", "run", "encounters", "--limit", "5", "--format", "json", "-w", str(ws))
+    code, out = _run(
+        "views", "run", "encounters", "--limit", "5", "--format", "json", "-w", str(ws)
+    )
     assert code == 0
     shown = orjson.loads(out)
     assert shown["summary"]["engine"] == "compiled" and len(shown["rows"]) == 5

@@ -41,9 +41,22 @@ def test_official_suite(tmp_path: Path) -> None:
     [
         ({"select": [{"column": [{"name": "id", "path": "id"}]}]}, "resource"),
         ({"resource": "Patient", "select": [{"forEach": 1}]}, "select[0].forEach"),
-        ({"resource": "Patient", "select": [{"column": [{"path": "id"}]}]}, "select[0].column[0].name"),
-        ({"resource": "Patient", "select": [{"column": [{"name": "a", "path": "@@"}]}]}, "select[0].column[0].path"),
-        ({"resource": "Patient", "constant": [{"name": "c"}], "select": [{"column": [{"name": "a", "path": "%c"}]}]}, "constant[0]"),
+        (
+            {"resource": "Patient", "select": [{"column": [{"path": "id"}]}]},
+            "select[0].column[0].name",
+        ),
+        (
+            {"resource": "Patient", "select": [{"column": [{"name": "a", "path": "@@"}]}]},
+            "select[0].column[0].path",
+        ),
+        (
+            {
+                "resource": "Patient",
+                "constant": [{"name": "c"}],
+                "select": [{"column": [{"name": "a", "path": "%c"}]}],
+            },
+            "constant[0]",
+        ),
     ],
 )
 def test_validation_names_the_path(view: dict[str, object], path: str) -> None:

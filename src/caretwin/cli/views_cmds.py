@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from caretwin.cli.common import FORMAT_OPTION, WORKSPACE_OPTION, OutputFormat, cli_errors, print_json
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
 from caretwin.services.context import ServiceContext
 from caretwin.services.views import list_views, run_workspace_view, show_view, test_views
 
@@ -86,8 +92,12 @@ def run_cmd(
         if engine not in ("auto", "compiled", "interpreted"):
             raise typer.BadParameter("--engine must be auto, compiled or interpreted")
         run = run_workspace_view(
-            ServiceContext.for_cli(workspace), name, limit=limit, engine=engine,  # type: ignore[arg-type]
-            fmt=fmt, out=out,
+            ServiceContext.for_cli(workspace),
+            name,
+            limit=limit,
+            engine=engine,  # type: ignore[arg-type]
+            fmt=fmt,
+            out=out,
         )
         summary = run.summary()
         if fmt == "json" and out is None:

@@ -368,10 +368,23 @@ class Engine:
             pool.closing -= 1
             heapq.heappush(pool.closed, unit)
             return
-        p = pool.pop_fifo() if not pool.has_all else self._servable(pool, r)
-        if p is None:
+        if not pool.has_all:  # Pool.pop_fifo() and _unwait() inlined: the commonest path
+            for q in pool.queues:
+                while q:
+                    p, seq = q.popleft()
+                    if p.wait_seq == seq:  # live: a sequence request waits at this pool only
+                        p.wait_seq = seq + 1
+                        p.waiting = ()
+                        pool.waiting -= 1
+                        self._grant(p, r, unit, t)
+                        return
             heapq.heappush(pool.free, unit)
             return
+        servable = self._servable(pool, r)
+        if servable is None:
+            heapq.heappush(pool.free, unit)
+            return
+        p = servable
         self._unwait(p)
         step = self.m.steps[p.step]
         if step.mode_all:

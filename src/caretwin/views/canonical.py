@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from caretwin.errors import DataError
 from caretwin.lake.schema import SCHEMAS, STR, TABLE_KEYS, TS
-from caretwin.views.runner import RELATION, Engine, Source, ViewResult, _arrow, run_view
 from caretwin.views.definition import View
+from caretwin.views.runner import RELATION, Engine, Source, ViewResult, _arrow, run_view
 
 #: The observations table is produced by views only (it is not part of ingestion yet).
 OBSERVATIONS = pa.schema(
@@ -67,7 +67,9 @@ def canonical_table(
     """The canonical table ``table_name`` from ``view`` over ``source``, typed and sorted."""
     schema = CANONICAL.get(table_name)
     if schema is None:
-        raise DataError(f"{table_name!r} is not a canonical table", details={"tables": list(CANONICAL)})
+        raise DataError(
+            f"{table_name!r} is not a canonical table", details={"tables": list(CANONICAL)}
+        )
     missing = [n for n in schema.names if n not in view.column_names()]
     if missing:
         raise DataError(f"view {view.name} lacks the columns {missing} of table {table_name}")
@@ -98,10 +100,13 @@ def _resolve_locations(sql: str, column: str, schema: pa.Schema) -> str:
                 lambda i: i ->> 'value' IS NOT NULL) AS idents
               FROM {RELATION} WHERE resource_type = 'Location')) GROUP BY k"""
     cols = ", ".join(
-        f'coalesce(__ids.location_id, v."{f.name}") AS "{f.name}"' if f.name == column else f'v."{f.name}"'
+        f'coalesce(__ids.location_id, v."{f.name}") AS "{f.name}"'
+        if f.name == column
+        else f'v."{f.name}"'
         for f in schema
     )
     return (
         f"SELECT {cols} FROM ({sql}) v LEFT JOIN ({ids}) __ids "
-        f"ON starts_with(v.\"{column}\", '{_PREFIX}') AND __ids.k = v.\"{column}\"[{len(_PREFIX) + 1}:]"
+        f"ON starts_with(v.\"{column}\", '{_PREFIX}') "
+        f'AND __ids.k = v."{column}"[{len(_PREFIX) + 1}:]'
     )

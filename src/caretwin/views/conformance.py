@@ -101,7 +101,9 @@ def run_suite(paths: list[Path], cross_check: bool = True) -> SuiteResult:
     return result
 
 
-def run_case(file: str, test: dict[str, Any], source: MemorySource, cross_check: bool) -> CaseResult:
+def run_case(
+    file: str, test: dict[str, Any], source: MemorySource, cross_check: bool
+) -> CaseResult:
     title = str(test.get("title"))
     experimental = "experimental" in (test.get("tags") or [])
     case = CaseResult(file, title, False, experimental)

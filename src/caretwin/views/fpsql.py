@@ -148,11 +148,14 @@ class _Compiler:
     def arithmetic(self, op: str, children: list[Node]) -> Expr:
         a, b = (self.expr(c, self.scope.this).coll() for c in children)
         if op == "&":
-            return Expr(f"[to_json(coalesce(ct_text({a}), '') || coalesce(ct_text({b}), ''))]", "coll")
+            return Expr(
+                f"[to_json(coalesce(ct_text({a}), '') || coalesce(ct_text({b}), ''))]", "coll"
+            )
         if op == "+":  # numbers add, strings concatenate
             text = f"ct_of_text(ct_text({a}) || ct_text({b}))"
             num = f"ct_of_num(ct_num({a}) + ct_num({b}))"
-            sql = f"(CASE WHEN len({a}) > 0 AND json_type({a}[1]) = 'VARCHAR' THEN {text} ELSE {num} END)"
+            is_text = f"len({a}) > 0 AND json_type({a}[1]) = 'VARCHAR'"
+            sql = f"(CASE WHEN {is_text} THEN {text} ELSE {num} END)"
             return Expr(sql, "coll")
         return Expr(f"ct_of_num(ct_num({a}) {op} ct_num({b}))", "coll")
 
@@ -260,7 +263,9 @@ class _Compiler:
             self.scope._names,
         )
         cond = _Compiler(inner).expr(crit, inner.this).bool()
-        return Expr(f"list_filter({base.coll()}, lambda {var}: coalesce({cond}, false))", "coll", base.type)
+        return Expr(
+            f"list_filter({base.coll()}, lambda {var}: coalesce({cond}, false))", "coll", base.type
+        )
 
     def of_type(self, param: Node, base: Expr, base_node: Node | None) -> Expr:
         tname = self.type_name(param)

@@ -42,7 +42,9 @@ class Source:
         # Materialized first: a half-read DuckDB result would block the connection if the
         # caller stops early (a limit, an error in a view).
         texts = _arrow(
-            self.con.sql(f"SELECT json FROM {RELATION} WHERE resource_type = {_sql_str(resource_type)}")
+            self.con.sql(
+                f"SELECT json FROM {RELATION} WHERE resource_type = {_sql_str(resource_type)}"
+            )
         )["json"].to_pylist()
         for text in texts:
             yield orjson.loads(text)
@@ -69,7 +71,13 @@ class MemorySource(Source):
                 "resource_id": [r.get("id") for r in resources],
                 "json": [orjson.dumps(r).decode() for r in resources],
             },
-            schema=pa.schema([("resource_type", pa.string()), ("resource_id", pa.string()), ("json", pa.string())]),
+            schema=pa.schema(
+                [
+                    ("resource_type", pa.string()),
+                    ("resource_id", pa.string()),
+                    ("json", pa.string()),
+                ]
+            ),
         )
         self.con.register("__memory", table)
         self.con.execute(f"CREATE TEMP VIEW {RELATION} AS SELECT * FROM __memory")
@@ -83,7 +91,8 @@ class LakeSource(Source):
         files = [str(p) for p in lake.table_files("resources")]
         if not files:
             self.con.execute(
-                f"CREATE TEMP VIEW {RELATION} AS SELECT resource_type, resource_id, json FROM resources"
+                f"CREATE TEMP VIEW {RELATION} AS "
+                "SELECT resource_type, resource_id, json FROM resources"
             )
             return
         listing = ", ".join(f"({_sql_str(f)}, {i})" for i, f in enumerate(files))
@@ -119,7 +128,7 @@ class ViewResult:
 
     def rows(self) -> list[dict[str, Any]]:
         """Rows as JSON-like dicts (collection and complex columns parsed)."""
-        out = self.table.to_pylist()
+        out: list[dict[str, Any]] = self.table.to_pylist()
         for row in out:
             for name in self.json_columns:
                 if isinstance(row.get(name), str):
@@ -133,7 +142,9 @@ class ViewResult:
             "rows": self.table.num_rows,
             "resources": self.resources,
             "seconds": round(self.seconds, 4),
-            "resources_per_second": round(self.resources / self.seconds, 1) if self.seconds else None,
+            "resources_per_second": round(self.resources / self.seconds, 1)
+            if self.seconds
+            else None,
             "fallback_reason": self.fallback_reason,
         }
 
@@ -146,10 +157,14 @@ def try_compile(view: View) -> tuple[CompiledView | None, str | None]:
         return None, str(exc)
 
 
-def run_view(view: View, source: Source, engine: Engine = "auto", limit: int | None = None) -> ViewResult:
+def run_view(
+    view: View, source: Source, engine: Engine = "auto", limit: int | None = None
+) -> ViewResult:
     """Run ``view`` over ``source`` with the requested engine."""
     started = time.perf_counter()
-    compiled, reason = try_compile(view) if engine != "interpreted" else (None, "interpreter requested")
+    compiled, reason = (
+        try_compile(view) if engine != "interpreted" else (None, "interpreter requested")
+    )
     if compiled is None and engine == "compiled":
         raise DataError(f"view {view.name or view.resource} does not compile to SQL: {reason}")
     if compiled is not None:
@@ -159,8 +174,14 @@ def run_view(view: View, source: Source, engine: Engine = "auto", limit: int | N
         except duckdb.Error as exc:
             raise DataError(f"view {view.name or view.resource} failed: {_clean(exc)}") from None
         return ViewResult(
-            view, "compiled", table, time.perf_counter() - started, source.count(view.resource),
-            compiled.sql, None, frozenset(compiled.json_columns),
+            view,
+            "compiled",
+            table,
+            time.perf_counter() - started,
+            source.count(view.resource),
+            compiled.sql,
+            None,
+            frozenset(compiled.json_columns),
         )
     rows: list[dict[str, Any]] = []
     for row in interpret(view, source.resources(view.resource)):
