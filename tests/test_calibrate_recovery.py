@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from caretwin.cli.app import app
 from caretwin.ingest import ingest_paths
-from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
+from caretwin.model import REFERENCE_HOSPITAL, LogNormal, example_path, load_definition
 from caretwin.synth import generate
 from caretwin.workspace import Workspace
 
@@ -97,21 +97,22 @@ def test_durations_recovered(calibrated: dict[str, Any]) -> None:
 
 
 def test_long_stays_recovered_with_censoring(calibrated: dict[str, Any]) -> None:
-    """Stays still open at the window end enter as right-censored, so long stays are no longer
-    biased low: ICU, ward and step-down means within 5 %.
+    """Stays still open at the window end enter as right-censored (not dropped), and the long
+    stays' means are within three standard errors of the truth.
 
-    On this seed the estimates are within 3 %. For ~1 300-1 700 ICU and step-down stays the SE of
-    the lognormal mean is 2.0-2.7 %, so 5 % is 1.9-2.5 SE there: a regression check on this seed
-    (dropping the open stays moved every one of these means down by 0.5-2 %), not a bound that
-    holds for every seed. The ward (~11 800 stays, SE ≈ 0.9 %) is a 5 SE bound.
+    The bound is 3 × sd / sqrt(n) of the estimated mean: for ~1 300-1 700 ICU and step-down stays
+    that is 6-8 % of the mean, for the ward (~11 800 stays) about 3 %. A tighter fixed bound would
+    pass or fail by the luck of the seed; that censoring removes the bias of dropping open stays is
+    shown on controlled data in tests/test_calibrate_fitting.py.
     """
     fitted = load_definition(calibrated["out"])
     diag = (fitted.provenance or {})["diagnostics"]
     for step in ("icu", "ward", "stepdown"):
         got = fitted.pathways["ed"].step(step).duration
         true = TRUTH.pathways["ed"].step(step).duration
-        assert got is not None and true is not None
-        assert got.mean() == pytest.approx(true.mean(), rel=0.05), step
+        assert isinstance(true, LogNormal) and got is not None
+        n = diag[f"pathways.ed.{step}.duration"]["n"]
+        assert abs(got.mean() - true.mean()) <= 3 * true.sd / math.sqrt(n), (step, got.mean(), n)
         d = diag[f"pathways.ed.{step}.duration"]
         assert d["n_censored"] > 0 and d["n_censored"] == d["open_at_end"], step
         assert d["n"] == d["n_uncensored"] + d["n_censored"]
