@@ -72,11 +72,14 @@ def test_incremental_pull_asks_only_for_newer_records(
     _pull(ctx)
     server.add(patient(100, minute=500))
     server.add(patient(3, minute=501))  # an update of an existing patient
+    before = len(lake_ids(ctx.workspace, "Patient"))
     report = _pull(ctx)
-    assert report.fetched == {"Patient": 2, "Encounter": 0}
+    # ge<watermark>: the boundary record of each type is read again, then deduplicated
+    assert report.fetched == {"Patient": 3, "Encounter": 1}
     assert any(
-        f"_lastUpdated=gt{stamp(N - 1)}".replace(":", "%3A") in p for _, p in server.requests
+        f"_lastUpdated=ge{stamp(N - 1)}".replace(":", "%3A") in p for _, p in server.requests
     )
+    assert len(lake_ids(ctx.workspace, "Patient")) == before + 1
     assert watermarks(ctx.workspace, "ehr")["Patient"] == stamp(501)
     assert "p100" in lake_ids(ctx.workspace, "Patient")
 

@@ -1,7 +1,9 @@
 """FHIR REST search pulls: one resource type at a time, page by page, into a staged NDJSON file.
 
 A search asks for ``_count`` resources per page and follows the Bundle's ``next`` link until
-there is none; an incremental pull adds ``_lastUpdated=gt<watermark>``. Resources are appended to
+there is none; an incremental pull adds ``_lastUpdated=ge<watermark>`` (``ge``, not ``gt``: a
+record committed later with the very timestamp of the watermark must not be missed, and the one
+or few boundary records read again are absorbed by ingest dedup). Resources are appended to
 ``<Type>.000.ndjson`` as pages arrive, so memory holds one page. The newest ``meta.lastUpdated``
 seen becomes the type's candidate watermark; the caller stores it only after ingesting the file.
 
@@ -73,7 +75,7 @@ def search_type(
     result = TypeResult(rtype)
     params: dict[str, str] | None = {"_count": str(page_size)}
     if since:
-        params = {**(params or {}), "_lastUpdated": f"gt{since}"}
+        params = {**(params or {}), "_lastUpdated": f"ge{since}"}
     url: str | None = http.url(rtype)
     target = out_dir / f"{rtype}.000.ndjson"
     with open(target, "wb") as fh:
