@@ -63,7 +63,7 @@ def test_demo_end_to_end_and_reproduce(tmp_path: Path) -> None:
         runner.invoke(app, ["runs", "list", "--format", "json", "-w", str(ws)]).stdout
     )
     kinds = sorted(r["kind"] for r in runs)
-    assert kinds == ["calibrate", "demo"]
+    assert kinds == ["calibrate", "demo", "quality"]  # quality: the ingested snapshot's check
 
     again = runner.invoke(app, ["reproduce", manifest["run_id"], "-w", str(ws)])
     assert again.exit_code == 0, again.output

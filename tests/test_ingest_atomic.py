@@ -59,11 +59,11 @@ def test_error_while_staging_tables_leaves_the_lake_unchanged(
     before = _lake_files(lake_dir)
     calls = []
 
-    def failing_merge(*args: object) -> object:
-        calls.append(args[0])
+    def failing_build(*args: object) -> object:
+        calls.append(args[1])
         raise OSError("simulated failure writing a table")
 
-    monkeypatch.setattr("caretwin.ingest.pipeline.merge", failing_merge)
+    monkeypatch.setattr("caretwin.ingest.tables.TableBuilder.build", failing_build)
     with pytest.raises(OSError, match="simulated"):
         ingest_paths(lake_dir, [DATA / "mixed.ndjson"])
     assert calls  # the failure happened after the raw table had been staged

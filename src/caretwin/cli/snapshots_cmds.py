@@ -1,9 +1,220 @@
-"""Placeholder for the `snapshots` command area; its owner replaces this module."""
+"""``caretwin snapshots``: list, show and diff lake snapshots, and their data-quality reports.
+
+Output is ids, counts, hashes, file names and quarantine reasons only, never record content.
+"""
 
 from __future__ import annotations
 
+import enum
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
+from caretwin.services.context import ServiceContext
+from caretwin.services.snapshots import (
+    diff_snapshots,
+    show_snapshot,
+    snapshot_list,
+    snapshot_quality,
+)
+
+app = typer.Typer(
+    help="Lake snapshots: what each ingest added, diffs, data quality.", no_args_is_help=True
+)
+
+SNAPSHOT_ARG: Any = typer.Argument(..., help="Snapshot id (or a unique prefix of 6+ characters).")
 
 
-def register(app: typer.Typer) -> None:
-    """No commands yet."""
+class QualityFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    html = "html"
+
+
+def _short(h: str | None, n: int = 12) -> str:
+    return (h or "")[:n]
+
+
+@app.command("list")
+def list_cmd(
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N snapshots."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Snapshots, newest first: id, time, actor, source, counts, data hash."""
+    with cli_errors(fmt):
+        items = snapshot_list(ServiceContext.for_cli(workspace), limit=limit)
+        if fmt == OutputFormat.json:
+            print_json([s.model_dump(mode="json") for s in items])
+            return
+        table = Table(title="snapshots")
+        for col in ("snapshot", "time", "actor", "source", "added", "quarantined", "data hash"):
+            numeric = col in ("added", "quarantined")
+            table.add_column(
+                col,
+                overflow="fold",
+                no_wrap=col in ("snapshot", "time", "data hash") or numeric,
+                justify="right" if numeric else "left",
+            )
+        for s in items:
+            table.add_row(
+                _short(s.snapshot_id),
+                s.created_at[:19],
+                s.actor or "(not recorded)",
+                s.source or "",
+                str(s.added),
+                str(s.quarantined),
+                _short(s.data_hash),
+            )
+        Console().print(table)
+
+
+@app.command("show")
+def show_cmd(
+    snapshot: str = SNAPSHOT_ARG,
+    limit: int = typer.Option(100, "--limit", "-n", min=0, help="At most N quarantine rows."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """One snapshot: counts per type and outcome, files, quarantine rows (file, line, reason)."""
+    with cli_errors(fmt):
+        d = show_snapshot(ServiceContext.for_cli(workspace), snapshot, quarantine_limit=limit)
+        if fmt == OutputFormat.json:
+            print_json(d.model_dump(mode="json"))
+            return
+        s, console = d.snapshot, Console()
+        console.print(
+            f"snapshot {s.snapshot_id}\ntime {s.created_at}  actor "
+            f"{s.actor or '(not recorded)'}\nsource {s.source or ''}\n"
+            f"data hash {s.data_hash}"
+        )
+        types = Table(title="resources by type")
+        for col in ("type", "new", "updated", "deleted", "added", "unchanged", "quarantined"):
+            types.add_column(col, justify="left" if col == "type" else "right")
+        changes = {c.resource_type: c for c in d.changes}
+        for rtype in sorted(set(changes) | set(s.counts)):
+            c, o = changes.get(rtype), s.counts.get(rtype, {})
+            types.add_row(
+                rtype,
+                *(str(getattr(c, k, 0)) for k in ("added", "updated", "deleted")),
+                *(str(o.get(k, "")) for k in ("added", "unchanged", "quarantined")),
+            )
+        console.print(types)
+        files = Table(title="files")
+        for col in ("file", "records", "quarantined"):
+            files.add_column(col, overflow="fold", justify="left" if col == "file" else "right")
+        for f in d.files:
+            files.add_row(f.source_file, str(f.records), str(f.quarantined))
+        console.print(files)
+        if d.quarantine:
+            q = Table(title=f"quarantine ({len(d.quarantine)} of {d.quarantine_total})")
+            for col in ("file", "line", "type", "reason"):
+                q.add_column(col, overflow="fold")
+            for r in d.quarantine:
+                q.add_row(r.source_file, str(r.line), r.resource_type or "", r.reason)
+            console.print(q)
+
+
+@app.command("diff")
+def diff_cmd(
+    a: str = typer.Argument(..., help="The earlier snapshot (id or prefix)."),
+    b: str = typer.Argument(..., help="The later snapshot (id or prefix)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """What changed from snapshot A to snapshot B: resources per type, rows per table."""
+    with cli_errors(fmt):
+        d = diff_snapshots(ServiceContext.for_cli(workspace), a, b)
+        if fmt == OutputFormat.json:
+            print_json(
+                {
+                    **d.model_dump(mode="json"),
+                    "tables": [{**t.model_dump(), "change": t.change} for t in d.tables],
+                }
+            )
+            return
+        console = Console()
+        note = " (given newest first; shown oldest first)" if d.swapped else ""
+        console.print(
+            f"{_short(d.from_snapshot)} → {_short(d.to_snapshot)}: "
+            f"{d.snapshots_between} snapshot(s){note}"
+        )
+        types = Table(title="resources")
+        for col in ("type", "added", "updated", "deleted"):
+            types.add_column(col, justify="left" if col == "type" else "right")
+        for t in d.types:
+            types.add_row(t.resource_type, str(t.added), str(t.updated), str(t.deleted))
+        console.print(types)
+        rows = Table(title="rows per table")
+        for col in ("table", "before", "after", "change"):
+            rows.add_column(col, justify="left" if col == "table" else "right")
+        for r in d.tables:
+            rows.add_row(r.table, str(r.before), str(r.after), f"{r.change:+d}")
+        console.print(rows)
+
+
+@app.command("quality")
+def quality_cmd(
+    snapshot: str | None = typer.Argument(None, help="Snapshot id or prefix (default: latest)."),
+    fmt: QualityFormat = typer.Option(QualityFormat.table, "--format", help="Output format."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the JSON or HTML here."),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """The data-quality report of a snapshot (recorded as a run; reproducible)."""
+    err_fmt = OutputFormat.json if fmt == QualityFormat.json else OutputFormat.table
+    with cli_errors(err_fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        html = None
+        if fmt == QualityFormat.html:
+            html = (
+                out or ctx.workspace.runs_dir / f"quality-{_short(snapshot, 12) or 'latest'}.html"
+            )
+        run = snapshot_quality(ctx, snapshot, html_out=html)
+        r = run.report
+        if fmt == QualityFormat.json:
+            data = {"run_id": run.run_id, **r.model_dump(mode="json")}
+            if out is not None:
+                import orjson
+
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+                typer.echo(str(out))
+            else:
+                print_json(data)
+            return
+        if fmt == QualityFormat.html:
+            typer.echo(run.html_path)
+            return
+        table = Table(title=f"data quality of {_short(r.snapshot_id)} (run {run.run_id})")
+        for col in ("check", "rows", "in snapshot", "quarantined", "examples"):
+            table.add_column(
+                col,
+                overflow="fold",
+                justify="right" if col in ("rows", "in snapshot", "quarantined") else "left",
+            )
+        for f in r.findings:
+            count = f"[red]{f.count}[/]" if f.count else "0"
+            table.add_row(
+                f.check,
+                count,
+                "" if f.in_snapshot is None else str(f.in_snapshot),
+                str(f.quarantined),
+                ", ".join(f.examples + f.quarantine_examples),
+            )
+        Console().print(table)
+        stale = "" if r.current else " (the lake has changed since this snapshot)"
+        typer.echo(f"{r.defects} defect(s){stale}; report {run.json_path}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="snapshots")

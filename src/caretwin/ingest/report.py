@@ -6,11 +6,23 @@ from pydantic import BaseModel, Field
 
 
 class TypeCounts(BaseModel):
-    """Records of one resource type by outcome."""
+    """Records of one resource type by outcome.
+
+    ``added`` counts raw records new to the lake (new resources, new versions and deletes);
+    ``updated`` and ``deleted`` say how many of them were a new version of a resource the lake
+    (or this ingest) already held, and deletes.
+    """
 
     added: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    @property
+    def new(self) -> int:
+        """Resources the lake did not hold before."""
+        return self.added - self.updated - self.deleted
 
     @property
     def total(self) -> int:

@@ -1,10 +1,11 @@
-"""Finding input files and reading them as a stream of :class:`Record`.
+"""Finding input files and cutting them into :class:`~caretwin.ingest.parse.Chunk` s.
 
-NDJSON (plain or gzip) is read line by line with orjson, so memory stays bounded by one line
-whatever the file size; a line may hold a single resource or a whole Bundle. ``.json`` files
-hold one resource or one Bundle and are read whole. ``.csv`` files are CMMS work orders. In bulk
-export naming (``Patient.000.ndjson``) the file name's first part is a resource type, and records
-of another type in that file are quarantined as misfiled.
+NDJSON (plain or gzip) is read in blocks of about :data:`CHUNK_BYTES` cut at line ends, so
+memory stays bounded by a few blocks whatever the file size; a line may hold a single resource
+or a whole Bundle. ``.json`` files hold one resource or one Bundle and are one chunk.
+``.csv`` files are CMMS work orders. In bulk export naming (``Patient.000.ndjson``) the file
+name's first part is a resource type, and records of another type in that file are quarantined
+as misfiled. :func:`read_file` reads a file as :class:`Record` s (bulk export error files).
 
 A file that cannot be read to its end (I/O error, truncated or corrupt gzip) fails the whole
 ingest with :class:`DataError` rather than quarantining a line: it signals an incomplete
@@ -25,9 +26,12 @@ from caretwin.errors import DataError
 from caretwin.hl7v2.framing import is_hl7_file
 from caretwin.ingest.bundles import expand_bundle
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
+from caretwin.ingest.parse import Chunk
 from caretwin.ingest.records import EXCERPT_CHARS, Record
 from caretwin.ingest.workorders import read_csv
 
+#: Size of the NDJSON blocks handed to parsing (a line longer than this is one block).
+CHUNK_BYTES = 4 << 20
 SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv")
 
 
@@ -69,13 +73,52 @@ def _file_type(path: Path) -> str | None:
     return first if first in R4_RESOURCE_TYPES and first != "Bundle" else None
 
 
+def is_csv(path: Path) -> bool:
+    return path.name.lower().endswith(".csv")
+
+
+def chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """``path`` (NDJSON or ``.json``, plain or gzip) as chunks of whole lines, in file order."""
+    source = path.as_posix()
+    name = path.name.lower()
+    try:
+        with _open(path) as fh:
+            if name.endswith((".json", ".json.gz")):
+                yield Chunk(source, 1, fh.read(), whole_json=True)
+                return
+            ftype = _file_type(path)
+            line, rest = 1, b""
+            while True:
+                block = fh.read(size)
+                if not block:
+                    break
+                data = rest + block
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest = data
+                    continue
+                body, rest = data[: cut + 1], data[cut + 1 :]
+                yield Chunk(source, line, body, file_type=ftype)
+                line += body.count(b"\n")
+            if rest:
+                yield Chunk(source, line, rest, file_type=ftype)
+    except (OSError, EOFError, zlib.error) as exc:  # unreadable, truncated or corrupt gzip
+        raise DataError(f"{source}: cannot read: {exc}") from exc
+
+
 def _record(
     data: object, raw: bytes, source: str, line: int, ftype: str | None
 ) -> Iterator[Record]:
     if not isinstance(data, dict):
         yield Record(source, line, error="not a JSON object", excerpt=_text(raw))
     elif data.get("resourceType") == "Bundle":
-        yield from expand_bundle(data, source, line)
+        for index, entry in enumerate(expand_bundle(data)):
+            if entry.resource is None:
+                why = entry.where + (entry.error or "a delete")
+                yield Record(source, line, entry=index, error=why, excerpt=entry.excerpt)
+            else:
+                text = entry.excerpt or _text(orjson.dumps(entry.resource))
+                yield Record(source, line, data=entry.resource, entry=index, excerpt=text)
     else:
         yield Record(source, line, data=data, excerpt=_text(raw), file_type=ftype)
 

@@ -1,8 +1,9 @@
 """The lake catalog: which Parquet files make up each table, and the lake's data hash.
 
 ``lake/catalog.json`` is the lake's single commit point. A table is exactly the files its catalog
-entry lists (paths relative to ``tables/<name>/``); files in a table folder that the catalog does
-not name are leftovers of an interrupted ingest and are ignored. Replacing the catalog with
+entry lists (paths relative to ``tables/<name>/``, with their hive-style partition folders such
+as ``month=2025-01/``); files in a table folder that the catalog does not name are leftovers of an
+interrupted ingest: readers ignore them and the next writer deletes them. Replacing the catalog with
 ``os.replace`` is atomic, so a reader sees either the lake before an ingest or the lake after it,
 never a mix.
 
@@ -25,7 +26,7 @@ from pydantic import BaseModel, Field
 from caretwin.errors import DataError
 
 CATALOG_NAME = "catalog.json"
-FORMAT = 1
+FORMAT = 2
 
 
 def set_hash(hashes: Iterable[str]) -> str:
@@ -41,13 +42,26 @@ class TableEntry(BaseModel):
     rows: int = 0
 
 
+class ChangeCounts(BaseModel):
+    """What one snapshot did to the resources of one type."""
+
+    added: int = 0  # resources new to the lake
+    updated: int = 0  # new versions of resources the lake already held
+    deleted: int = 0  # deletes (tombstones) applied
+
+
 class SnapshotEntry(BaseModel):
+    """One ingest: ``added`` raw records (versions and tombstones) it brought, and per type."""
+
     snapshot_id: str
     created_at: str
     added: int
     quarantined: int
     no_change: bool
     data_hash: str
+    source: str = ""
+    counts: dict[str, ChangeCounts] = Field(default_factory=dict)
+    seconds: float = 0.0
 
 
 class Catalog(BaseModel):
@@ -55,6 +69,10 @@ class Catalog(BaseModel):
     data_hash: str = EMPTY_HASH
     tables: dict[str, TableEntry] = Field(default_factory=dict)
     snapshots: list[SnapshotEntry] = Field(default_factory=list)
+    #: the next raw ``seq`` (ingest order across the lake's whole history)
+    next_seq: int = 0
+    #: sha256 of the ViewDefinition each canonical table was last built with
+    views: dict[str, str] = Field(default_factory=dict)
 
     def entry(self, name: str) -> TableEntry:
         return self.tables.get(name) or TableEntry()

@@ -1,15 +1,18 @@
 """Reading the lake: :class:`Lake` exposes every table as a DuckDB view over its Parquet files.
 
 The views read exactly the files the catalog lists (see :mod:`caretwin.lake.catalog`), so a
-half-finished ingest is never visible. A table with no files yet is still a view with the
-contract's columns and types (an empty Arrow table registered under its name), so calibration's
-SQL runs unchanged on an empty lake. The connection's time zone is UTC: DuckDB evaluates
+half-finished ingest is never visible. Each view selects the contract's columns by name (files
+hold every column; hive partition folders are derived copies and are not read as columns). A
+table with no files yet is still a view with the contract's columns and types (an empty Arrow
+table registered under its name), so calibration's SQL runs unchanged on an empty lake. The
+connection's time zone is UTC: DuckDB evaluates
 ``hour(start)`` on a ``TIMESTAMP WITH TIME ZONE`` in the session zone, and the data contract
 says the model's hour of day is the UTC hour.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -23,6 +26,18 @@ from caretwin.lake.schema import SCHEMAS, TABLES, empty_table
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def parquet_select(name: str, files: Sequence[Path], extra: str = "") -> str:
+    """``SELECT <contract columns> FROM read_parquet(files)`` for table ``name``.
+
+    ``extra`` adds read_parquet options (e.g. ``file_row_number = true``). Partition folders are
+    not read as columns: the files hold every contract column.
+    """
+    cols = ", ".join(f'"{c}"' for c in SCHEMAS[name].names)
+    listing = ", ".join(_sql_str(str(f)) for f in files)
+    opts = "hive_partitioning = false" + (f", {extra}" if extra else "")
+    return f"SELECT {cols} FROM read_parquet([{listing}], {opts})"
 
 
 class Lake:
@@ -45,6 +60,15 @@ class Lake:
         folder = self.table_path(name)
         return [folder / f for f in self.catalog().entry(name).files]
 
+    def partition_files(self, name: str, folder: str, values: Iterable[str]) -> list[Path]:
+        """The files of ``name`` under the partition folders ``<folder>=<value>`` given."""
+        prefixes = tuple(f"{folder}={v}/" for v in values)
+        return [
+            self.table_path(name) / f
+            for f in self.catalog().entry(name).files
+            if f.startswith(prefixes)
+        ]
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with one view per lake table."""
         con = duckdb.connect(":memory:")
@@ -52,10 +76,9 @@ class Lake:
         catalog = self.catalog()
         for name in TABLES:
             folder = self.table_path(name)
-            files = [str(folder / f) for f in catalog.entry(name).files]
+            files = [folder / f for f in catalog.entry(name).files]
             if files:
-                listing = ", ".join(_sql_str(f) for f in files)
-                con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
+                con.execute(f'CREATE VIEW "{name}" AS {parquet_select(name, files)}')
             else:
                 con.register(f"__empty_{name}", empty_table(name))
                 con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')

@@ -6,6 +6,14 @@ table as a typed view, so calibration's SQL sees the same columns whether or not
 arrived. Timestamps are ``timestamp[us, tz=UTC]``; ``birth_date`` is ``date32``; ``movements.seq``
 is the 0-based index of the entry in ``Encounter.location[]``; ``line`` is the 1-based line of the
 source file.
+
+The raw ``resources`` table keeps every version of every resource: ``version`` is the dedupe key
+within (type, id) (``meta.versionId``, else ``meta.lastUpdated``, else the content hash),
+``version_id``/``last_updated`` order versions (see :mod:`caretwin.lake.versions`), ``seq`` is
+the lake-wide ingest order, ``deleted`` marks a tombstone (a FHIR delete) and ``full_url`` the
+bundle entry's ``fullUrl`` (so ``urn:uuid:`` references resolve).
+
+:data:`PARTITIONS` says how each table is laid out on disk (see docs/lake.md).
 """
 
 from __future__ import annotations
@@ -29,6 +37,12 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("line", pa.int64()),
         ("snapshot_id", STR),
         ("json", STR),
+        ("version", STR),
+        ("version_id", STR),
+        ("last_updated", TS),
+        ("seq", pa.int64()),
+        ("deleted", pa.bool_()),
+        ("full_url", STR),
     ),
     "patients": _schema(
         ("patient_id", STR), ("gender", STR), ("birth_date", pa.date32()), ("mrn", STR)
@@ -89,6 +103,16 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("status", STR),
         ("authored_on", TS),
     ),
+    "observations": _schema(
+        ("observation_id", STR),
+        ("patient_id", STR),
+        ("encounter_id", STR),
+        ("code_system", STR),
+        ("code", STR),
+        ("value", pa.float64()),
+        ("unit", STR),
+        ("effective", TS),
+    ),
     "work_orders": _schema(
         ("work_order_id", STR),
         ("asset_id", STR),
@@ -120,7 +144,24 @@ TABLE_KEYS: dict[str, str] = {
     "devices": "device_id",
     "procedures": "procedure_id",
     "service_requests": "request_id",
+    "observations": "observation_id",
     "work_orders": "work_order_id",
+}
+
+#: Hive-style partitioning on disk: table -> (partition folder name, SQL giving its value).
+#: Partition values are derived copies of contract columns (never contract columns themselves),
+#: so every Parquet file holds the whole row and Spark, Dask or DuckDB read a table folder as is.
+#: Tables absent here are one folder of files (small, or without a meaningful date).
+PARTITIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "resources": (
+        ("type", "resource_type"),
+        ("month", "coalesce(strftime(last_updated, '%Y-%m'), '{ingest_month}')"),
+    ),
+    "encounters": (("month", "coalesce(strftime(start, '%Y-%m'), 'none')"),),
+    "movements": (("month", "coalesce(strftime(start, '%Y-%m'), 'none')"),),
+    "procedures": (("month", "coalesce(strftime(start, '%Y-%m'), 'none')"),),
+    "service_requests": (("month", "coalesce(strftime(authored_on, '%Y-%m'), 'none')"),),
+    "observations": (("month", "coalesce(strftime(effective, '%Y-%m'), 'none')"),),
 }
 
 

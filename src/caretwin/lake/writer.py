@@ -1,12 +1,16 @@
 """Writing to the lake all-or-nothing: stage files, then commit with one catalog swap.
 
 An ingest writes every new Parquet file into a private staging folder
-(``lake/.staging/<random>/``). :meth:`LakeWriter.commit` moves the staged files into their
-``tables/<name>/`` folders under fresh, never-reused names (invisible to readers, since the
-catalog does not list them yet) and then atomically replaces ``catalog.json``; only after that are
-superseded files deleted. Any error before the catalog swap removes the moved files and the
-staging folder, so a failed ingest leaves the lake exactly as it was. A lock file serializes
-writers on one lake (advisory ``flock`` where the platform has it).
+(``lake/.staging/<random>/``), either through :meth:`LakeWriter.append` (Arrow) or as a whole
+partitioned folder written by DuckDB (:meth:`LakeWriter.stage_dir` then
+:meth:`LakeWriter.add_dir`). :meth:`LakeWriter.commit` moves the staged files into their
+``tables/<name>/`` folders (keeping their partition sub-folders) under fresh, never-reused names
+(invisible to readers, since the catalog does not list them yet) and then atomically replaces
+``catalog.json``; only after that are superseded files deleted. Any error before the catalog swap
+removes the moved files and the staging folder, so a failed ingest leaves the lake exactly as it
+was. A lock file serializes writers on one lake (advisory ``flock`` where the platform has it);
+under it, a new writer first deletes what a killed one may have left (files no catalog lists,
+stale staging folders), so a table folder holds exactly its current files for outside readers.
 """
 
 from __future__ import annotations
@@ -66,8 +70,9 @@ class LakeWriter:
         self._lock: IO[Any] | None = None
         self.catalog: Catalog = Catalog()
         self._changes: dict[str, TableEntry] = {}
-        self._staged: list[tuple[str, str]] = []
+        self._staged: list[tuple[str, Path, str]] = []  # (table, staged file, path in table)
         self._streams: list[tuple[str, StagedStream]] = []
+        self.tag = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
 
     def __enter__(self) -> LakeWriter:
         self.lake_dir.mkdir(parents=True, exist_ok=True)
@@ -75,8 +80,23 @@ class LakeWriter:
         if fcntl is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX)
         self.catalog = read_catalog(self.lake_dir)
+        self._sweep()
         self.staging.mkdir(parents=True)
         return self
+
+    def _sweep(self) -> None:
+        """Delete leftovers of a writer that was killed: unlisted table files, old staging."""
+        shutil.rmtree(self.lake_dir / ".staging", ignore_errors=True)
+        if not self.tables_dir.is_dir() or not (self.lake_dir / "catalog.json").exists():
+            return  # no catalog: nothing says which files are current, so delete nothing
+        for folder in sorted(p for p in self.tables_dir.iterdir() if p.is_dir()):
+            listed = set(self.catalog.entry(folder.name).files)
+            for path in sorted(folder.rglob("*"), reverse=True):
+                rel = path.relative_to(folder).as_posix()
+                if path.is_file() and rel not in listed:
+                    path.unlink()
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
@@ -94,6 +114,32 @@ class LakeWriter:
         folder = self.staging / table
         folder.mkdir(exist_ok=True)
         return folder / name
+
+    def stage_dir(self, table: str) -> Path:
+        """A new empty folder for a partitioned write of ``table`` (name files with ``tag``)."""
+        folder = self.staging / "dirs" / f"{table}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def add_dir(self, table: str, folder: Path, replace: bool = False) -> int:
+        """Register every Parquet file under ``folder`` (partition sub-folders kept) as new
+        files of ``table``; with ``replace`` they become its whole content. Returns rows."""
+        entry = self._entry(table)
+        if replace:
+            entry.files, entry.rows = [], 0
+            self._streams = [(t, s) for t, s in self._streams if t != table]
+            self._staged = [x for x in self._staged if x[0] != table]
+        rows = 0
+        for path in sorted(folder.rglob("*.parquet")):
+            n = pq.ParquetFile(path).metadata.num_rows
+            if n == 0:
+                continue
+            rel = path.relative_to(folder).as_posix()
+            entry.files.append(rel)
+            entry.rows += n
+            rows += n
+            self._staged.append((table, path, rel))
+        return rows
 
     def _entry(self, table: str) -> TableEntry:
         if table not in self._changes:
@@ -116,30 +162,37 @@ class LakeWriter:
         entry = self._entry(table)
         entry.files, entry.rows = [], 0
         self._streams = [(t, s) for t, s in self._streams if t != table]
+        self._staged = [x for x in self._staged if x[0] != table]
         if data.num_rows:
             self.append(table, data)
 
-    def commit(self, data_hash: str, snapshot: SnapshotEntry | None) -> None:
-        """Publish every staged file and the new catalog in one atomic catalog swap."""
+    def commit(self, data_hash: str, snapshot: SnapshotEntry | None, **catalog_fields: Any) -> None:
+        """Publish every staged file and the new catalog in one atomic catalog swap.
+
+        ``catalog_fields`` set further catalog fields (``next_seq``, ``views``) in the same swap.
+        """
         for table, stream in self._streams:
             stream.close()
             if stream.rows:
                 entry = self._entry(table)
                 entry.files.append(stream.path.name)
                 entry.rows += stream.rows
-                self._staged.append((table, stream.path.name))
-        new = self.catalog.model_copy(deep=True)
+                self._staged.append((table, stream.path, stream.path.name))
+        self._streams = []
+        new = self.catalog.model_copy(deep=True, update=catalog_fields)
         new.tables.update(self._changes)
         new.data_hash = data_hash
         if snapshot is not None:
             new.snapshots.append(snapshot)
         moved: list[Path] = []
         try:
-            for table, name in self._staged:
-                target_dir = self.tables_dir / table
-                target_dir.mkdir(parents=True, exist_ok=True)
-                os.replace(self.staging / table / name, target_dir / name)
-                moved.append(target_dir / name)
+            for table, src, rel in self._staged:
+                target = self.tables_dir / table / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():  # names are never reused: this is not our file
+                    raise FileExistsError(f"lake file {target} already exists")
+                os.replace(src, target)
+                moved.append(target)
             write_catalog(self.lake_dir, new)
         except BaseException:
             for path in moved:
@@ -153,4 +206,9 @@ class LakeWriter:
             keep = set(new.entry(table).files)
             for old in self.catalog.entry(table).files:
                 if old not in keep:
-                    (self.tables_dir / table / old).unlink(missing_ok=True)
+                    path = self.tables_dir / table / old
+                    path.unlink(missing_ok=True)
+                    parent = path.parent
+                    while parent != self.tables_dir / table and not any(parent.iterdir()):
+                        parent.rmdir()  # an emptied partition folder
+                        parent = parent.parent

@@ -55,6 +55,11 @@ def ingest(ctx: ServiceContext, paths: list[Path]) -> IngestReport:
                 counts=counts,
                 data_hash=report.data_hash,
             )
+    # Every snapshot gets its data-quality report at once (audited and recorded on its own),
+    # so a reviewer never meets data nobody has checked.
+    from caretwin.services.snapshots import quality_after_ingest
+
+    quality_after_ingest(ctx, report)
     return report
 
 

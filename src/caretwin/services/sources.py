@@ -31,7 +31,7 @@ from caretwin.connectors.quarantine import quarantine_outcomes
 from caretwin.connectors.report import PullReport
 from caretwin.connectors.rest import TypeResult, search_type
 from caretwin.errors import ConfigError
-from caretwin.ingest.normalize import NORMALIZERS
+from caretwin.ingest.validate import CORE_TYPES
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 
@@ -40,7 +40,7 @@ __all__ = ["DEFAULT_TYPES", "add_source", "list_sources", "pull", "remove_source
 log = logging.getLogger(__name__)
 
 #: Types a REST pull searches when none are named: those the lake normalizes.
-DEFAULT_TYPES: tuple[str, ...] = tuple(sorted(NORMALIZERS))
+DEFAULT_TYPES: tuple[str, ...] = CORE_TYPES
 ALL_TYPES = "*"
 
 

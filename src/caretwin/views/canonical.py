@@ -61,6 +61,11 @@ def _cast(name: str, dtype: pa.DataType) -> str:
     return f"CAST({col} AS VARCHAR)"
 
 
+def typed_select(schema: pa.Schema) -> str:
+    """The SELECT list casting a view's output columns to ``schema``'s types (see above)."""
+    return ", ".join(f'{_cast(f.name, f.type)} AS "{f.name}"' for f in schema)
+
+
 def canonical_table(
     table_name: str, view: View, source: Source, engine: Engine = "auto"
 ) -> tuple[pa.Table, ViewResult]:
@@ -77,8 +82,7 @@ def canonical_table(
     con = source.con
     con.register("__view_out", result.table)
     try:
-        select = ", ".join(f'{_cast(f.name, f.type)} AS "{f.name}"' for f in schema)
-        sql = f"SELECT {select} FROM __view_out"
+        sql = f"SELECT {typed_select(schema)} FROM __view_out"
         loc_col = LOCATION_COLUMNS.get(table_name)
         if loc_col is not None:
             sql = _resolve_locations(sql, loc_col, schema)

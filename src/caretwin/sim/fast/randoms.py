@@ -113,7 +113,10 @@ def draw_randoms(
     events = [arrival_events(a, seed, rep, horizon, poisson_times) for a in m.arrivals]
     ev_off = np.concatenate([[0], np.cumsum([e.size for e in events])]).astype(I64)
     n_pat = np.asarray(
-        [int(np.count_nonzero(e <= horizon)) * int(t.ints["arr_count"][i]) for i, e in enumerate(events)],
+        [
+            int(np.count_nonzero(e <= horizon)) * int(t.ints["arr_count"][i])
+            for i, e in enumerate(events)
+        ],
         dtype=I64,
     )
     pat_off = np.concatenate([[0], np.cumsum(n_pat)]).astype(I64)

@@ -89,8 +89,12 @@ def model_tables(m: CompiledModel) -> ModelTables:
     ints["open0"] = np.asarray([min(r.open_at_start, r.capacity) for r in res], dtype=I64)
     ints["sched_off"], ints["sched_hour"] = _csr([[h for h, _ in r.schedule] for r in res], I64)
     _, ints["sched_cap"] = _csr([[c for _, c in r.schedule] for r in res], I64)
-    ints["maint_off"], ints["maint_units"] = _csr([[w.units for w in r.maintenance] for r in res], I64)
-    _, floats["maint_every_h"] = _csr([[w.every_days * 24.0 for w in r.maintenance] for r in res], F64)
+    ints["maint_off"], ints["maint_units"] = _csr(
+        [[w.units for w in r.maintenance] for r in res], I64
+    )
+    _, floats["maint_every_h"] = _csr(
+        [[w.every_days * 24.0 for w in r.maintenance] for r in res], F64
+    )
     _, floats["maint_dur"] = _csr([[w.duration_h for w in r.maintenance] for r in res], F64)
     _, floats["maint_start"] = _csr(
         [[w.first_day * 24.0 + w.start_hour for w in r.maintenance] for r in res], F64

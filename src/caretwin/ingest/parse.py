@@ -1,0 +1,214 @@
+"""Parsing a chunk of input into raw-layer rows: the per-record work, run in worker processes.
+
+A :class:`Chunk` is a run of whole NDJSON lines of one file (or one whole ``.json`` file).
+:func:`parse_chunk` parses every line with orjson, expands Bundles (:mod:`caretwin.ingest.bundles`),
+checks each resource (:mod:`caretwin.ingest.validate`), and returns the accepted ones as one Arrow
+table of raw columns (canonical JSON, its sha256, version fields) plus quarantine rows. It has no
+state and no I/O, so chunks can be parsed in any process, in parallel, and the results put back
+in input order: the output does not depend on how many workers ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from caretwin.ingest.bundles import Entry, expand_bundle
+from caretwin.ingest.dates import DateFormatError, parse_datetime
+from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
+from caretwin.ingest.records import EXCERPT_CHARS, InvalidRecord
+from caretwin.ingest.validate import VALIDATORS, identity
+from caretwin.lake.schema import STR, TS
+
+#: Columns of a parsed chunk (the raw table's, less what the lake assigns at commit).
+CANDIDATE = pa.schema(
+    [
+        ("resource_type", STR),
+        ("resource_id", STR),
+        ("content_hash", STR),
+        ("source_file", STR),
+        ("line", pa.int64()),
+        ("json", STR),
+        ("version", STR),
+        ("version_id", STR),
+        ("last_updated", TS),
+        ("deleted", pa.bool_()),
+        ("full_url", STR),
+    ]
+)
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+@dataclass(slots=True)
+class Chunk:
+    source: str
+    first_line: int  # 1-based line of data's first line
+    data: bytes
+    whole_json: bool = False  # a .json file: one document, not lines
+    file_type: str | None = None  # bulk-export naming: the type every record must have
+
+
+@dataclass(slots=True)
+class Parsed:
+    table: pa.Table
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+
+
+def excerpt(raw: bytes) -> str:
+    return raw[:EXCERPT_CHARS].decode("utf-8", errors="replace").strip()
+
+
+class _Builder:
+    """Column lists of accepted records and the chunk's quarantine rows."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.cols: list[list[Any]] = [[] for _ in CANDIDATE]
+        self.quarantine: list[dict[str, Any]] = []
+        self.records = 0
+
+    def refuse(self, line: int, rtype: Any, reason: str, text: str) -> None:
+        known = isinstance(rtype, str) and rtype in R4_RESOURCE_TYPES
+        self.quarantine.append(
+            {
+                "source_file": self.source,
+                "line": line,
+                "resource_type": rtype if known else None,
+                "reason": reason,
+                "excerpt": text,
+            }
+        )
+
+    def resource(
+        self, data: dict[str, Any], line: int, ftype: str | None, raw: bytes | None, where: str
+    ) -> None:
+        """Check and add one resource (``raw``: its input text, for a quarantine excerpt)."""
+        try:
+            rtype, rid = identity(data, ftype)
+            check = VALIDATORS.get(rtype)
+            if check is not None:
+                check(data)
+            meta = data.get("meta")
+            version_id = lu_text = last_updated = None
+            if isinstance(meta, dict):
+                vid = meta.get("versionId")
+                version_id = vid if isinstance(vid, str) and vid else None
+                lu = meta.get("lastUpdated")
+                if lu is not None:
+                    last_updated = parse_datetime(lu)
+                    lu_text = str(lu)
+        except InvalidRecord as exc:
+            reason = where + exc.reason
+            self.refuse(line, data.get("resourceType"), reason, _excerpt_of(data, raw))
+            return
+        except DateFormatError as exc:
+            rtype = data.get("resourceType")
+            reason = f"{where}{rtype}.meta.lastUpdated: {exc}"
+            self.refuse(line, rtype, reason, _excerpt_of(data, raw))
+            return
+        canon = orjson.dumps(data, option=_SORTED)
+        digest = hashlib.sha256(canon).hexdigest()
+        version = version_id or lu_text or digest
+        self.add(rtype, rid, digest, line, canon, version, version_id, last_updated, False)
+
+    def add(
+        self,
+        rtype: str,
+        rid: str,
+        digest: str,
+        line: int,
+        canon: bytes,
+        version: str,
+        version_id: str | None,
+        last_updated: Any,
+        deleted: bool,
+        full_url: str | None = None,
+    ) -> None:
+        values = (rtype, rid, digest, self.source, line, canon.decode(), version, version_id,
+                  last_updated, deleted, full_url)  # fmt: skip
+        for col, value in zip(self.cols, values, strict=True):
+            col.append(value)
+
+    def entry(self, item: Entry, line: int) -> None:
+        if item.error is not None:
+            self.refuse(line, item.rtype, item.where + item.error, item.excerpt)
+        elif item.deleted:
+            self.tombstone(item, line)
+        else:
+            assert item.resource is not None
+            n = len(self.cols[0])
+            self.resource(item.resource, line, None, None, item.where)
+            if len(self.cols[0]) > n:
+                self.cols[-1][-1] = item.full_url
+
+    def tombstone(self, item: Entry, line: int) -> None:
+        assert item.rtype is not None and item.rid is not None
+        doc: dict[str, Any] = {"resourceType": item.rtype, "id": item.rid, "deleted": True}
+        if item.version_id is not None or item.last_updated is not None:
+            doc["meta"] = {
+                k: v
+                for k, v in (("versionId", item.version_id), ("lastUpdated", item.last_updated))
+                if v is not None
+            }
+        try:
+            lu = parse_datetime(item.last_updated) if item.last_updated is not None else None
+        except DateFormatError as exc:
+            self.refuse(line, item.rtype, f"{item.where}lastModified: {exc}", item.excerpt)
+            return
+        canon = orjson.dumps(doc, option=_SORTED)
+        digest = hashlib.sha256(canon).hexdigest()
+        version = item.version_id or item.last_updated or digest
+        self.add(item.rtype, item.rid, digest, line, canon, version, item.version_id, lu, True)
+
+    def table(self) -> pa.Table:
+        arrays = [pa.array(col, f.type) for col, f in zip(self.cols, CANDIDATE, strict=True)]
+        return pa.Table.from_arrays(arrays, schema=CANDIDATE)
+
+
+def _excerpt_of(data: dict[str, Any], raw: bytes | None) -> str:
+    return excerpt(raw if raw is not None else orjson.dumps(data))
+
+
+def _document(out: _Builder, data: Any, raw: bytes, line: int, ftype: str | None) -> None:
+    if not isinstance(data, dict):
+        out.refuse(line, None, "not a JSON object", excerpt(raw))
+    elif data.get("resourceType") == "Bundle":
+        for item in expand_bundle(data):
+            out.records += 1
+            out.entry(item, line)
+        out.records -= 1  # the bundle itself is a container, not a record
+    else:
+        out.resource(data, line, ftype, raw, "")
+
+
+def parse_chunk(chunk: Chunk) -> Parsed:
+    """Accepted records and quarantine rows of one chunk, in input order."""
+    out = _Builder(chunk.source)
+    loads = orjson.loads
+    if chunk.whole_json:
+        out.records += 1
+        try:
+            data = loads(chunk.data)
+        except orjson.JSONDecodeError as exc:
+            out.refuse(1, None, f"invalid JSON: {exc}", excerpt(chunk.data))
+        else:
+            _document(out, data, chunk.data, 1, None)
+        return Parsed(out.table(), out.quarantine, out.records)
+    line = chunk.first_line - 1
+    for raw in chunk.data.split(b"\n"):
+        line += 1
+        if not raw.strip():
+            continue
+        out.records += 1
+        try:
+            data = loads(raw)
+        except orjson.JSONDecodeError as exc:
+            out.refuse(line, None, f"invalid JSON: {exc}", excerpt(raw))
+            continue
+        _document(out, data, raw, line, chunk.file_type)
+    return Parsed(out.table(), out.quarantine, out.records)

@@ -1,0 +1,373 @@
+"""The state of one ingest over a lake opened for writing (see :mod:`caretwin.ingest.pipeline`).
+
+Feeders add to it: parsed FHIR chunks (:meth:`IngestRun.add_parsed`), work-order CSV files, and
+HL7 v2 messages through :func:`caretwin.hl7v2.feed.feed_messages`, which uses the attributes of
+its ``IngestRun`` protocol (``known``: the lake's HL7 message keys; ``rows``: normalized rows by
+table and key, holding this ingest's FHIR rows of the tables HL7 touches so messages apply on
+top of them; ``raw``: a sink for lineage rows). :meth:`IngestRun.commit` does the rest in DuckDB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from caretwin.errors import DataError
+from caretwin.hl7v2.feed import UNKNOWN as HL7_TYPE
+from caretwin.ingest.parse import CANDIDATE, Parsed
+from caretwin.ingest.records import WORK_ORDER_TYPE, InvalidRecord
+from caretwin.ingest.report import TypeCounts
+from caretwin.ingest.stage import classify, define_old, files_sql, set_hash_of, sql_str
+from caretwin.ingest.tables import TableBuilder
+from caretwin.ingest.workorders import normalize_work_order, read_csv, work_order_id
+from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter, set_hash
+from caretwin.lake.catalog import ChangeCounts, SnapshotEntry
+from caretwin.lake.lake import parquet_select
+from caretwin.lake.schema import PARTITIONS
+from caretwin.views import View, all_views
+
+UNKNOWN_TYPE = "(unknown)"
+_SPOOL = pa.schema([*CANDIDATE, pa.field("ord", pa.int64())])
+#: DuckDB's memory for one ingest; beyond it, joins and sorts spill to the staging folder.
+DUCKDB_MEMORY = os.environ.get("CARETWIN_INGEST_DUCKDB_MEMORY", "512MB")
+
+
+class _RawSink:
+    """HL7 lineage rows (already deduplicated by the feed), appended to raw at commit."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
+class IngestRun:
+    """One ingest's state; feed it, then :meth:`commit`."""
+
+    def __init__(self, lake: Lake, writer: LakeWriter, views_root: Path, source: str) -> None:
+        self.lake, self.writer, self.source = lake, writer, source
+        self.views: dict[str, View] = {
+            name: e.view for name, e in all_views(views_root).items() if name in TABLE_KEYS
+        }
+        self.view_hashes = {
+            name: e.sha256 for name, e in all_views(views_root).items() if name in self.views
+        }
+        self.records = 0
+        self.counts: dict[str, TypeCounts] = defaultdict(TypeCounts)
+        self.quarantine: list[dict[str, Any]] = []
+        self.seen: set[tuple[str, str, str]] = set()
+        self.added_hashes: list[str] = []  # HL7 lineage only (FHIR is counted in DuckDB)
+        self.raw = _RawSink()
+        self._rows: dict[str, dict[str, list[dict[str, Any]]]] | None = None
+        self._known: set[tuple[str, str, str]] | None = None
+        self._spool_path = writer.staging / "cand.parquet"
+        self._spool: pq.ParquetWriter | None = None
+        self._ord = 0
+        self._work_orders: dict[int, dict[str, Any]] = {}
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.snapshot_id = set_hash(())
+        self.no_change = True
+        self.quarantine_added = 0
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def add_parsed(self, parsed: Parsed) -> None:
+        if self.con is not None:
+            raise DataError("FHIR records must be fed before HL7 messages")
+        self.records += parsed.records
+        for row in parsed.quarantine:
+            self._quarantine(row)
+        table = parsed.table
+        if table.num_rows:
+            ords = pa.array(range(self._ord, self._ord + table.num_rows), pa.int64())
+            self._ord += table.num_rows
+            if self._spool is None:
+                self._spool = pq.ParquetWriter(self._spool_path, _SPOOL, compression="lz4")
+            self._spool.write_table(table.append_column("ord", ords))
+
+    def add_work_orders(self, path: Path) -> None:
+        """A CMMS CSV: each valid row one raw record (type ``WorkOrder``) and one table row."""
+        from caretwin.ingest.parse import _Builder  # the same raw columns as FHIR records
+
+        out = _Builder(path.as_posix())
+        for rec in read_csv(path, path.as_posix()):
+            out.records += 1
+            if rec.error is not None or rec.data is None:
+                out.refuse(rec.line, None, rec.error or "unreadable", rec.excerpt)
+                out.quarantine[-1]["resource_type"] = WORK_ORDER_TYPE
+                continue
+            try:
+                wid = work_order_id(rec.data)
+                row = normalize_work_order(rec.data)
+            except InvalidRecord as exc:
+                out.refuse(rec.line, None, exc.reason, rec.excerpt)
+                out.quarantine[-1]["resource_type"] = WORK_ORDER_TYPE
+                continue
+            canon = orjson.dumps(rec.data, option=orjson.OPT_SORT_KEYS)
+            import hashlib
+
+            digest = hashlib.sha256(canon).hexdigest()
+            self._work_orders[self._ord + len(out.cols[0])] = row
+            out.add(WORK_ORDER_TYPE, wid, digest, rec.line, canon, digest, None, None, False)
+        self.add_parsed(Parsed(out.table(), out.quarantine, out.records))
+
+    def _quarantine(self, row: dict[str, Any]) -> None:
+        self.counts[row["resource_type"] or UNKNOWN_TYPE].quarantined += 1
+        self.quarantine.append(row)
+
+    # -- the HL7 feed's view of the run ------------------------------------------------------
+
+    @property
+    def known(self) -> set[tuple[str, str, str]]:
+        """Raw keys of HL7 v2 messages already in the lake (the feed dedupes on these)."""
+        if self._known is None:
+            types = sorted(
+                {f.split("/", 1)[0][len("type=") :] for f in self._raw_files() if "HL7v2" in f}
+            )
+            files = self.lake.partition_files("resources", "type", types)
+            self._known = set()
+            if files:
+                keys = self.lake.query(
+                    f"SELECT resource_type, resource_id, content_hash FROM "
+                    f"({parquet_select('resources', files)})"
+                )
+                self._known = set(
+                    zip(*(keys[c].to_pylist() for c in keys.column_names), strict=True)
+                )
+        return self._known
+
+    @property
+    def rows(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Rows by table and key: this ingest's FHIR rows of HL7's tables, then HL7's own."""
+        if self._rows is None:
+            self._stage()
+            assert self.con is not None
+            self._rows = {}
+            for table in ("encounters", "movements", "patients"):
+                key = TABLE_KEYS[table]
+                got: dict[str, list[dict[str, Any]]] = {}
+                order = f'"{key}"' + (', "seq"' if table == "movements" else "")
+                for r in self.con.sql(f"SELECT * FROM v_{table} ORDER BY {order}").fetchall():
+                    row = dict(zip(SCHEMAS[table].names, r, strict=True))
+                    got.setdefault(row[key], []).append(row)
+                if got:
+                    self._rows[table] = got
+        return self._rows
+
+    def _raw_files(self) -> list[str]:
+        return self.lake.catalog().entry("resources").files
+
+    # -- DuckDB stage ------------------------------------------------------------------------
+
+    def _stage(self) -> None:
+        if self.con is not None:
+            return
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        else:
+            pq.write_table(_SPOOL.empty_table(), self._spool_path)
+        tmp = self.writer.staging / "duckdb.tmp"
+        con = duckdb.connect(":memory:")
+        self.con = con
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = {sql_str(DUCKDB_MEMORY)}")
+        con.execute(f"SET temp_directory = {sql_str(str(tmp))}")
+        con.execute("SET preserve_insertion_order = false")
+        types = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT resource_type FROM read_parquet({sql_str(str(self._spool_path))})"
+            ).fetchall()
+        ]
+        define_old(con, self.lake.partition_files("resources", "type", types))
+        classify(con, self._spool_path, self.lake.catalog().next_seq)
+        self._conflicts()
+        self.tables = TableBuilder(con, self.lake, self.writer)
+        self.tables.run_views(self.views)
+
+    def _conflicts(self) -> None:
+        assert self.con is not None
+        rows = self.con.execute(
+            """SELECT c.source_file, c.line, c.resource_type, c.resource_id, c.version,
+                      left(c.json, 400) FROM cand c JOIN cls USING (ord)
+               WHERE cls.status = 'conflict' ORDER BY c.ord"""
+        ).fetchall()
+        for source, line, rtype, rid, version, text in rows:
+            reason = f"{rtype}/{rid} version {version[:64]} is already known with other content"
+            self._quarantine(
+                {"source_file": source, "line": line, "resource_type": rtype,
+                 "reason": reason, "excerpt": text}
+            )  # fmt: skip
+
+    # -- commit ------------------------------------------------------------------------------
+
+    def commit(self, started: float) -> None:
+        self._stage()
+        con = self.con
+        assert con is not None
+        self._count()
+        base = self.lake.catalog().next_seq
+        n_cand = self._ord
+        self._hl7_raw(base + n_cand)
+        py_rows: dict[str, dict[str, list[dict[str, Any]]]] = {
+            t: dict(v) for t, v in (self._rows or {}).items()
+        }
+        wo = self._work_order_rows()
+        if wo:
+            py_rows["work_orders"] = wo
+        new_locations = bool(
+            con.execute(
+                "SELECT count(*) FROM added WHERE win AND resource_type = 'Location'"
+            ).fetchone()[0]  # type: ignore[index]
+        ) or bool(py_rows.get("locations"))
+        added_sql = (
+            "SELECT c.content_hash FROM cand c JOIN cls USING (ord) WHERE cls.status = 'added' "
+            "UNION ALL SELECT content_hash FROM __hl7"
+        )
+        n_added = con.execute(f"SELECT count(*) FROM ({added_sql})").fetchone()[0]  # type: ignore[index]
+        self.snapshot_id = set_hash_of(con, added_sql)
+        q_added = self._stage_quarantine()
+        if not n_added and not q_added:
+            return
+        self.no_change = not n_added
+        for table in TABLE_KEYS:
+            view = self.views.get(table)
+            self.tables.build(
+                table, view.resource if view else None, py_rows.get(table, {}), new_locations
+            )
+        self._write_raw(base)
+        all_raw = self.lake.table_files("resources")
+        old_hashes = (
+            f"SELECT content_hash FROM read_parquet({files_sql(all_raw)}, "
+            "hive_partitioning = false) UNION ALL "
+            if all_raw
+            else ""
+        )
+        data_hash = set_hash_of(con, old_hashes + added_sql)
+        entry = None
+        if n_added:
+            entry = SnapshotEntry(
+                snapshot_id=self.snapshot_id,
+                created_at=datetime.now(UTC).isoformat(),
+                added=int(n_added),
+                quarantined=len(self.quarantine),
+                no_change=False,
+                data_hash=data_hash,
+                source=self.source,
+                counts={
+                    t: ChangeCounts(added=c.new, updated=c.updated, deleted=c.deleted)
+                    for t, c in sorted(self.counts.items())
+                    if c.added
+                },
+            )
+            import time
+
+            entry.seconds = round(time.perf_counter() - started, 3)
+        views = {**self.lake.catalog().views, **self.view_hashes}
+        self.writer.commit(
+            data_hash, entry, next_seq=base + n_cand + len(self.raw.rows), views=views
+        )
+
+    def _count(self) -> None:
+        assert self.con is not None
+        rows = self.con.execute(
+            """SELECT c.resource_type, cls.status, count(*),
+                      count(*) FILTER (WHERE a.deleted),
+                      count(*) FILTER (WHERE NOT a.deleted AND NOT a.is_new)
+               FROM cand c JOIN cls USING (ord) LEFT JOIN added a USING (ord)
+               WHERE cls.status <> 'conflict' GROUP BY ALL"""
+        ).fetchall()
+        for rtype, status, n, deleted, updated in rows:
+            counts = self.counts[rtype]
+            if status == "added":
+                counts.added += n
+                counts.deleted += deleted
+                counts.updated += updated
+            else:
+                counts.unchanged += n
+
+    def _work_order_rows(self) -> dict[str, list[dict[str, Any]]]:
+        if not self._work_orders:
+            return {}
+        assert self.con is not None
+        wins = self.con.execute(
+            f"SELECT ord FROM added WHERE win AND resource_type = '{WORK_ORDER_TYPE}' ORDER BY ord"
+        ).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for (ord_,) in wins:
+            row = self._work_orders[ord_]
+            out[row["work_order_id"]] = [row]
+        return out
+
+    def _hl7_raw(self, first_seq: int) -> None:
+        assert self.con is not None
+        rows = [
+            {**r, "version": r["content_hash"], "version_id": None, "last_updated": None,
+             "seq": first_seq + i, "deleted": False, "full_url": None, "snapshot_id": ""}
+            for i, r in enumerate(self.raw.rows)
+        ]  # fmt: skip
+        self.con.register("__hl7", pa.Table.from_pylist(rows, schema=SCHEMAS["resources"]))
+
+    def _write_raw(self, base: int) -> None:
+        """Append this ingest's raw rows, partitioned by type and month (``last_updated``)."""
+        assert self.con is not None
+        cols = [c for c in SCHEMAS["resources"].names]
+        sid = sql_str(self.snapshot_id)
+        pick = {
+            "snapshot_id": f"{sid} AS snapshot_id",
+            "seq": "a.seq AS seq",
+            "version_id": "a.version_id AS version_id",
+            "last_updated": "a.last_updated AS last_updated",
+        }
+        select = ", ".join(pick.get(c, f"c.{c}") for c in cols)
+        hl7_select = ", ".join(f"{sid} AS snapshot_id" if c == "snapshot_id" else c for c in cols)
+        month = datetime.now(UTC).strftime("%Y-%m")
+        parts = ", ".join(
+            f'{expr.format(ingest_month=month)} AS "{name}"'
+            for name, expr in PARTITIONS["resources"]
+        )
+        folder = self.writer.stage_dir("resources")
+        self.con.execute(
+            f"""COPY (SELECT *, {parts} FROM (
+                    SELECT {select} FROM cand c JOIN added a USING (ord)
+                    UNION ALL SELECT {hl7_select} FROM __hl7) ORDER BY seq)
+                TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (type, month),
+                FILENAME_PATTERN 'part-{self.writer.tag}-{{i}}')"""
+        )
+        self.writer.add_dir("resources", folder)
+        del base
+
+    def _stage_quarantine(self) -> int:
+        old = self.lake.read_table("quarantine", ["source_file", "line", "reason", "excerpt"])
+        seen = set(zip(*(old[c].to_pylist() for c in old.column_names), strict=True))
+        rows = []
+        for row in self.quarantine:
+            key = (row["source_file"], row["line"], row["reason"], row["excerpt"])
+            if key not in seen:
+                seen.add(key)
+                rows.append({"snapshot_id": self.snapshot_id, **row})
+        if rows:
+            self.writer.append(
+                "quarantine", pa.Table.from_pylist(rows, schema=SCHEMAS["quarantine"])
+            )
+        self.quarantine_added = len(rows)
+        return len(rows)
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+        if self.con is not None:
+            self.con.close()
+
+
+__all__ = ["HL7_TYPE", "IngestRun"]

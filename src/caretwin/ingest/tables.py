@@ -1,0 +1,256 @@
+"""The normalized tables of one ingest: shipped (or workspace) ViewDefinitions, then post-steps.
+
+For every canonical table whose resource type this ingest changed, the table's ViewDefinition
+(:func:`caretwin.views.all_views`: shipped, or ``<workspace>/views/<name>.json``) runs, compiled
+to DuckDB SQL, over the resources that just became current (``__latest``), and its output is cast
+to the contract's types. Then, in DuckDB, the post-steps a view cannot express (it reads one
+resource at a time):
+
+1. ``urn:`` references (a Bundle's ``urn:uuid:`` fullUrls) become the id of the entry they
+   name, through the raw table's ``full_url`` column;
+2. rows of Python feeders replace the rows of the same key: HL7 v2 ADT state (applied after the
+   FHIR resources of the same ingest) and CMMS work orders;
+3. the table is merged: the lake's rows whose key was changed or deleted are dropped, the new rows
+   added;
+4. ``Location?identifier=`` references (Synthea's) resolve against every current Location of the
+   lake, including rows written before their Location arrived;
+5. the table is written sorted by key, partitioned by month where it has a date (docs/lake.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from caretwin.errors import DataError
+from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter
+from caretwin.lake.lake import parquet_select
+from caretwin.lake.schema import PARTITIONS
+from caretwin.lake.versions import latest_sql
+from caretwin.views import View
+from caretwin.views.canonical import typed_select
+from caretwin.views.runner import RELATION, Source, run_view, try_compile
+
+LOCATION_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
+REF_COLUMNS = ("patient_id", "encounter_id", "location_id", "part_of", "device_id", "based_on")
+PREFIX = "Location?identifier="
+
+PyRows = Mapping[str, Mapping[str, list[dict[str, Any]]]]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class TableBuilder:
+    """Builds every changed normalized table of one ingest on ``con`` (see the module doc)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lake: Lake, writer: LakeWriter) -> None:
+        self.con, self.lake, self.writer = con, lake, writer
+        self._locs = False
+        self._urns = False
+        con.execute(
+            f"CREATE TEMP VIEW {RELATION} AS SELECT c.resource_type, c.resource_id, c.json "
+            "FROM cand c SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted) w "
+            "ON c.ord = w.ord"
+        )
+        self.changed_types = {
+            r[0]
+            for r in con.execute("SELECT DISTINCT resource_type FROM added WHERE win").fetchall()
+        }
+
+    def run_views(self, views: Mapping[str, View]) -> None:
+        """``v_<table>``: each view's output over this ingest's current resources, typed."""
+        source = Source(self.con)  # installs the views' SQL macros
+        for table, view in views.items():
+            schema = SCHEMAS[table]
+            missing = [n for n in schema.names if n not in view.column_names()]
+            if missing:
+                raise DataError(f"view {view.name} lacks the columns {missing} of table {table}")
+            out = f"v_{table}"
+            if view.resource not in self.changed_types:
+                self.con.execute(f"CREATE TEMP TABLE {out} AS {self._empty(table)}")
+                continue
+            compiled, _ = try_compile(view)
+            try:
+                if compiled is not None:
+                    body = compiled.sql
+                else:  # interpreted (e.g. repeat): its rows come back through Arrow
+                    result = run_view(view, source, "interpreted")
+                    self.con.register(f"__py_{out}", result.table)
+                    body = f"SELECT * FROM __py_{out}"
+                self.con.execute(
+                    f"CREATE TEMP TABLE {out} AS SELECT {typed_select(schema)} FROM ({body})"
+                )
+            except duckdb.Error as exc:
+                msg = str(exc).split("\n\nLINE")[0]
+                raise DataError(f"view {view.name} failed during ingest: {msg}") from None
+
+    def _empty(self, table: str) -> str:
+        cols = ", ".join(f"NULL::{_duck(f.type)} AS {_q(f.name)}" for f in SCHEMAS[table])
+        return f"SELECT {cols} WHERE false"
+
+    def build(
+        self,
+        table: str,
+        resource: str | None,
+        py_rows: Mapping[str, list[dict[str, Any]]],
+        new_locations: bool,
+    ) -> bool:
+        """Stage ``table`` if anything changed it; True when it was rewritten."""
+        key = TABLE_KEYS[table]
+        has_view = resource is not None and resource in self.changed_types
+        loc_col = LOCATION_COLUMNS.get(table)
+        old_files = self.lake.table_files(table)
+        if not has_view and not py_rows and not (new_locations and loc_col and old_files):
+            return False
+        con = self.con
+        cols = ", ".join(_q(c) for c in SCHEMAS[table].names)
+        old = parquet_select(table, old_files) if old_files else self._empty(table)
+        parts = []
+        replaced = []
+        if has_view:
+            replaced.append(
+                "SELECT resource_id AS k FROM added WHERE win AND resource_type = "
+                + "'"
+                + str(resource).replace("'", "''")
+                + "'"
+            )
+            new = self._resolve_urns(table, f"SELECT {cols} FROM v_{table}")
+            parts.append(new)
+        if py_rows:
+            rows = [r for group in py_rows.values() for r in group]
+            con.register(f"__rows_{table}", pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
+            con.register(f"__keys_{table}", pa.table({"k": pa.array(list(py_rows), pa.string())}))
+            replaced.append(f"SELECT k FROM __keys_{table}")
+            if parts:
+                parts = [
+                    f"SELECT * FROM ({parts[0]}) WHERE {_q(key)} NOT IN "
+                    f"(SELECT k FROM __keys_{table})"
+                ]
+            parts.append(f"SELECT {cols} FROM __rows_{table}")
+        if replaced:
+            drop = " UNION ALL ".join(replaced)
+            parts.insert(0, f"SELECT * FROM ({old}) WHERE {_q(key)} NOT IN ({drop})")
+        else:
+            parts.insert(0, old)
+        merged = " UNION ALL ".join(f"SELECT {cols} FROM ({p})" for p in parts)
+        if loc_col is not None:
+            merged = self._resolve_locations(merged, table, loc_col)
+        self._write(table, merged)
+        return True
+
+    def _write(self, table: str, sql: str) -> None:
+        key = TABLE_KEYS[table]
+        order = _q(key) + (', "seq"' if table == "movements" else "")
+        folder = self.writer.stage_dir(table)
+        parts = PARTITIONS.get(table, ())
+        extra = "".join(f", {expr} AS {_q(name)}" for name, expr in parts)
+        opts = f"FORMAT parquet, COMPRESSION zstd, FILENAME_PATTERN 'part-{self.writer.tag}-{{i}}'"
+        if parts:
+            opts += ", PARTITION_BY (" + ", ".join(_q(n) for n, _ in parts) + ")"
+            target = folder
+        else:
+            target = folder / f"part-{self.writer.tag}-0.parquet"
+            opts = "FORMAT parquet, COMPRESSION zstd"
+        self.con.execute(
+            f"COPY (SELECT *{extra} FROM ({sql}) ORDER BY {order}) TO '{target}' ({opts})"
+        )
+        self.writer.add_dir(table, folder, replace=True)
+
+    # -- post-steps ------------------------------------------------------------------------
+
+    def _resolve_urns(self, table: str, sql: str) -> str:
+        refs = [c for c in REF_COLUMNS if c in SCHEMAS[table].names and c != TABLE_KEYS[table]]
+        if not refs:
+            return sql
+        test = " OR ".join(f"starts_with({_q(c)}, 'urn:')" for c in refs)
+        if not self.con.execute(f"SELECT count(*) FROM ({sql}) WHERE {test}").fetchone()[0]:  # type: ignore[index]
+            return sql
+        if not self._urns:
+            raw = self.lake.table_files("resources")
+            old = (
+                f"SELECT full_url, resource_id FROM ({parquet_select('resources', raw)}) "
+                "WHERE starts_with(full_url, 'urn:')"
+                if raw
+                else "SELECT NULL::VARCHAR AS full_url, NULL::VARCHAR AS resource_id WHERE false"
+            )
+            self.con.execute(
+                f"""CREATE TEMP TABLE __urns AS SELECT full_url, min(resource_id) AS id FROM (
+                    {old} UNION ALL SELECT full_url, resource_id FROM cand
+                    WHERE starts_with(full_url, 'urn:')) GROUP BY full_url"""
+            )
+            self._urns = True
+        cols = []
+        joins = []
+        for f in SCHEMAS[table]:
+            if f.name in refs:
+                alias = f"__u_{f.name}"
+                joins.append(f"LEFT JOIN __urns {alias} ON {alias}.full_url = v.{_q(f.name)}")
+                cols.append(f"coalesce({alias}.id, v.{_q(f.name)}) AS {_q(f.name)}")
+            else:
+                cols.append(f"v.{_q(f.name)}")
+        return f"SELECT {', '.join(cols)} FROM ({sql}) v {' '.join(joins)}"
+
+    def _location_ids(self) -> None:
+        """``__loc_ids(k, location_id)``: identifier keys of every current Location."""
+        if self._locs:
+            return
+        files = self.lake.partition_files("resources", "type", ["Location"])
+        cols = "resource_type, resource_id, json, version_id, last_updated, seq, deleted"
+        old = f"SELECT {cols} FROM ({parquet_select('resources', files)})" if files else None
+        new = (
+            "SELECT c.resource_type, c.resource_id, c.json, a.version_id, a.last_updated, "
+            "a.seq, a.deleted FROM cand c JOIN added a USING (ord) "
+            "WHERE c.resource_type = 'Location'"
+        )
+        union = f"({old} UNION ALL {new})" if old else f"({new})"
+        self.con.execute(
+            f"""CREATE TEMP TABLE __loc_ids AS
+            SELECT k, min(resource_id) AS location_id FROM (
+                SELECT resource_id, unnest(list_concat(
+                    list_transform(idents, lambda i: i ->> 'value'),
+                    list_transform(list_filter(idents, lambda i: i ->> 'system' IS NOT NULL),
+                        lambda i: (i ->> 'system') || '|' || (i ->> 'value')))) AS k
+                FROM (SELECT resource_id, list_filter(
+                        CAST(coalesce(json::JSON -> 'identifier', '[]') AS JSON[]),
+                        lambda i: i ->> 'value' IS NOT NULL) AS idents
+                      FROM ({latest_sql(union)}) WHERE NOT deleted)) GROUP BY k"""
+        )
+        self._locs = True
+
+    def _resolve_locations(self, sql: str, table: str, column: str) -> str:
+        col = _q(column)
+        test = f"SELECT count(*) FROM ({sql}) WHERE starts_with({col}, '{PREFIX}')"
+        if not self.con.execute(test).fetchone()[0]:  # type: ignore[index]
+            return sql
+        self._location_ids()
+        cols = ", ".join(
+            f"coalesce(__ids.location_id, v.{col}) AS {col}"
+            if f.name == column
+            else f"v.{_q(f.name)}"
+            for f in SCHEMAS[table]
+        )
+        return (
+            f"SELECT {cols} FROM ({sql}) v LEFT JOIN __loc_ids __ids "
+            f"ON starts_with(v.{col}, '{PREFIX}') AND __ids.k = v.{col}[{len(PREFIX) + 1}:]"
+        )
+
+
+def _duck(dtype: pa.DataType) -> str:
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ"
+    if pa.types.is_date(dtype):
+        return "DATE"
+    if pa.types.is_int32(dtype):
+        return "INTEGER"
+    if pa.types.is_int64(dtype):
+        return "BIGINT"
+    if pa.types.is_floating(dtype):
+        return "DOUBLE"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    return "VARCHAR"
