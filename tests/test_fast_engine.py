@@ -20,9 +20,9 @@ from caretwin.model import REFERENCE_HOSPITAL, definition_from_data, example_pat
 from caretwin.model.definition import TwinDefinition
 from caretwin.model.loader import apply_scenario
 from caretwin.sim import fast
-from caretwin.sim.fast import run as fast_run
 from caretwin.sim.compiled import CompiledModel, compile_definition
 from caretwin.sim.engine import Engine
+from caretwin.sim.fast import run as fast_run
 from caretwin.sim.result import ReplicationResult
 from caretwin.sim.runner import resolve_engine, simulate
 

@@ -71,7 +71,7 @@ def _push(fr: np.ndarray, st: np.ndarray, op: int, p: int, x: int, y: int) -> No
 def _case(v: int, off: np.ndarray, case: np.ndarray, s: int) -> int:
     """``case[value]`` of step ``s`` with the default slot last (value -1: no value)."""
     lo = off[s]
-    return case[lo + v] if v >= 0 else case[off[s + 1] - 1]
+    return int(case[lo + v]) if v >= 0 else int(case[off[s + 1] - 1])
 
 
 @inline

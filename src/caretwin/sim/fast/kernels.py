@@ -15,6 +15,8 @@ from caretwin.sim.fast._jit import inline, jit
 
 # scalar state of a run, kept in one int64 array so helpers can update it in place
 ST_HEAP, ST_SEQ, ST_SP, ST_ERR, ST_PID, ST_SMP, ST_NODE, ST_FREE = range(8)
+# The main loop inlines the event-heap pop, the KPI marks and most schedules by hand (see the
+# end of its frame loop); these helpers serve the rarer call sites.
 
 
 @jit
@@ -80,37 +82,6 @@ def ev_push(
     st[ST_HEAP] = n + 1
 
 
-@inline
-def ev_pop(et: np.ndarray, ek: np.ndarray, st: np.ndarray, out: np.ndarray) -> float:
-    """Remove the first event; its (seq, kind, a, b, c) into ``out``, its time returned."""
-    t0 = et[0]
-    for q in range(5):
-        out[q] = ek[0, q]
-    n = st[ST_HEAP] - 1
-    st[ST_HEAP] = n
-    if n == 0:
-        return t0
-    lt = et[n]
-    ls = ek[n, 0]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= n:
-            break
-        if c + 1 < n and (et[c + 1] < et[c] or (et[c + 1] == et[c] and ek[c + 1, 0] < ek[c, 0])):
-            c += 1
-        if lt < et[c] or (lt == et[c] and ls < ek[c, 0]):
-            break
-        et[i] = et[c]
-        for q in range(5):
-            ek[i, q] = ek[c, q]
-        i = c
-    et[i] = lt
-    for q in range(5):
-        ek[i, q] = ek[n, q]
-    return t0
-
-
 # -- unit min-heaps, one row per pool (free units, closed units); the count lives elsewhere --
 
 
@@ -146,7 +117,7 @@ def _sift_down(h: np.ndarray, r: int, n: int, i: int) -> None:
 def uh_remove_at(h: np.ndarray, r: int, n: int, i: int) -> int:
     """Remove entry ``i`` of a heap of ``n``; returns it. Only the set matters to callers
     (units are distinct and always taken lowest first), not the layout."""
-    v = h[r, i]
+    v = int(h[r, i])
     last = h[r, n - 1]
     if i < n - 1:
         h[r, i] = last
@@ -217,48 +188,3 @@ def tr_change(
         top[i] = new
     last[i] = t
     level[i] = new
-
-
-# -- KPI marks (Engine._mark): -1 no mark yet, -2 used up (one sample per patient), else time --
-
-
-@inline
-def mark(
-    key: int,
-    p: int,
-    t: float,
-    counted: bool,
-    request_t: float,
-    hk_off: np.ndarray,
-    hk_kpi: np.ndarray,
-    hk_role: np.ndarray,
-    marks: np.ndarray,
-    smp_k: np.ndarray,
-    smp_v: np.ndarray,
-    st: np.ndarray,
-) -> None:
-    for j in range(hk_off[key], hk_off[key + 1]):
-        ki = hk_kpi[j]
-        role = hk_role[j]
-        take = False
-        value = 0.0
-        if role == 0:
-            if marks[p, ki] == -1.0:
-                marks[p, ki] = t
-        elif role == 1:
-            start = marks[p, ki]
-            if start >= 0.0:
-                marks[p, ki] = -2.0
-                take = counted
-                value = t - start
-        elif counted:
-            take = True
-            value = t - request_t
-        if take:
-            n = st[ST_SMP]
-            if n >= smp_v.shape[0]:
-                st[ST_ERR] = 1
-                return
-            smp_k[n] = ki
-            smp_v[n] = value
-            st[ST_SMP] = n + 1

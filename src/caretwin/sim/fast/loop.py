@@ -5,6 +5,8 @@ Every branch below names the reference-engine method it reproduces; keep them in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from caretwin.sim.fast._jit import jit
@@ -82,8 +84,8 @@ from caretwin.sim.fast.kernels import (
 
 @jit
 def run_core(  # one loop on purpose: the whole engine, jitted
-    ti: tuple,  # model integer tables, in the order of fast.run.INT_TABLES
-    tf: tuple,  # model float tables, in the order of fast.run.FLOAT_TABLES
+    ti: tuple[np.ndarray, ...],  # model integer tables, in the order of fast.run.INT_TABLES
+    tf: tuple[np.ndarray, ...],  # model float tables, in the order of fast.run.FLOAT_TABLES
     hb: np.ndarray,  # hook key bases: arrival, exit, request, start, end, release
     w0: float,
     w1: float,
@@ -102,7 +104,7 @@ def run_core(  # one loop on purpose: the whole engine, jitted
     ttf: np.ndarray,
     repair: np.ndarray,
     sizes: np.ndarray,  # heap, nodes, samples, stack, held, pending outages
-):  # type: ignore[no-untyped-def]
+) -> tuple[Any, ...]:
     (
         acq_off, acq, acq_lvl, roa_off, roa, ra_off, ra, mode_all, revisit_slot, has_dur,
         has_pat, dur_attr, dur_case_off, dur_case, route_attr, route_case_off, route_case,
@@ -114,14 +116,14 @@ def run_core(  # one loop on purpose: the whole engine, jitted
     n_steps = acq_off.shape[0] - 1
     n_res = capacity.shape[0]
     n_arr = arr_entry.shape[0]
-    n_pat = max(1, pat_off[n_arr])
+    n_pat = max(1, int(pat_off[n_arr]))
     nvis = dur_off.shape[3]
     st = np.zeros(8, dtype=np.int64)
     st[ST_FREE] = -1
 
     pi = np.zeros((n_pat, N_PI), dtype=np.int64)
     pft = np.zeros((n_pat, 2))  # arrival time, request time
-    held_cap = sizes[4]
+    held_cap = int(sizes[4])
     hr = np.zeros((n_pat, held_cap), dtype=np.int64)
     hu = np.zeros((n_pat, held_cap), dtype=np.int64)
     marks = np.full((n_pat, max(1, n_kpi)), -1.0)
@@ -133,9 +135,9 @@ def run_core(  # one loop on purpose: the whole engine, jitted
         cmax = max(cmax, capacity[r])
     fh = np.zeros((max(1, n_res), cmax), dtype=np.int64)
     ch = np.zeros((max(1, n_res), cmax), dtype=np.int64)
-    pf_cap = sizes[5]
+    pf_cap = int(sizes[5])
     pfr = np.zeros((max(1, n_res), pf_cap), dtype=np.int64)
-    nq = qbase[n_res]
+    nq = int(qbase[n_res])
     qh = np.full(max(1, nq), -1, dtype=np.int64)
     qt = np.full(max(1, nq), -1, dtype=np.int64)
     nd = np.zeros((sizes[1], 3), dtype=np.int64)
@@ -165,7 +167,7 @@ def run_core(  # one loop on purpose: the whole engine, jitted
     smp_v = np.zeros(sizes[2])
     arr_next = np.zeros(max(1, n_arr), dtype=np.int64)
     arr_n = np.zeros(max(1, n_arr), dtype=np.int64)
-    nclk = clk_base[n_res]
+    nclk = int(clk_base[n_res])
     ttf_pos = np.zeros(max(1, nclk), dtype=np.int64)
     rep_pos = np.zeros(max(1, nclk), dtype=np.int64)
     ncyc = ttf.shape[1]
@@ -197,7 +199,7 @@ def run_core(  # one loop on purpose: the whole engine, jitted
 
     events = 0
     while st[0] > 0 and et[0] <= horizon and st[ST_ERR] == 0:
-        t = et[0]  # kernels.ev_pop, inlined for the reason given at the end of the loop
+        t = et[0]  # heapq.heappop, inlined for the reason given at the end of the frame loop
         kind, ea, eb, ec = ek[0, 1], ek[0, 2], ek[0, 3], ek[0, 4]
         n = st[ST_HEAP] - 1
         st[ST_HEAP] = n
@@ -658,7 +660,7 @@ def run_core(  # one loop on purpose: the whole engine, jitted
                     ttop[i] = new
                 tlast[i] = t
                 tlevel[i] = new
-            if mk_key >= 0:  # Engine._mark, as kernels.mark
+            if mk_key >= 0:  # Engine._mark, as the reference does
                 cnt = pi[p, PI_CNT] == 1
                 for j in range(hk_off[mk_key], hk_off[mk_key + 1]):
                     ki = hk_kpi[j]
@@ -685,7 +687,7 @@ def run_core(  # one loop on purpose: the whole engine, jitted
                         smp_k[n] = ki
                         smp_v[n] = value
                         st[ST_SMP] = n + 1
-            if sc_kind >= 0:  # Engine._schedule, as kernels.ev_push
+            if sc_kind >= 0:  # Engine._schedule, as kernels.ev_push does
                 n = st[ST_HEAP]
                 if n >= et.shape[0]:
                     st[ST_ERR] = 1

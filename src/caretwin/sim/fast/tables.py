@@ -9,6 +9,7 @@ flat value array. Built once per model, in plain Python, and shared by every rep
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ F64 = np.float64
 HOOK_KINDS = ("arrival", "exit", "request", "start", "end", "release")
 
 
-def _csr(rows: list[list[int]] | list[list[float]], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+def _csr(rows: Sequence[Sequence[float]], dtype: type) -> tuple[np.ndarray, np.ndarray]:
     off = np.zeros(len(rows) + 1, dtype=I64)
     flat: list[float] = []
     for i, row in enumerate(rows):
