@@ -153,3 +153,21 @@ def test_unreachable_scheduler_is_a_simulation_error() -> None:
 def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(SimulationError, match=message):
         map_replications(slow_first, [1], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_simulate_on_the_cluster_equals_the_serial_run(cluster: str, engine: str) -> None:
+    """The whole `simulate` path (`caretwin simulate --executor dask --scheduler ...`), with
+    either engine, gives the serial run's numbers."""
+    from caretwin.sim.runner import simulate
+
+    d = load_definition(example_path(REFERENCE_HOSPITAL))
+    short = d.model_copy(update={"run": d.run.model_copy(update={"run_days": 60})})
+    on_cluster = simulate(
+        short, replications=REPS, seed=SEED, engine=engine, executor="dask",  # type: ignore[arg-type]
+        scheduler=cluster, workers=2,
+    )  # fmt: skip
+    serial = simulate(short, replications=REPS, seed=SEED, engine="reference", workers=1)
+    assert on_cluster.engine == engine and on_cluster.executor == "dask"
+    assert_identical(serial.replications, on_cluster.replications)
+    assert on_cluster.summary == serial.summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,17 @@ from caretwin.model import apply_scenario, load_definition, scenario_names
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
 from caretwin.services.simulation import SimulationRun, simulate_model
+
+
+class EngineOption(enum.StrEnum):
+    auto = "auto"
+    fast = "fast"
+    reference = "reference"
+
+
+class ExecutorOption(enum.StrEnum):
+    local = "local"
+    dask = "dask"
 
 
 def _fmt(x: float) -> str:
@@ -58,6 +70,19 @@ def simulate_cmd(
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Local worker processes (default: all cores)."
     ),
+    engine: EngineOption = typer.Option(
+        EngineOption.auto,
+        "--engine",
+        help="auto: the fast core when it supports the model; every engine gives the same numbers.",
+    ),
+    executor: ExecutorOption = typer.Option(
+        ExecutorOption.local,
+        "--executor",
+        help="local processes, or a Dask cluster (--scheduler; none starts a local one).",
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
     fmt: OutputFormat = FORMAT_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
@@ -73,7 +98,14 @@ def simulate_cmd(
             apply_scenario(defn, n)
         total = len(names) * (reps or defn.run.replications)
         kwargs: dict[str, Any] = dict(
-            scenarios=names, replications=reps, seed=seed, workers=workers, report=not no_report
+            scenarios=names,
+            replications=reps,
+            seed=seed,
+            workers=workers,
+            report=not no_report,
+            engine=engine.value,
+            executor=executor.value,
+            scheduler=scheduler,
         )
         if fmt == OutputFormat.json:
             run = simulate_model(ctx, defn, **kwargs)
@@ -95,6 +127,7 @@ def simulate_cmd(
                 "scenario": run.primary.scenario,
                 "replications": len(run.primary.replications),
                 "seed": run.primary.seed,
+                "engine": run.primary.engine,
                 "kpis": {
                     k: {"mean": s.mean, "ci95": s.ci95} for k, s in run.primary.summary.items()
                 },
@@ -111,7 +144,10 @@ def simulate_cmd(
         console.print(_table(run))
         secs = sum(r.wall_seconds for r in run.results.values())
         events = sum(r.events for r in run.results.values())
-        console.print(f"{events:,} events in {secs:.1f} s; run {run.run_id}")
+        console.print(
+            f"{events:,} events in {secs:.1f} s on the {run.primary.engine} engine "
+            f"({run.primary.executor}, {run.primary.workers} workers); run {run.run_id}"
+        )
         if run.report_path:
             console.print(f"report: {run.report_path}")
 

@@ -20,8 +20,9 @@ from caretwin.reports import ReportInput, write_report
 from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
+from caretwin.sim.executors import ExecutorKind
 from caretwin.sim.result import SimulationResult
-from caretwin.sim.runner import default_workers, simulate
+from caretwin.sim.runner import EngineChoice, default_workers, simulate
 
 MODEL_FILE = "model.yaml"
 REPORT_FILE = "report.html"
@@ -76,6 +77,9 @@ def run_scenarios(
     seed: int | None,
     workers: int,
     progress: Progress | None = None,
+    engine: EngineChoice = "auto",
+    executor: ExecutorKind = "local",
+    scheduler: str | None = None,
 ) -> dict[str, SimulationResult]:
     results: dict[str, SimulationResult] = {}
     for name in scenarios:
@@ -86,6 +90,9 @@ def run_scenarios(
             workers=workers,
             scenario_label=name,
             progress=progress,
+            engine=engine,
+            executor=executor,
+            scheduler=scheduler,
         )
     return results
 
@@ -102,6 +109,9 @@ def simulate_model(
     title: str | None = None,
     progress: Progress | None = None,
     data_snapshot_hash: str | None = None,
+    engine: EngineChoice = "auto",
+    executor: ExecutorKind = "local",
+    scheduler: str | None = None,
 ) -> SimulationRun:
     """Simulate ``scenarios`` of a model (path, example name or definition) as one recorded run."""
     if isinstance(model, TwinDefinition):
@@ -126,7 +136,14 @@ def simulate_model(
             scenarios=names,
             seed=run_seed,
             replications=reps,
-            parameters={"workers": n_workers, "report": report},
+            # the executor and engine never change a number, only where and how fast it runs
+            parameters={
+                "workers": n_workers,
+                "report": report,
+                "engine": engine,
+                "executor": executor,
+                "scheduler": scheduler,
+            },
             data_snapshot_hash=data_snapshot_hash
             or (defn.provenance or {}).get("data_snapshot_hash"),
         ) as rec:
@@ -140,6 +157,9 @@ def simulate_model(
                     seed=run_seed,
                     workers=n_workers,
                     progress=progress,
+                    engine=engine,
+                    executor=executor,
+                    scheduler=scheduler,
                 )
             outputs = kpi_outputs(results)
             report_path = None
@@ -158,6 +178,7 @@ def simulate_model(
                         rec.run_dir / REPORT_FILE,
                     )
             rec.timings["events"] = float(sum(r.events for r in results.values()))
+            rec.manifest.parameters["engine_used"] = sorted({r.engine for r in results.values()})
             rec.finish(outputs, report_path=report_path)
             op.details["events"] = sum(r.events for r in results.values())
             return SimulationRun(rec.run_id, rec.run_dir, results, report_path, outputs)

@@ -77,6 +77,8 @@ class SimulationResult:
     summary: dict[str, KpiSummary]
     wall_seconds: float
     workers: int = 1
+    engine: str = "reference"  # which engine ran it ("fast" or "reference"): same numbers
+    executor: str = "local"
 
     @property
     def events(self) -> int:
@@ -108,6 +110,9 @@ class SimulationResult:
             "replications": len(self.replications),
             "events": self.events,
             "wall_seconds": self.wall_seconds,
+            "engine": self.engine,
+            "executor": self.executor,
+            "workers": self.workers,
             "kpis": {k: s.to_json() for k, s in self.summary.items()},
             "per_replication": [r.kpis for r in self.replications],
         }

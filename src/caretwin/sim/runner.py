@@ -15,13 +15,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Literal
 
 from caretwin.errors import SimulationError
 from caretwin.model.definition import TwinDefinition
 from caretwin.sim.compiled import CompiledModel, compile_definition
 from caretwin.sim.engine import Engine
+from caretwin.sim.executors import ExecutorKind, map_replications
 from caretwin.sim.result import ReplicationResult, SimulationResult, summarise
 from caretwin.sim.trace import Trace, TraceRecorder
 
@@ -67,6 +67,15 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _prepare(model: CompiledModel, engine: EngineName) -> None:
+    """Compile (or load from numba's cache) the fast core once in this process, before workers
+    start, so parallel workers load cached machine code instead of each compiling it."""
+    if engine == "fast":
+        from caretwin.sim.fast import warm_up
+
+        warm_up(model)
+
+
 def simulate(
     defn: TwinDefinition,
     *,
@@ -76,9 +85,13 @@ def simulate(
     scenario_label: str = "baseline",
     progress: Progress | None = None,
     engine: EngineChoice = "auto",
+    executor: ExecutorKind = "local",
+    scheduler: str | None = None,
 ) -> SimulationResult:
     """Run ``replications`` replications of ``defn`` (defaults from its run settings) on
-    ``engine`` (see :func:`resolve_engine`; every engine gives the same numbers)."""
+    ``engine`` (see :func:`resolve_engine`; every engine gives the same numbers), in this
+    process (``workers=1``), on local worker processes, or on a Dask cluster
+    (``executor="dask"``, ``scheduler`` its address; none starts a local cluster)."""
     reps = replications if replications is not None else defn.run.replications
     root_seed = seed if seed is not None else defn.run.seed
     if reps < 1:
@@ -87,21 +100,18 @@ def simulate(
     chosen = resolve_engine(model, engine)
     log.info("simulating %s: %d replications on the %s engine", defn.name, reps, chosen)
     started = time.perf_counter()
-    results: list[ReplicationResult] = []
     workers = max(1, min(workers, reps))
+    if (executor == "local" and workers > 1) or executor == "dask":
+        _prepare(model, chosen)
     try:
-        if workers == 1:
-            for i in range(reps):
-                results.append(run_replication(model, root_seed, i, chosen))
-                if progress:
-                    progress(1)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                jobs = [(model, root_seed, i, chosen) for i in range(reps)]
-                for res in pool.map(_worker, jobs):
-                    results.append(res)
-                    if progress:
-                        progress(1)
+        results: list[ReplicationResult] = map_replications(
+            _worker,
+            [(model, root_seed, i, chosen) for i in range(reps)],
+            workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            progress=progress,
+        )
     except RecursionError as exc:  # pragma: no cover - only for pathological models
         raise SimulationError(f"model too deeply chained to simulate: {exc}") from None
     labels = {k.name: (k.label, k.unit) for k in model.kpis}
@@ -114,6 +124,8 @@ def simulate(
         summary=summarise(results, labels),
         wall_seconds=time.perf_counter() - started,
         workers=workers,
+        engine=chosen,
+        executor=executor,
     )
 
 

@@ -8,6 +8,7 @@ does not pay for it, and the machine code is cached on disk after the first comp
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
     from caretwin.sim.compiled import CompiledModel
     from caretwin.sim.result import ReplicationResult
 
-__all__ = ["available", "run_replication_fast", "supports"]
+__all__ = ["available", "run_replication_fast", "supports", "warm_up"]
+
+_warm = False
 
 
 def available() -> bool:
@@ -35,3 +38,19 @@ def run_replication_fast(model: CompiledModel, seed: int, replication: int) -> R
     from caretwin.sim.fast.run import run_replication_fast as run
 
     return run(model, seed, replication)
+
+
+def warm_up(model: CompiledModel) -> None:
+    """Compile the jitted loop (or load it from the on-disk cache) in this process, once.
+
+    Called before worker processes start so that they find the machine code in the cache
+    instead of each paying the first compilation. The loop's argument types do not depend on
+    the model, so one replication of a one-hour horizon compiles it for every model.
+    """
+    global _warm
+    if _warm:
+        return
+    tiny = copy.copy(model)
+    tiny.warmup_h, tiny.window_end_h, tiny.horizon_h = 0.0, 1.0, 1.0
+    run_replication_fast(tiny, 0, 0)
+    _warm = True
