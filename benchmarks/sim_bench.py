@@ -31,9 +31,10 @@ from benchmarks.simpy_rh1 import KPI_NAMES, RH1Params, SimpyResult, job
 from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
 from caretwin.model.definition import TwinDefinition
 from caretwin.sim.compiled import compile_definition
-from caretwin.sim.engine import Engine
 from caretwin.sim.executors import default_workers, iter_replications
+from caretwin.sim.fast import warm_up
 from caretwin.sim.result import ReplicationResult, summarise_values
+from caretwin.sim.runner import run_replication
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
@@ -63,11 +64,11 @@ def children_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
-def engine_job(args: tuple[Any, int, int]) -> ReplicationResult:
-    """CareTwin's engine on one replication (picklable job for the executors)."""
-    model, seed, rep = args
-    result: ReplicationResult = Engine(model, seed, rep).run()
-    return result
+def engine_job(args: tuple[Any, ...]) -> ReplicationResult:
+    """One CareTwin replication (picklable job for the executors): the fast core unless a
+    fourth element says ``"reference"``."""
+    model, seed, rep, *rest = args
+    return run_replication(model, seed, rep, rest[0] if rest else "fast")
 
 
 def with_run_days(d: TwinDefinition, run_days: float) -> TwinDefinition:
@@ -120,8 +121,9 @@ def heap_peak_mb(fn: Callable[[], object]) -> float:
         tracemalloc.stop()
 
 
-def interleaved(d: TwinDefinition, reps: int) -> tuple[Phase, Phase]:
-    """Both engines on the same replications, alternating replication by replication.
+def interleaved(d: TwinDefinition, reps: int) -> tuple[Phase, Phase, Phase]:
+    """CareTwin's fast core, SimPy and CareTwin's reference engine on the same replications,
+    alternating replication by replication.
 
     On a shared machine the load drifts; alternating exposes both engines to the same drift,
     so their ratio is steadier than two back-to-back phases would give.
@@ -131,8 +133,9 @@ def interleaved(d: TwinDefinition, reps: int) -> tuple[Phase, Phase]:
         warmup_days=d.run.warmup_days, run_days=d.run.run_days, cooldown_days=d.run.cooldown_days
     )
     runners: list[tuple[str, Callable[[int], ReplicationResult | SimpyResult]]] = [
-        ("CareTwin", lambda i: engine_job((model, d.run.seed, i))),
+        ("CareTwin", lambda i: engine_job((model, d.run.seed, i, "fast"))),
         ("SimPy", lambda i: job((d.run.seed, i, params))),
+        ("CT-ref", lambda i: engine_job((model, d.run.seed, i, "reference"))),
     ]
     phases = [Phase(name, reps, 0.0, 0, 0.0, {k: [] for k in KPI_NAMES}) for name, _ in runners]
     for i in range(reps):
@@ -145,7 +148,7 @@ def interleaved(d: TwinDefinition, reps: int) -> tuple[Phase, Phase]:
             ph.events += r.events
             for k in KPI_NAMES:
                 ph.kpis[k].append(r.kpis.get(k, math.nan))
-    return phases[0], phases[1]
+    return phases[0], phases[1], phases[2]
 
 
 def head_to_head(reps: int, run_days: float | None = None) -> None:
@@ -155,16 +158,27 @@ def head_to_head(reps: int, run_days: float | None = None) -> None:
     days = f"{d.run.warmup_days:g} + {d.run.run_days:g} + {d.run.cooldown_days:g} days"
     print(f"== simulation: RH1 baseline, {reps} replications, {days}, one core each")
     print("   (replications alternate between the engines; wall = sum of each engine's runs)")
-    care, simpy_phase = interleaved(d, reps)
-    for ph in (care, simpy_phase):
+    print("   CareTwin = the fast core (numba); CT-ref = CareTwin's pure-Python reference engine,")
+    print("   which gives bit-identical KPIs; SimPy = an idiomatic SimPy model of RH1")
+    model = compile_definition(d)
+    t0 = time.perf_counter()
+    warm_up(model)
+    print(f"  fast core compile or cache load (once per process): {time.perf_counter() - t0:.2f} s")
+    care, simpy_phase, ref = interleaved(d, reps)
+    for ph in (care, simpy_phase, ref):
         print(
             f"  {ph.name:8s} {ph.wall:8.2f} s  {ph.per_rep:6.3f} s/replication  "
             f"{ph.events:>12,} events  {ph.events_per_s:>11,.0f} events/s  "
             f"peak RSS {ph.peak_mb:5.0f} MB"
         )
     print(f"  ratio: CareTwin is {simpy_phase.wall / care.wall:.2f}x faster than SimPy (wall time)")
-    model = compile_definition(d)
-    heap_c = heap_peak_mb(lambda: Engine(model, d.run.seed, 0).run())
+    print(
+        f"  (reference engine: {simpy_phase.wall / ref.wall:.2f}x SimPy; fast core "
+        f"{ref.wall / care.wall:.1f}x the reference engine)"
+    )
+    identical = care.kpis == ref.kpis
+    print(f"  fast core and reference engine KPIs bit-identical: {'yes' if identical else 'NO'}")
+    heap_c = heap_peak_mb(lambda: engine_job((model, d.run.seed, 0, "fast")))
     heap_s = heap_peak_mb(lambda: job((d.run.seed, 0, RH1Params(run_days=d.run.run_days))))
     print(f"  Python heap peak of one replication: CareTwin {heap_c:.1f} MB, SimPy {heap_s:.1f} MB")
     kpi_table(care, simpy_phase)
@@ -194,7 +208,8 @@ def kpi_table(a: Phase, b: Phase) -> None:
 
 def scaling(years: list[float], reps_list: list[int], big_reps: int, run_days: float) -> None:
     d = load_definition(example_path(REFERENCE_HOSPITAL))
-    print("== scaling (CareTwin; one core unless stated)")
+    print("== scaling (CareTwin fast core; one core unless stated)")
+    warm_up(compile_definition(d))
     print("  run length, 1 replication:")
     for y in years:
         ph = run_caretwin(with_run_days(d, 364 * y), 1)
