@@ -9,8 +9,6 @@ line, and the table of the same numbers for readers without JavaScript.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from caretwin.errors import CareTwinError
 from caretwin.forecast.run import ForecastResult
 from caretwin.reports import DISCLAIMER
 from caretwin.reports.figures import PALETTE, script_json
+from caretwin.reports.output import write_document
 from caretwin.reports.report import plotly_js
 
 _PAGE = """<!DOCTYPE html>
@@ -167,13 +165,4 @@ def write_forecast_page(result: ForecastResult, path: Path, run_id: str) -> Path
         rows=table_rows(result, 1),
         plotly_js=Markup(plotly_js()),
     )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CareTwinError(f"cannot write the forecast page to {path}: {exc}") from exc
-    return path
+    return write_document(page, path)

@@ -7,8 +7,6 @@ self-contained and opens offline, like every CareTwin report.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +15,12 @@ from typing import Any
 from markupsafe import Markup
 
 import caretwin
-from caretwin.errors import CareTwinError
 from caretwin.experiment import ExperimentResult, SearchResult
 from caretwin.experiment.variants import format_value, point_name
 from caretwin.reports import experiment_figures as ef
 from caretwin.reports import provenance, tables
 from caretwin.reports.figures import Figure, script_json
+from caretwin.reports.output import write_document
 from caretwin.reports.report import DISCLAIMER, DISCLAIMER_BODY, Plot, _environment, plotly_js
 
 __all__ = ["build_experiment_context", "render_experiment_report", "write_experiment_report"]
@@ -256,22 +254,4 @@ def write_experiment_report(
     result: ExperimentResult, path: Path, manifest: dict[str, Any] | None = None
 ) -> Path:
     """Render and write atomically (parents created); returns ``path``."""
-    document = render_experiment_report(result, manifest)
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(document)
-            os.chmod(tmp, 0o644)  # a report is meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise CareTwinError(
-            f"cannot write the report to {path}: {exc.strerror or exc}",
-            details={"path": str(path)},
-        ) from exc
-    return path
+    return write_document(render_experiment_report(result, manifest), path)

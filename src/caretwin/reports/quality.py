@@ -7,8 +7,6 @@ plotly.js bundle, the script-safe figure JSON and the atomic file write — and 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +14,11 @@ from typing import Any
 from markupsafe import Markup
 
 import caretwin
-from caretwin.errors import CareTwinError
 from caretwin.quality import QualityReport
 from caretwin.quality.valuesets import load_value_set
 from caretwin.reports import report as base
 from caretwin.reports.figures import PALETTE, script_json
+from caretwin.reports.output import write_document
 
 __all__ = ["build_quality_context", "render_quality_report", "write_quality_report"]
 
@@ -115,22 +113,4 @@ def render_quality_report(
 
 def write_quality_report(report: QualityReport, path: Path, run_id: str | None = None) -> Path:
     """Render the page and write it atomically to ``path`` (parents created); returns it."""
-    document = render_quality_report(report, run_id)
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(document)
-            os.chmod(tmp, 0o644)  # a report is meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise CareTwinError(
-            f"cannot write the report to {path}: {exc.strerror or exc}",
-            details={"path": str(path)},
-        ) from exc
-    return path
+    return write_document(render_quality_report(report, run_id), path)

@@ -8,8 +8,6 @@ no network access: no CDN, no web fonts, no external links in ``src`` or ``href`
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +17,9 @@ import jinja2
 from markupsafe import Markup
 
 import caretwin
-from caretwin.errors import CareTwinError, DataError
+from caretwin.errors import DataError
 from caretwin.reports import figures, provenance, tables
+from caretwin.reports.output import write_document
 from caretwin.sim.result import HIST_BIN_H, HIST_BINS, SimulationResult
 
 DISCLAIMER_BODY = (
@@ -195,22 +194,4 @@ def render_report(inp: ReportInput, now: datetime | None = None) -> str:
 
 def write_report(inp: ReportInput, path: Path) -> Path:
     """Render the report and write it atomically to ``path`` (parents created); returns it."""
-    document = render_report(inp)
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(document)
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise CareTwinError(
-            f"cannot write the report to {path}: {exc.strerror or exc}",
-            details={"path": str(path)},
-        ) from exc
-    return path
+    return write_document(render_report(inp), path)
