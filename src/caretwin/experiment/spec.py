@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from caretwin.errors import DefinitionError
+from caretwin.model.loader import parse_yaml, read_text_file
 
 __all__ = [
     "ExperimentSpec",
@@ -195,24 +195,11 @@ def spec_from_data(data: Any, *, source: str = "experiment") -> ExperimentSpec:
 
 
 def parse_spec(text: str, *, source: str = "experiment") -> ExperimentSpec:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise DefinitionError(f"{source}: YAML syntax error{where}") from None
-    return spec_from_data(data, source=source)
+    return spec_from_data(parse_yaml(text, source), source=source)
 
 
 def load_spec(path: Path | str) -> ExperimentSpec:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DefinitionError(f"no such experiment file: {p}") from None
-    except OSError as exc:
-        raise DefinitionError(f"cannot read experiment file {p}: {exc.strerror}") from None
-    return parse_spec(text, source=str(p))
+    return parse_spec(read_text_file(path, "experiment"), source=str(path))
 
 
 def experiment_schema() -> dict[str, Any]:

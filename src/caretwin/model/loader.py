@@ -69,26 +69,34 @@ def definition_from_data(data: Any, *, source: str = "definition") -> TwinDefini
     return d
 
 
-def load_definition(path: Path | str) -> TwinDefinition:
-    """Load and fully validate a twin definition file."""
+def read_text_file(path: Path | str, what: str) -> str:
+    """A definition-like file's text; a missing or unreadable file is a DefinitionError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DefinitionError(f"no such model file: {p}") from None
+        raise DefinitionError(f"no such {what} file: {p}") from None
     except OSError as exc:
-        raise DefinitionError(f"cannot read model file {p}: {exc.strerror}") from None
-    return parse_definition(text, source=str(p))
+        raise DefinitionError(f"cannot read {what} file {p}: {exc.strerror}") from None
 
 
-def parse_definition(text: str, *, source: str = "definition") -> TwinDefinition:
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML to plain data; a syntax error names its line and column, never a traceback."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise DefinitionError(f"{source}: YAML syntax error{where}") from None
-    return definition_from_data(data, source=source)
+
+
+def load_definition(path: Path | str) -> TwinDefinition:
+    """Load and fully validate a twin definition file."""
+    return parse_definition(read_text_file(path, "model"), source=str(path))
+
+
+def parse_definition(text: str, *, source: str = "definition") -> TwinDefinition:
+    return definition_from_data(parse_yaml(text, source), source=source)
 
 
 def dump_definition(d: TwinDefinition) -> str:
