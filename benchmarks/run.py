@@ -8,9 +8,9 @@ Prints figures and ratios against a named baseline measured in the same process:
   (definitions in benchmarks/sim_bench.py);
 * scaling (``--only scaling``): 1, 4 and 16 simulated years; 10, 100 and 1000 replications
   (the last on every core), per-replication cost and peak memory;
-* ingestion: `caretwin synth` output for 395 days of RH1; plain `orjson` parsing of the same
-  NDJSON lines (baseline) against the full ingest into a fresh lake (validation, normalisation,
-  content hashing, Parquet); resources per second, MB/s.
+* ingestion (``--only ingest``, benchmarks/ingest_bench.py): >= 1 M resources (``caretwin synth``
+  RH1 plus the Synthea sample) into a fresh lake, against plain `orjson` parsing and validated
+  `fhir.resources` parsing of the same files; resources/s, MB/s, phases, peak RSS.
 
 `--quick` is a smoke run of every part with small sizes (about a minute). Not part of the unit
 tests: speed is measured here, never asserted there. Timings on a shared machine are noisy.
@@ -22,20 +22,13 @@ import argparse
 import os
 import resource
 import sys
-import tempfile
-import time
 from pathlib import Path
-
-import orjson
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.ingest_bench import bench
 from benchmarks.sim_bench import head_to_head, scaling
-
-from caretwin.ingest import ingest_paths
-from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
-from caretwin.synth import generate
 
 
 def peak_mb() -> float:
@@ -44,43 +37,9 @@ def peak_mb() -> float:
     return max(own, kids) / 1024.0
 
 
-def bench_ingest(days: int) -> None:
-    d = load_definition(example_path(REFERENCE_HOSPITAL))
-    print(f"== ingestion: {days} days of RH1 from caretwin synth")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        t0 = time.perf_counter()
-        rep = generate(d, days, 7, data)
-        print(f"  synth: {sum(rep.counts.values()):,} records in {time.perf_counter() - t0:.1f} s")
-        files = sorted(data.glob("*.ndjson"))
-        size_mb = sum(f.stat().st_size for f in files) / 1e6
-        t0 = time.perf_counter()
-        n = 0
-        for f in files:
-            with f.open("rb") as fh:
-                for line in fh:
-                    if line.strip():
-                        orjson.loads(line)
-                        n += 1
-        parse = time.perf_counter() - t0
-        print(
-            f"  baseline orjson parse: {n:,} resources, {size_mb:.0f} MB in {parse:.2f} s "
-            f"= {n / parse:,.0f} resources/s, {size_mb / parse:.0f} MB/s"
-        )
-        t0 = time.perf_counter()
-        report = ingest_paths(Path(tmp) / "lake", [data])
-        wall = time.perf_counter() - t0
-        total = sum(c.added + c.unchanged + c.quarantined for c in report.counts.values())
-        print(
-            f"  caretwin ingest: {total:,} records in {wall:.2f} s = {total / wall:,.0f} "
-            f"resources/s, {size_mb / wall:.0f} MB/s; "
-            f"{wall / parse:.1f}x the time of the parse baseline"
-        )
-        t0 = time.perf_counter()
-        ingest_paths(Path(tmp) / "lake", [data])
-        again = time.perf_counter() - t0
-        print(f"  re-ingest (nothing new): {again:.2f} s = {total / again:,.0f} resources/s")
-    print(f"  peak memory: {peak_mb():.0f} MB")
+def bench_ingest(days: int | None, quick: bool) -> None:
+    """The ingestion benchmark of benchmarks/ingest_bench.py (>= 1 M resources by default)."""
+    bench(days or (30 if quick else None), fhir_sample=500 if quick else 5000)
 
 
 def main() -> int:
@@ -100,7 +59,7 @@ def main() -> int:
         else:
             scaling([1, 4, 16], [10, 100], big_reps=1000, run_days=364)
     if args.only in (None, "ingest"):
-        bench_ingest(args.days or (30 if quick else 395))
+        bench_ingest(args.days, quick)
     return 0
 
 

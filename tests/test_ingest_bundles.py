@@ -79,13 +79,14 @@ def test_searchset_and_collection_in_ndjson_lines(tmp_path: Path) -> None:
 def test_bad_bundles_and_entries_are_quarantined_with_line_and_entry(tmp_path: Path) -> None:
     good = {"resourceType": "Patient", "id": "p1"}
     lines = [
-        _bundle("history", [{"resource": good}]),
+        _bundle("subscription-notification", [{"resource": good}]),
         _bundle(
             "batch",
             [
                 {"resource": good},
-                {"request": {"method": "DELETE", "url": "Patient/p9"}},
+                {"request": {"method": "PUT", "url": "Patient/p9"}},
                 {"resource": {"resourceType": "Encounter", "id": "e1", "status": "finished"}},
+                {"request": {"method": "DELETE", "url": "Patient?identifier=x|1"}},
             ],
         ),
     ]
@@ -97,15 +98,24 @@ def test_bad_bundles_and_entries_are_quarantined_with_line_and_entry(tmp_path: P
         "SELECT line, resource_type, reason FROM quarantine ORDER BY line, reason"
     )
     assert q.to_pylist() == [
-        {"line": 1, "resource_type": None, "reason": "Bundle type 'history' is not supported"},
+        {
+            "line": 1,
+            "resource_type": None,
+            "reason": "Bundle type 'subscription-notification' is not supported",
+        },
         {
             "line": 2,
             "resource_type": None,
-            "reason": "Bundle.entry[1]: no resource (request DELETE is not applied)",
+            "reason": "Bundle.entry[1]: no resource (request PUT is not applied)",
         },
         {
             "line": 2,
             "resource_type": "Encounter",
             "reason": "Bundle.entry[2]: Encounter.class is required",
+        },
+        {
+            "line": 2,
+            "resource_type": None,
+            "reason": "Bundle.entry[3]: conditional delete is not supported",
         },
     ]

@@ -5,17 +5,21 @@ A :class:`Chunk` is a run of whole NDJSON lines of one file (or one whole ``.jso
 checks each resource (:mod:`caretwin.ingest.validate`), and returns the accepted ones as one Arrow
 table of raw columns (canonical JSON, its sha256, version fields) plus quarantine rows. It has no
 state and no I/O, so chunks can be parsed in any process, in parallel, and the results put back
-in input order: the output does not depend on how many workers ran.
+in input order: the output does not depend on how many workers ran. A chunk given an ``out``
+path is written there as Parquet by the worker itself (with ``ord``, the record's position in the
+ingest: chunk index << 32 | row), so the parent never receives or copies the records.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from caretwin.ingest.bundles import Entry, expand_bundle
 from caretwin.ingest.dates import DateFormatError, parse_datetime
@@ -50,13 +54,30 @@ class Chunk:
     data: bytes
     whole_json: bool = False  # a .json file: one document, not lines
     file_type: str | None = None  # bulk-export naming: the type every record must have
+    index: int = 0  # position of the chunk in the ingest
+    out: str | None = None  # write accepted records here (Parquet) instead of returning them
+
+
+#: A spooled chunk: the candidate columns and ``ord``.
+SPOOL = pa.schema([*CANDIDATE, pa.field("ord", pa.int64())])
+ORD_SHIFT = 32
 
 
 @dataclass(slots=True)
 class Parsed:
-    table: pa.Table
+    table: pa.Table | None  # None once written to ``path``
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
+    rows: int = 0
+    path: str | None = None
+    types: dict[str, int] = field(default_factory=dict)  # accepted rows per resource type
+
+
+def spool(table: pa.Table, index: int, path: str) -> None:
+    """Write a chunk's accepted records with their ``ord`` (see the module doc)."""
+    first = index << ORD_SHIFT
+    ords = pa.array(range(first, first + table.num_rows), pa.int64())
+    pq.write_table(table.append_column("ord", ords), path, compression="lz4")
 
 
 def excerpt(raw: bytes) -> str:
@@ -107,9 +128,9 @@ class _Builder:
             self.refuse(line, data.get("resourceType"), reason, _excerpt_of(data, raw))
             return
         except DateFormatError as exc:
-            rtype = data.get("resourceType")
-            reason = f"{where}{rtype}.meta.lastUpdated: {exc}"
-            self.refuse(line, rtype, reason, _excerpt_of(data, raw))
+            bad_type = data.get("resourceType")
+            reason = f"{where}{bad_type}.meta.lastUpdated: {exc}"
+            self.refuse(line, bad_type, reason, _excerpt_of(data, raw))
             return
         canon = orjson.dumps(data, option=_SORTED)
         digest = hashlib.sha256(canon).hexdigest()
@@ -198,7 +219,7 @@ def parse_chunk(chunk: Chunk) -> Parsed:
             out.refuse(1, None, f"invalid JSON: {exc}", excerpt(chunk.data))
         else:
             _document(out, data, chunk.data, 1, None)
-        return Parsed(out.table(), out.quarantine, out.records)
+        return _result(chunk, out)
     line = chunk.first_line - 1
     for raw in chunk.data.split(b"\n"):
         line += 1
@@ -211,4 +232,14 @@ def parse_chunk(chunk: Chunk) -> Parsed:
             out.refuse(line, None, f"invalid JSON: {exc}", excerpt(raw))
             continue
         _document(out, data, raw, line, chunk.file_type)
-    return Parsed(out.table(), out.quarantine, out.records)
+    return _result(chunk, out)
+
+
+def _result(chunk: Chunk, out: _Builder) -> Parsed:
+    table = out.table()
+    rows = table.num_rows
+    types = dict(Counter(out.cols[0]))
+    if chunk.out is None or not rows:
+        return Parsed(table, out.quarantine, out.records, rows, None, types)
+    spool(table, chunk.index, chunk.out)
+    return Parsed(None, out.quarantine, out.records, rows, chunk.out, types)

@@ -60,7 +60,8 @@ def ingest_paths(
             if is_csv(path):
                 run.add_work_orders(path)
         size = sum(p.stat().st_size for p in fhir)
-        for parsed in parse_all((c for p in fhir for c in chunks(p)), size, workers):
+        todo = (run.assign(c) for p in fhir for c in chunks(p))
+        for parsed in parse_all(todo, size, workers):
             run.add_parsed(parsed)
         # HL7 v2 ADT events apply to the state of encounters, so they go in after FHIR records.
         if hl7_files:
@@ -109,4 +110,5 @@ def ingest_feed(
         seconds=round(seconds, 4),
         resources_per_second=round(run.records / seconds, 1) if seconds > 0 else 0.0,
         tables={t: counts[t] for t in TABLES},
+        phases=run.phases,
     )

@@ -49,6 +49,8 @@ class IngestReport(BaseModel):
     seconds: float = 0.0
     resources_per_second: float = 0.0
     tables: dict[str, int] = Field(default_factory=dict)
+    #: wall seconds per pipeline phase (parse, classify, views, tables, raw, hashes, commit)
+    phases: dict[str, float] = Field(default_factory=dict)
 
     @property
     def added(self) -> int:

@@ -10,6 +10,8 @@ top of them; ``raw``: a sink for lineage rows). :meth:`IngestRun.commit` does th
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 from caretwin.errors import DataError
 from caretwin.hl7v2.feed import UNKNOWN as HL7_TYPE
-from caretwin.ingest.parse import CANDIDATE, Parsed
+from caretwin.ingest.parse import ORD_SHIFT, SPOOL, Chunk, Parsed, spool
 from caretwin.ingest.records import WORK_ORDER_TYPE, InvalidRecord
 from caretwin.ingest.report import TypeCounts
 from caretwin.ingest.stage import classify, define_old, files_sql, set_hash_of, sql_str
@@ -35,9 +37,8 @@ from caretwin.lake.schema import PARTITIONS
 from caretwin.views import View, all_views
 
 UNKNOWN_TYPE = "(unknown)"
-_SPOOL = pa.schema([*CANDIDATE, pa.field("ord", pa.int64())])
 #: DuckDB's memory for one ingest; beyond it, joins and sorts spill to the staging folder.
-DUCKDB_MEMORY = os.environ.get("CARETWIN_INGEST_DUCKDB_MEMORY", "512MB")
+DUCKDB_MEMORY = os.environ.get("CARETWIN_INGEST_DUCKDB_MEMORY", "600MB")
 
 
 class _RawSink:
@@ -69,30 +70,45 @@ class IngestRun:
         self.raw = _RawSink()
         self._rows: dict[str, dict[str, list[dict[str, Any]]]] | None = None
         self._known: set[tuple[str, str, str]] | None = None
-        self._spool_path = writer.staging / "cand.parquet"
-        self._spool: pq.ParquetWriter | None = None
-        self._ord = 0
+        self._spool_dir = writer.staging / "cand"
+        self._spool_dir.mkdir()
+        self._spooled: list[str] = []
+        self._spool_types: list[tuple[str, dict[str, int]]] = []
+        self._chunks = 0
+        self._hl7_table = SCHEMAS["resources"].empty_table()
         self._work_orders: dict[int, dict[str, Any]] = {}
         self.con: duckdb.DuckDBPyConnection | None = None
         self.snapshot_id = set_hash(())
         self.no_change = True
         self.quarantine_added = 0
+        self.phases: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """Charge the time since the last lap to ``phase`` (reported, for benchmarks)."""
+        now = time.perf_counter()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - self._clock, 3)
+        self._clock = now
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def add_parsed(self, parsed: Parsed) -> None:
+    def assign(self, chunk: Chunk) -> Chunk:
+        """Give ``chunk`` its index and spool file (call in input order, before parsing)."""
         if self.con is not None:
             raise DataError("FHIR records must be fed before HL7 messages")
+        chunk.index = self._chunks
+        chunk.out = str(self._spool_dir / f"{self._chunks:08d}.parquet")
+        self._chunks += 1
+        return chunk
+
+    def add_parsed(self, parsed: Parsed) -> None:
+        """Take the outcome of a parsed chunk (in input order)."""
         self.records += parsed.records
         for row in parsed.quarantine:
             self._quarantine(row)
-        table = parsed.table
-        if table.num_rows:
-            ords = pa.array(range(self._ord, self._ord + table.num_rows), pa.int64())
-            self._ord += table.num_rows
-            if self._spool is None:
-                self._spool = pq.ParquetWriter(self._spool_path, _SPOOL, compression="lz4")
-            self._spool.write_table(table.append_column("ord", ords))
+        if parsed.path is not None:
+            self._spooled.append(parsed.path)
+            self._spool_types.append((parsed.path, parsed.types))
 
     def add_work_orders(self, path: Path) -> None:
         """A CMMS CSV: each valid row one raw record (type ``WorkOrder``) and one table row."""
@@ -116,9 +132,15 @@ class IngestRun:
             import hashlib
 
             digest = hashlib.sha256(canon).hexdigest()
-            self._work_orders[self._ord + len(out.cols[0])] = row
+            self._work_orders[(self._chunks << ORD_SHIFT) + len(out.cols[0])] = row
             out.add(WORK_ORDER_TYPE, wid, digest, rec.line, canon, digest, None, None, False)
-        self.add_parsed(Parsed(out.table(), out.quarantine, out.records))
+        chunk = self.assign(Chunk(path.as_posix(), 1, b""))
+        table = out.table()
+        if table.num_rows and chunk.out is not None:
+            spool(table, chunk.index, chunk.out)
+        spooled = chunk.out if table.num_rows else None
+        types = {WORK_ORDER_TYPE: table.num_rows}
+        self.add_parsed(Parsed(None, out.quarantine, out.records, table.num_rows, spooled, types))
 
     def _quarantine(self, row: dict[str, Any]) -> None:
         self.counts[row["resource_type"] or UNKNOWN_TYPE].quarantined += 1
@@ -168,14 +190,17 @@ class IngestRun:
 
     # -- DuckDB stage ------------------------------------------------------------------------
 
-    def _stage(self) -> None:
+    def _stage(self, final: bool = False) -> None:
+        """Classify, then run the views. ``final``: no HL7 message can follow, so the raw rows
+        are known and are written by a second DuckDB connection while the views run (the
+        views leave the second core mostly idle)."""
         if self.con is not None:
             return
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
-        else:
-            pq.write_table(_SPOOL.empty_table(), self._spool_path)
+        self.lap("parse")
+        if not self._spooled:
+            empty = str(self._spool_dir / "empty.parquet")
+            pq.write_table(SPOOL.empty_table(), empty)
+            self._spooled.append(empty)
         tmp = self.writer.staging / "duckdb.tmp"
         con = duckdb.connect(":memory:")
         self.con = con
@@ -186,14 +211,41 @@ class IngestRun:
         types = [
             r[0]
             for r in con.execute(
-                f"SELECT DISTINCT resource_type FROM read_parquet({sql_str(str(self._spool_path))})"
+                f"SELECT DISTINCT resource_type FROM read_parquet({files_sql(self._spooled)})"
             ).fetchall()
         ]
         define_old(con, self.lake.partition_files("resources", "type", types))
-        classify(con, self._spool_path, self.lake.catalog().next_seq)
+        classify(con, self._spooled, self.lake.catalog().next_seq)
         self._conflicts()
-        self.tables = TableBuilder(con, self.lake, self.writer)
-        self.tables.run_views(self.views)
+        self.lap("classify")
+        self.tables = TableBuilder(con, self.lake, self.writer, self._spool_types)
+        self.lap("classify")
+        raw: threading.Thread | None = None
+        failed: list[BaseException] = []
+        if final:
+            self._hl7_raw(con)
+            self.snapshot_id = set_hash_of(con, self._added_sql)
+            cursor = con.cursor()
+
+            def write() -> None:
+                try:
+                    self._write_raw(cursor)
+                except BaseException as exc:  # re-raised in this thread below
+                    failed.append(exc)
+                finally:
+                    cursor.close()
+
+            raw = threading.Thread(target=write, name="caretwin-ingest-raw")
+            raw.start()
+        try:
+            for table, secs in self.tables.run_views(self.views).items():
+                self.phases[f"view {table}"] = secs
+        finally:
+            if raw is not None:
+                raw.join()
+        if failed:
+            raise failed[0]
+        self.lap("views + raw" if final else "views")
 
     def _conflicts(self) -> None:
         assert self.con is not None
@@ -211,14 +263,22 @@ class IngestRun:
 
     # -- commit ------------------------------------------------------------------------------
 
+    _added_sql = (
+        "SELECT c.content_hash FROM cand c JOIN cls USING (ord) WHERE cls.status = 'added' "
+        "UNION ALL SELECT content_hash FROM __hl7"
+    )
+
     def commit(self, started: float) -> None:
-        self._stage()
+        final = self.con is None  # no HL7 feed staged the run: nothing can follow
+        self._stage(final=final)
         con = self.con
         assert con is not None
         self._count()
         base = self.lake.catalog().next_seq
-        n_cand = self._ord
-        self._hl7_raw(base + n_cand)
+        if not final:
+            self._hl7_raw(con)
+            self.snapshot_id = set_hash_of(con, self._added_sql)
+        n_added = _scalar(con, f"SELECT count(*) FROM ({self._added_sql})")
         py_rows: dict[str, dict[str, list[dict[str, Any]]]] = {
             t: dict(v) for t, v in (self._rows or {}).items()
         }
@@ -226,26 +286,22 @@ class IngestRun:
         if wo:
             py_rows["work_orders"] = wo
         new_locations = bool(
-            con.execute(
-                "SELECT count(*) FROM added WHERE win AND resource_type = 'Location'"
-            ).fetchone()[0]  # type: ignore[index]
+            _scalar(con, "SELECT count(*) FROM added WHERE win AND resource_type = 'Location'")
         ) or bool(py_rows.get("locations"))
-        added_sql = (
-            "SELECT c.content_hash FROM cand c JOIN cls USING (ord) WHERE cls.status = 'added' "
-            "UNION ALL SELECT content_hash FROM __hl7"
-        )
-        n_added = con.execute(f"SELECT count(*) FROM ({added_sql})").fetchone()[0]  # type: ignore[index]
-        self.snapshot_id = set_hash_of(con, added_sql)
         q_added = self._stage_quarantine()
         if not n_added and not q_added:
             return
         self.no_change = not n_added
+        self.lap("hashes")
         for table in TABLE_KEYS:
             view = self.views.get(table)
             self.tables.build(
                 table, view.resource if view else None, py_rows.get(table, {}), new_locations
             )
-        self._write_raw(base)
+        self.lap("tables")
+        if not final:
+            self._write_raw(con)
+            self.lap("raw")
         all_raw = self.lake.table_files("resources")
         old_hashes = (
             f"SELECT content_hash FROM read_parquet({files_sql(all_raw)}, "
@@ -253,13 +309,13 @@ class IngestRun:
             if all_raw
             else ""
         )
-        data_hash = set_hash_of(con, old_hashes + added_sql)
+        data_hash = set_hash_of(con, old_hashes + self._added_sql)
         entry = None
         if n_added:
             entry = SnapshotEntry(
                 snapshot_id=self.snapshot_id,
                 created_at=datetime.now(UTC).isoformat(),
-                added=int(n_added),
+                added=n_added,
                 quarantined=len(self.quarantine),
                 no_change=False,
                 data_hash=data_hash,
@@ -269,14 +325,13 @@ class IngestRun:
                     for t, c in sorted(self.counts.items())
                     if c.added
                 },
+                seconds=round(time.perf_counter() - started, 3),
             )
-            import time
-
-            entry.seconds = round(time.perf_counter() - started, 3)
         views = {**self.lake.catalog().views, **self.view_hashes}
-        self.writer.commit(
-            data_hash, entry, next_seq=base + n_cand + len(self.raw.rows), views=views
-        )
+        next_seq = base + _scalar(con, "SELECT count(*) FROM added") + len(self.raw.rows)
+        self.lap("hashes")
+        self.writer.commit(data_hash, entry, next_seq=next_seq, views=views)
+        self.lap("commit")
 
     def _count(self) -> None:
         assert self.con is not None
@@ -309,19 +364,26 @@ class IngestRun:
             out[row["work_order_id"]] = [row]
         return out
 
-    def _hl7_raw(self, first_seq: int) -> None:
-        assert self.con is not None
+    def _hl7_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Register ``__hl7``: the HL7 feed's lineage rows, numbered after the added FHIR rows."""
+        first = self.lake.catalog().next_seq + _scalar(con, "SELECT count(*) FROM added")
         rows = [
             {**r, "version": r["content_hash"], "version_id": None, "last_updated": None,
-             "seq": first_seq + i, "deleted": False, "full_url": None, "snapshot_id": ""}
+             "seq": first + i, "deleted": False, "full_url": None, "snapshot_id": ""}
             for i, r in enumerate(self.raw.rows)
         ]  # fmt: skip
-        self.con.register("__hl7", pa.Table.from_pylist(rows, schema=SCHEMAS["resources"]))
+        self._hl7_table = pa.Table.from_pylist(rows, schema=SCHEMAS["resources"])
+        con.register("__hl7", self._hl7_table)
 
-    def _write_raw(self, base: int) -> None:
-        """Append this ingest's raw rows, partitioned by type and month (``last_updated``)."""
-        assert self.con is not None
-        cols = [c for c in SCHEMAS["resources"].names]
+    def _write_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Append this ingest's raw rows, partitioned by type and month (``last_updated``).
+
+        Row groups are kept small (16 k rows): a partitioned write buffers one row group per
+        open partition, and raw rows are large (the JSON), so DuckDB's default of 122 k rows
+        would hold several hundred MB.
+        """
+        con.register("__hl7", self._hl7_table)  # registrations are per connection
+        cols = SCHEMAS["resources"].names
         sid = sql_str(self.snapshot_id)
         pick = {
             "snapshot_id": f"{sid} AS snapshot_id",
@@ -337,15 +399,15 @@ class IngestRun:
             for name, expr in PARTITIONS["resources"]
         )
         folder = self.writer.stage_dir("resources")
-        self.con.execute(
+        con.execute(
             f"""COPY (SELECT *, {parts} FROM (
                     SELECT {select} FROM cand c JOIN added a USING (ord)
-                    UNION ALL SELECT {hl7_select} FROM __hl7) ORDER BY seq)
-                TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (type, month),
+                    UNION ALL SELECT {hl7_select} FROM __hl7))
+                TO '{folder}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
+                ROW_GROUP_SIZE 16384, PARTITION_BY (type, month),
                 FILENAME_PATTERN 'part-{self.writer.tag}-{{i}}')"""
         )
         self.writer.add_dir("resources", folder)
-        del base
 
     def _stage_quarantine(self) -> int:
         old = self.lake.read_table("quarantine", ["source_file", "line", "reason", "excerpt"])
@@ -364,10 +426,12 @@ class IngestRun:
         return len(rows)
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
         if self.con is not None:
             self.con.close()
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
 
 
 __all__ = ["HL7_TYPE", "IngestRun"]

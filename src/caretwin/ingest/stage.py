@@ -34,7 +34,7 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def files_sql(files: Sequence[Path]) -> str:
+def files_sql(files: Sequence[Path | str]) -> str:
     return "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
 
 
@@ -51,11 +51,14 @@ def define_old(con: duckdb.DuckDBPyConnection, old_files: Sequence[Path]) -> Non
         )
 
 
-def classify(con: duckdb.DuckDBPyConnection, cand: Path, base_seq: int) -> None:
-    """Create ``cand`` (view), ``cls`` (ord, status, is_new) and ``added`` (temp tables)."""
-    con.execute(f"CREATE TEMP VIEW cand AS SELECT * FROM read_parquet({sql_str(str(cand))})")
+def classify(con: duckdb.DuckDBPyConnection, cand: Sequence[str], base_seq: int) -> None:
+    """Create ``cand`` (view), ``cls`` (ord, status) and ``added`` (temp tables).
+
+    ``added.seq`` numbers the added rows from ``base_seq`` in input order (no gaps).
+    """
+    con.execute(f"CREATE VIEW cand AS SELECT * FROM read_parquet({files_sql(cand)})")
     con.execute(
-        f"""CREATE TEMP TABLE cls AS
+        f"""CREATE TABLE cls AS
         WITH c AS (
             SELECT ord, resource_type, resource_id, version, content_hash,
                 row_number() OVER k AS n, first(content_hash) OVER k AS first_hash
@@ -73,10 +76,10 @@ def classify(con: duckdb.DuckDBPyConnection, cand: Path, base_seq: int) -> None:
     )
     # every version of the touched resources: old ones, then this ingest's added ones
     con.execute(
-        f"""CREATE TEMP TABLE added AS
+        f"""CREATE TABLE added AS
         WITH a AS (
             SELECT c.ord, c.resource_type, c.resource_id, c.version_id, c.last_updated,
-                   {base_seq} + c.ord AS seq, c.deleted
+                   {base_seq} - 1 + row_number() OVER (ORDER BY c.ord) AS seq, c.deleted
             FROM cand c JOIN cls USING (ord) WHERE cls.status = 'added'),
         touched AS (SELECT DISTINCT {_KEY} FROM a),
         v AS (

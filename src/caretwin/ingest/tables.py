@@ -19,7 +19,8 @@ resource at a time):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -37,6 +38,8 @@ from caretwin.views.runner import RELATION, Source, run_view, try_compile
 LOCATION_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
 REF_COLUMNS = ("patient_id", "encounter_id", "location_id", "part_of", "device_id", "based_on")
 PREFIX = "Location?identifier="
+#: Resources per view batch (see :meth:`TableBuilder.run_views`).
+VIEW_BATCH = 100_000
 
 PyRows = Mapping[str, Mapping[str, list[dict[str, Any]]]]
 
@@ -48,12 +51,19 @@ def _q(name: str) -> str:
 class TableBuilder:
     """Builds every changed normalized table of one ingest on ``con`` (see the module doc)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, lake: Lake, writer: LakeWriter) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        lake: Lake,
+        writer: LakeWriter,
+        spooled: Sequence[tuple[str, Mapping[str, int]]],
+    ) -> None:
         self.con, self.lake, self.writer = con, lake, writer
+        self.spooled = spooled
         self._locs = False
         self._urns = False
         con.execute(
-            f"CREATE TEMP VIEW {RELATION} AS SELECT c.resource_type, c.resource_id, c.json "
+            "CREATE TEMP VIEW __current AS SELECT c.resource_type, c.resource_id, c.json, c.ord "
             "FROM cand c SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted) w "
             "ON c.ord = w.ord"
         )
@@ -62,32 +72,72 @@ class TableBuilder:
             for r in con.execute("SELECT DISTINCT resource_type FROM added WHERE win").fetchall()
         }
 
-    def run_views(self, views: Mapping[str, View]) -> None:
-        """``v_<table>``: each view's output over this ingest's current resources, typed."""
+    def run_views(self, views: Mapping[str, View]) -> dict[str, float]:
+        """``v_<table>``: each view's output over this ingest's current resources, typed.
+
+        The resources of one type are loaded into DuckDB in batches of :data:`VIEW_BATCH`, and
+        every view of that type runs on each batch: a view's intermediate rows carry the
+        resource's JSON, so a whole type at once (700 k movements of 380 k Encounters) would
+        exceed the memory budget and spill. Returns the seconds each view took.
+        """
         source = Source(self.con)  # installs the views' SQL macros
-        for table, view in views.items():
-            schema = SCHEMAS[table]
-            missing = [n for n in schema.names if n not in view.column_names()]
+        seconds: dict[str, float] = {}
+        by_type: dict[str, list[tuple[str, View]]] = {}
+        for table, view in sorted(views.items()):
+            missing = [n for n in SCHEMAS[table].names if n not in view.column_names()]
             if missing:
                 raise DataError(f"view {view.name} lacks the columns {missing} of table {table}")
-            out = f"v_{table}"
-            if view.resource not in self.changed_types:
-                self.con.execute(f"CREATE TEMP TABLE {out} AS {self._empty(table)}")
-                continue
-            compiled, _ = try_compile(view)
-            try:
-                if compiled is not None:
-                    body = compiled.sql
-                else:  # interpreted (e.g. repeat): its rows come back through Arrow
-                    result = run_view(view, source, "interpreted")
-                    self.con.register(f"__py_{out}", result.table)
-                    body = f"SELECT * FROM __py_{out}"
+            self.con.execute(f"CREATE TEMP TABLE v_{table} AS {self._empty(table)}")
+            if view.resource in self.changed_types:
+                by_type.setdefault(view.resource, []).append((table, view))
+        for rtype, group in sorted(by_type.items()):
+            for files in self._batches(rtype):
                 self.con.execute(
-                    f"CREATE TEMP TABLE {out} AS SELECT {typed_select(schema)} FROM ({body})"
+                    "CREATE OR REPLACE TEMP TABLE __lt AS SELECT c.resource_type, "
+                    f"c.resource_id, c.json FROM read_parquet({_files(files)}) c "
+                    "SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted) w "
+                    f"ON c.ord = w.ord WHERE c.resource_type = {_lit(rtype)}"
                 )
-            except duckdb.Error as exc:
-                msg = str(exc).split("\n\nLINE")[0]
-                raise DataError(f"view {view.name} failed during ingest: {msg}") from None
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {RELATION} AS SELECT * FROM __lt")
+                for table, view in group:
+                    started = time.perf_counter()
+                    self._run_view(table, view, source)
+                    seconds[table] = round(
+                        seconds.get(table, 0.0) + time.perf_counter() - started, 3
+                    )
+        self.con.execute("DROP TABLE IF EXISTS __lt")
+        return dict(sorted(seconds.items()))
+
+    def _batches(self, rtype: str) -> Iterator[list[str]]:
+        """Spool files holding ``rtype``, grouped to about :data:`VIEW_BATCH` of its rows."""
+        batch: list[str] = []
+        rows = 0
+        for path, types in self.spooled:
+            n = types.get(rtype, 0)
+            if not n:
+                continue
+            if batch and rows + n > VIEW_BATCH:
+                yield batch
+                batch, rows = [], 0
+            batch.append(path)
+            rows += n
+        if batch:
+            yield batch
+
+    def _run_view(self, table: str, view: View, source: Source) -> None:
+        compiled, _ = try_compile(view)
+        try:
+            if compiled is not None:
+                body = compiled.sql
+            else:  # interpreted (e.g. repeat): its rows come back through Arrow
+                result = run_view(view, source, "interpreted")
+                self.con.register("__py_view", result.table)
+                body = "SELECT * FROM __py_view"
+            typed = typed_select(SCHEMAS[table])
+            self.con.execute(f"INSERT INTO v_{table} SELECT {typed} FROM ({body})")
+        except duckdb.Error as exc:
+            msg = str(exc).split("\n\nLINE")[0]
+            raise DataError(f"view {view.name} failed during ingest: {msg}") from None
 
     def _empty(self, table: str) -> str:
         cols = ", ".join(f"NULL::{_duck(f.type)} AS {_q(f.name)}" for f in SCHEMAS[table])
@@ -168,7 +218,7 @@ class TableBuilder:
         if not refs:
             return sql
         test = " OR ".join(f"starts_with({_q(c)}, 'urn:')" for c in refs)
-        if not self.con.execute(f"SELECT count(*) FROM ({sql}) WHERE {test}").fetchone()[0]:  # type: ignore[index]
+        if not self.con.execute(f"SELECT count(*) FROM ({sql}) WHERE {test}").fetchall()[0][0]:
             return sql
         if not self._urns:
             raw = self.lake.table_files("resources")
@@ -225,7 +275,7 @@ class TableBuilder:
     def _resolve_locations(self, sql: str, table: str, column: str) -> str:
         col = _q(column)
         test = f"SELECT count(*) FROM ({sql}) WHERE starts_with({col}, '{PREFIX}')"
-        if not self.con.execute(test).fetchone()[0]:  # type: ignore[index]
+        if not self.con.execute(test).fetchall()[0][0]:
             return sql
         self._location_ids()
         cols = ", ".join(
@@ -238,6 +288,14 @@ class TableBuilder:
             f"SELECT {cols} FROM ({sql}) v LEFT JOIN __loc_ids __ids "
             f"ON starts_with(v.{col}, '{PREFIX}') AND __ids.k = v.{col}[{len(PREFIX) + 1}:]"
         )
+
+
+def _files(paths: Sequence[str]) -> str:
+    return "[" + ", ".join(_lit(p) for p in paths) + "]"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _duck(dtype: pa.DataType) -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from caretwin.ingest.dates import DateFormatError, parse_datetime
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.fields import (
     concept,
@@ -62,25 +63,63 @@ def _patient(res: Res) -> None:
                 obj(ident.get("type"), "Patient.identifier.type")
 
 
+def _period(value: Any, where: Callable[[], str]) -> None:
+    """:func:`caretwin.ingest.fields.period` without building path texts unless it fails.
+
+    Encounters carry several periods each, and formatting their FHIR paths up front cost more
+    than checking them; ``where`` makes the path only for an error message.
+    """
+    if value is None:
+        return
+    if type(value) is not dict:
+        raise InvalidRecord(f"{where()} must be an object")
+    start, end = value.get("start"), value.get("end")
+    if start is None and end is None:
+        return
+    try:
+        s = parse_datetime(start) if start is not None else None
+        e = parse_datetime(end) if end is not None else None
+    except DateFormatError as exc:
+        bad = "start" if start is not None and not _is_instant(start) else "end"
+        raise InvalidRecord(f"{where()}.{bad}: {exc}") from None
+    if s is not None and e is not None and e < s:
+        raise InvalidRecord(f"{where()} end is before start")
+
+
+def _is_instant(value: Any) -> bool:
+    try:
+        parse_datetime(value)
+    except DateFormatError:
+        return False
+    return True
+
+
 def _encounter(res: Res) -> None:
-    require_text(res, "status", "Encounter")
+    status = res.get("status")
+    if not status or type(status) is not str:
+        require_text(res, "status", "Encounter")
     cls = res.get("class")
     if isinstance(cls, list):  # R5 shape (CodeableConcept list): take the first coding
         cls = ((cls[0] or {}).get("coding") or [None])[0] if cls else None
     if not text(obj(cls, "Encounter.class").get("code"), "Encounter.class.code"):
         raise InvalidRecord("Encounter.class is required")
-    period(res.get("period"), "Encounter.period")
-    hosp = obj(res.get("hospitalization"), "Encounter.hospitalization")
-    concept(hosp.get("admitSource"), "Encounter.hospitalization.admitSource")
-    concept(hosp.get("dischargeDisposition"), "Encounter.hospitalization.dischargeDisposition")
+    _period(res.get("period"), lambda: "Encounter.period")
+    hosp = res.get("hospitalization")
+    if hosp is not None:
+        hosp = obj(hosp, "Encounter.hospitalization")
+        concept(hosp.get("admitSource"), "Encounter.hospitalization.admitSource")
+        concept(hosp.get("dischargeDisposition"), "Encounter.hospitalization.dischargeDisposition")
     locs = res.get("location") or []
-    if not isinstance(locs, list):
+    if type(locs) is not list:
         raise InvalidRecord("Encounter.location must be a list")
-    for seq, loc in enumerate(locs):
-        path = f"Encounter.location[{seq}]"
-        entry = obj(loc, path)
-        period(entry.get("period"), f"{path}.period")
-        text(entry.get("status"), f"{path}.status")
+    for seq, entry in enumerate(locs):
+        if type(entry) is not dict:
+            obj(entry, f"Encounter.location[{seq}]")
+            continue
+        _period(entry.get("period"), lambda seq=seq: f"Encounter.location[{seq}].period")  # type: ignore[misc]
+        loc_status = entry.get("status")
+        if loc_status is not None and type(loc_status) is not str:
+            raise InvalidRecord(f"Encounter.location[{seq}].status must be a string")
 
 
 def _location(res: Res) -> None:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from caretwin.errors import DataError
 from caretwin.lake.catalog import Catalog, read_catalog
-from caretwin.lake.schema import SCHEMAS, TABLES, empty_table
+from caretwin.lake.schema import SCHEMAS, TABLE_KEYS, TABLES, empty_table
 
 
 def _sql_str(value: str) -> str:
@@ -101,7 +101,11 @@ class Lake:
             con.close()
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """One table as Arrow with the contract's schema (without DuckDB)."""
+        """One table as Arrow with the contract's schema (without DuckDB).
+
+        A normalized table comes sorted by its key (and ``seq`` for movements) whatever its
+        partitioning on disk, as it did when each table was one file.
+        """
         files = self.table_files(name)
         schema = SCHEMAS[name]
         if columns is not None:
@@ -109,7 +113,12 @@ class Lake:
         if not files:
             return schema.empty_table()
         parts = [pq.read_table(f, columns=columns, schema=schema) for f in files]
-        return pa.concat_tables(parts)
+        table = pa.concat_tables(parts)
+        key = TABLE_KEYS.get(name)
+        order = [k for k in (key, "seq" if name == "movements" else None) if k in schema.names]
+        if len(parts) > 1 and order:
+            table = table.sort_by([(k, "ascending") for k in order])
+        return table
 
     def data_hash(self) -> str:
         """sha256 over the sorted content hashes of every raw resource in the lake."""

@@ -77,6 +77,10 @@ class Scope:
         return f"x{next(self._names)}"
 
 
+#: Backbone elements: the model lists their children (``Encounter.location.period``), not them.
+_BACKBONES = frozenset(p.rsplit(".", 1)[0] for p in _PATH_TYPES if p.count(".") >= 2)
+
+
 def compile_path(path: ParsedPath, scope: Scope) -> Expr:
     return _Compiler(scope).expr(path.root, scope.this)
 
@@ -93,6 +97,8 @@ def _member_type(tpath: str | None, name: str) -> tuple[bool, str | None]:
         if cand in _PATH_TYPES or cand in _ELSEWHERE:
             found = _PATH_TYPES.get(cand) or _ELSEWHERE.get(cand) or cand
             return False, str(found)
+        if cand in _BACKBONES:  # a backbone element (Encounter.location): not a choice
+            return False, cand
         base = _PARENTS.get(base) if "." not in base else None
     return name in _CHOICE_NAMES, None
 

@@ -1,8 +1,8 @@
 """Running a view: compiled SQL when possible, the fhirpathpy interpreter otherwise.
 
 A :class:`Source` is where resources live: :class:`MemorySource` (a list, e.g. a conformance
-file) or :class:`LakeSource` (the lake's raw ``resources`` table, latest version of each
-resource, i.e. "latest ingested wins" as the normalized tables have it). Both expose a DuckDB
+file) or :class:`LakeSource` (the lake's raw ``resources`` table, current version of each
+resource, as the normalized tables have it). Both expose a DuckDB
 relation ``__latest(resource_type, resource_id, json)`` and an iterator of parsed resources.
 
 ``engine="auto"`` compiles and falls back to interpreting when the compiler declines
@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from caretwin.errors import DataError
 from caretwin.lake import Lake
+from caretwin.lake.versions import latest_sql
 from caretwin.views import sqlfuncs
 from caretwin.views.compiler import CompiledView, NotCompilable, compile_view
 from caretwin.views.definition import View
@@ -84,28 +85,17 @@ class MemorySource(Source):
 
 
 class LakeSource(Source):
-    """The lake's raw resources, latest ingested version of each (type, id)."""
+    """The lake's raw resources, the current version of each (type, id); deleted ones left out.
+
+    "Current" is the rule of :mod:`caretwin.lake.versions` (versionId, lastUpdated, ingest
+    order), the one ingestion applies to the normalized tables.
+    """
 
     def __init__(self, lake: Lake) -> None:
         super().__init__(lake.connect())
-        files = [str(p) for p in lake.table_files("resources")]
-        if not files:
-            self.con.execute(
-                f"CREATE TEMP VIEW {RELATION} AS "
-                "SELECT resource_type, resource_id, json FROM resources"
-            )
-            return
-        listing = ", ".join(f"({_sql_str(f)}, {i})" for i, f in enumerate(files))
-        paths = ", ".join(_sql_str(f) for f in files)
-        # Catalog order is ingest order; within a file, row order is processing order.
         self.con.execute(
-            f"""CREATE TEMP VIEW {RELATION} AS
-            SELECT r.resource_type, r.resource_id, r.json
-            FROM read_parquet([{paths}], filename = true, file_row_number = true) r
-            JOIN (VALUES {listing}) f(name, seq) ON r.filename = f.name
-            QUALIFY row_number() OVER (
-                PARTITION BY r.resource_type, r.resource_id
-                ORDER BY f.seq DESC, r.file_row_number DESC) = 1"""
+            f"CREATE TEMP VIEW {RELATION} AS SELECT resource_type, resource_id, json "
+            f"FROM ({latest_sql('resources')}) WHERE NOT coalesce(deleted, false)"
         )
 
 
