@@ -239,3 +239,17 @@ def test_cli(workspace: Workspace, tmp_path: Path) -> None:
     assert orjson.loads(ok.output)["counts"]["Device"] == 2
     bad = runner.invoke(app, [*args, "--start-date", "2025-01-07"])
     assert bad.exit_code == 2 and "Monday" in bad.output
+
+
+def test_a_generated_folder_ingests_without_quarantine(tmp_path: Path) -> None:
+    """The folder `caretwin synth` writes is ingested whole: every resource and work order
+    lands, and its synth-manifest.json is recognised as a description, not bad data."""
+    from caretwin.ingest import ingest_paths
+    from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
+    from caretwin.synth import generate
+
+    data = tmp_path / "data"
+    rep = generate(load_definition(example_path(REFERENCE_HOSPITAL)), 7, 2, data, warmup_days=7)
+    report = ingest_paths(tmp_path / "lake", [data])
+    assert report.quarantined == 0
+    assert report.added == sum(rep.counts.values())

@@ -35,22 +35,34 @@ CHUNK_BYTES = 4 << 20
 SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv")
 
 
+#: Files describing a data set rather than holding it: `caretwin synth`'s ``synth-manifest.json``
+#: and a Bulk Data export's saved ``manifest.json``. Found in a folder they are passed over (not
+#: quarantined as resources without a resourceType); named explicitly they are read as data.
+MANIFEST_SUFFIX = "manifest.json"
+
+
 def _matches(path: Path) -> bool:
     return path.name.lower().endswith(SUFFIXES) or is_hl7_file(path)
+
+
+def _is_manifest(path: Path) -> bool:
+    return path.name.lower().endswith(MANIFEST_SUFFIX)
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
     """The input files: given files, plus matching files found recursively under given folders.
 
-    Hidden files and folders (``.staging`` and the like) are skipped; a file listed twice is read
-    once. A missing path or an explicitly named file of an unsupported kind is a :class:`DataError`.
+    Hidden files and folders (``.staging`` and the like) and data-set manifests are skipped; a
+    file listed twice is read once. A missing path or an explicitly named file of an unsupported
+    kind is a :class:`DataError`.
     """
     found: dict[Path, None] = {}
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path).parts
-                if child.is_file() and _matches(child) and not any(p.startswith(".") for p in rel):
+                hidden = any(p.startswith(".") for p in rel)
+                if child.is_file() and _matches(child) and not hidden and not _is_manifest(child):
                     found.setdefault(child.resolve())
         elif path.is_file():
             if not _matches(path):
