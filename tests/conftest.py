@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -92,3 +92,21 @@ def _isolated_caretwin_env(
     """Never let a test touch the developer's real default workspace."""
     monkeypatch.delenv("CARETWIN_WORKSPACE", raising=False)
     monkeypatch.setenv("CARETWIN_HOME", str(tmp_path_factory.mktemp("caretwin-home") / "default"))
+
+
+# Figures a test wants a reader of the CI log to see (e.g. the SQL on FHIR v2 pass count):
+# pytest captures print() of passing tests, so they are collected here and printed at the end.
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure() -> Callable[[str], None]:
+    """Call with a line to print in the test session's closing summary."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("CareTwin figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

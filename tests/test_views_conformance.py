@@ -8,6 +8,7 @@ interpreter (see caretwin.views.conformance). Writes the suite's ``test_report.j
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -19,13 +20,14 @@ from caretwin.views.conformance import run_suite, suite_files
 from caretwin.views.definition import parse_view
 
 
-def test_official_suite(tmp_path: Path) -> None:
+def test_official_suite(tmp_path: Path, report_figure: Callable[[str], None]) -> None:
     suite = shared_path("conformance", "sql-on-fhir-v2")
     result = run_suite(suite_files(suite))
     report = Path(os.environ.get("CARETWIN_SOF_REPORT") or tmp_path / "test_report.json")
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_bytes(orjson.dumps(result.report_json(), option=orjson.OPT_INDENT_2))
     print(f"\n{result.headline()}\ntest_report.json: {report}")
+    report_figure(f"{result.headline()} (test_report.json: {report})")
     failures = [f"{c.file} :: {c.title}: {c.message}" for c in result.failures()]
     assert not failures, "\n".join(failures)
     summary = result.summary()
