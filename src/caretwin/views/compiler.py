@@ -14,10 +14,14 @@ columns in spec order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from caretwin.views.definition import Column, Select, View
 from caretwin.views.fpsql import Expr, NotCompilable, Scope, compile_path, sql_str
+
+#: A reference to the root resource column (``__r``, not ``__rk``) in a compiled step.
+_ROOT_REF = re.compile(r"\b__r\b")
 
 __all__ = ["CompiledView", "NotCompilable", "compile_view"]
 
@@ -52,6 +56,9 @@ class _Builder:
         self.ctes: list[tuple[str, str]] = []
         self.json_columns: set[str] = set()
         self.root_keys: list[str] = []
+        #: FHIR type of the element each ``forEach`` context iterates (None when unknown), so
+        #: paths below it resolve choice elements from the model instead of by key scanning
+        self.ctx_types: dict[str, str | None] = {}
         self._n = 0
 
     def add(self, sql: str) -> str:
@@ -61,13 +68,17 @@ class _Builder:
 
     def scope(self, ctx: str, idx: str) -> Scope:
         root = ctx == "__r"
-        this = Expr(f"ct_one({ctx})", "coll", self.view.resource if root else None)
+        this = Expr(
+            f"ct_one({ctx})", "coll", self.view.resource if root else self.ctx_types.get(ctx)
+        )
         keys = self.root_keys if root else None
         return Scope(this, "__r", idx, self.view.constants, self.view.resource, root_keys=keys)
 
     def build(self, source: str) -> CompiledView:
         rtype = sql_str(self.view.resource)
-        self.add(f"SELECT json::JSON AS __r FROM {source} WHERE resource_type = {rtype}")
+        # The text is parsed by the one multi-path json_extract of stage 1 (a cast to JSON here
+        # would parse, and validate, every resource once more).
+        self.add(f"SELECT json AS __r FROM {source} WHERE resource_type = {rtype}")
         rel = self.add("")  # the root keys stage, filled in once every path is compiled
         for path in self.view.where:
             expr = compile_path(path, self.scope("__r", "0"))
@@ -85,7 +96,12 @@ class _Builder:
         for sel in self.view.select:
             rel = self.node(sel, rel, "__r", "0")
         paths = ", ".join(sql_str(f'$."{k}"') for k in self.root_keys) or "'$.\"id\"'"
-        self.ctes[1] = ("__s1", f"SELECT *, json_extract(__r, [{paths}]) AS __rk FROM __s0")
+        # The whole resource is carried on only when a step reads it (``%resource``, a root
+        # ``unionAll``): an ``unnest`` would otherwise copy it into every generated row.
+        keep = any(_ROOT_REF.search(sql) for _, sql in self.ctes[2:])
+        extract = f"json_extract(__r, [{paths}]) AS __rk"
+        stage1 = f"SELECT __r::JSON AS __r, {extract}" if keep else f"SELECT {extract}"
+        self.ctes[1] = ("__s1", f"{stage1} FROM __s0")
         columns = self.view.column_names()
         listing = ", ".join(f'"{c}"' for c in columns)
         with_clause = ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in self.ctes)
@@ -97,13 +113,16 @@ class _Builder:
             raise NotCompilable("repeat")
         iterator = sel.for_each or sel.for_each_or_null
         if iterator is not None:
-            items = compile_path(iterator, self.scope(ctx, idx)).coll()
+            expr = compile_path(iterator, self.scope(ctx, idx))
+            items = expr.coll()
             if sel.for_each_or_null is not None:
                 items = f"CASE WHEN len({items}) = 0 THEN [NULL::JSON] ELSE {items} END"
-            # under the null row of a forEachOrNull the iteration yields one null element
-            items = f"CASE WHEN {ctx} IS NULL THEN [NULL::JSON] ELSE {items} END"
+            if ctx != "__r":  # the resource itself is never null
+                # under the null row of a forEachOrNull the iteration yields one null element
+                items = f"CASE WHEN {ctx} IS NULL THEN [NULL::JSON] ELSE {items} END"
             self._n += 1
             u = f"__u{self._n}"
+            self.ctx_types[f"{u}.v"] = expr.type
             pairs = f"list_transform({items}, lambda e, i: {{'v': e, 'i': i - 1}})"
             rel = self.add(f"SELECT *, unnest({pairs}) AS {u} FROM {rel}")
             ctx, idx = f"{u}.v", f"{u}.i"
