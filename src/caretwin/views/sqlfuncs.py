@@ -65,20 +65,26 @@ MACROS: tuple[str, ...] = (
         THEN (x ->> 'type') || '?identifier=' || CASE WHEN x ->> '$.identifier.system' IS NULL
             THEN '' ELSE (x ->> '$.identifier.system') || '|' END || (x ->> '$.identifier.value')
         ELSE NULL END""",
-    # {text, literal (no urn:/#/?), path without a _history suffix, declared type}
+    # the segment before the last of a split path when both are non-empty, else '' (what
+    # regexp_extract(p, '([^/]+)/[^/]+$', 1) gives, without a regex: ~10 % of a reference key)
+    "ct_second_last(s) AS CASE WHEN s[-1] = '' THEN '' ELSE s[-2] END",
+    # {text, literal (no urn:/#/?), path without a _history suffix, declared type}; the regex
+    # runs only on the rare text that holds '/_history/'
     """ct_ref_info(x) AS list_transform([{'t': ct_ref_text(x), 'y': nullif(x ->> 'type', '')}],
         lambda r: {'t': r.t, 'y': r.y,
             'lit': NOT (starts_with(r.t, 'urn:') OR starts_with(r.t, '#') OR contains(r.t, '?')),
-            'p': regexp_replace(rtrim(r.t, '/'), '/_history/[^/]+$', '')})[1]""",
+            'p': CASE WHEN contains(r.t, '/_history/')
+                THEN regexp_replace(rtrim(r.t, '/'), '/_history/[^/]+$', '')
+                ELSE rtrim(r.t, '/') END})[1]""",
     """ct_ref_key(x, want) AS list_transform([ct_ref_info(x)], lambda r: CASE
         WHEN r.t IS NULL THEN NULL
         WHEN want IS NOT NULL AND coalesce(r.y, CASE
             WHEN NOT r.lit AND contains(r.t, '?') AND NOT starts_with(r.t, 'urn:')
             THEN nullif(split_part(r.t, '?', 1), '')
-            WHEN r.lit AND contains(r.p, '/') THEN regexp_extract(r.p, '([^/]+)/[^/]+$', 1)
+            WHEN r.lit AND contains(r.p, '/') THEN ct_second_last(string_split(r.p, '/'))
             ELSE NULL END) <> want THEN NULL
         WHEN NOT r.lit THEN r.t
-        WHEN contains(r.p, '/') THEN regexp_extract(r.p, '[^/]+$')
+        WHEN contains(r.p, '/') THEN string_split(r.p, '/')[-1]
         ELSE r.t END)[1]""",
     """ct_ref_keys(l, want) AS list_transform(list_filter(list_transform(
         list_filter(l, lambda o: json_type(o) = 'OBJECT'),
