@@ -303,13 +303,14 @@ class IngestRun:
             self._write_raw(con)
             self.lap("raw")
         all_raw = self.lake.table_files("resources")
-        old_hashes = (
-            f"SELECT content_hash FROM read_parquet({files_sql(all_raw)}, "
-            "hive_partitioning = false) UNION ALL "
-            if all_raw
-            else ""
-        )
-        data_hash = set_hash_of(con, old_hashes + self._added_sql)
+        if all_raw:
+            data_hash = set_hash_of(
+                con,
+                f"SELECT content_hash FROM read_parquet({files_sql(all_raw)}, "
+                f"hive_partitioning = false) UNION ALL {self._added_sql}",
+            )
+        else:  # a fresh lake holds exactly what this ingest added: the snapshot id's hashes
+            data_hash = self.snapshot_id
         entry = None
         if n_added:
             entry = SnapshotEntry(
