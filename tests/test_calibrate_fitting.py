@@ -58,7 +58,7 @@ def test_aic_picks_the_generating_family(family: str, draw: object) -> None:
     such data AIC may prefer them by a margin below 2 — the next test covers that case.)
     """
     rng = np.random.default_rng(2026)
-    x = draw(rng, 5_000)  # type: ignore[operator]
+    x = draw(rng, 5_000)
     fit = fit_duration(x)
     assert fit.family == family
     others = sorted(v for k, v in fit.aic.items() if k != family)
@@ -159,7 +159,7 @@ def test_censored_lognormal_recovered_where_dropping_is_biased() -> None:
     assert fit.family == "lognormal"
     assert fit.n == x.size + c.size and fit.n_censored == c.size and fit.n_uncensored == x.size
     assert fit.mean == pytest.approx(truth.mean(), rel=0.03)
-    assert fit.distribution.sd == pytest.approx(truth.sd, rel=0.05)  # type: ignore[attr-defined]
+    assert fit.distribution.sd == pytest.approx(truth.sd, rel=0.05)
     dropped = fit_duration(x)  # the old behaviour: open intervals ignored
     assert dropped.mean < 0.85 * truth.mean()
     assert abs(fit.mean - truth.mean()) < 0.2 * abs(dropped.mean - truth.mean())

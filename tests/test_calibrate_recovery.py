@@ -126,7 +126,7 @@ def test_routing_recovered(calibrated: dict[str, Any]) -> None:
             if isinstance(step.next, str):
                 continue
             n = diag[f"pathways.{name}.{step.id}.next"]["n"]
-            got = {r.to: r.p for r in fitted.pathways[name].step(step.id).next}  # type: ignore[union-attr]
+            got = {r.to: r.p for r in fitted.pathways[name].step(step.id).next}
             for route in step.next:
                 tol = max(0.02, 3 * math.sqrt(route.p * (1 - route.p) / n))
                 assert abs(got[route.to] - route.p) <= tol, (step.id, route.to, got, n)

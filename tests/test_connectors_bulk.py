@@ -191,7 +191,7 @@ def test_restart_abandons_the_unfinished_export(
 def test_patient_and_group_level_kickoff(
     workspace: Workspace, server: FhirTestServer, kw: dict[str, object], path: str
 ) -> None:
-    report = svc.pull(_ctx(workspace, server), "ehr", bulk=True, **kw)  # type: ignore[arg-type]
+    report = svc.pull(_ctx(workspace, server), "ehr", bulk=True, **kw)
     assert server.count(path) == 1
     assert report.status == "complete"
     _all_in_lake(workspace)

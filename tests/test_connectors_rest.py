@@ -48,7 +48,7 @@ def ctx(workspace: Workspace, server: FhirTestServer) -> ServiceContext:
 
 
 def _pull(ctx: ServiceContext, **kw: object) -> svc.PullReport:
-    return svc.pull(ctx, "ehr", types=["Patient", "Encounter"], **kw)  # type: ignore[arg-type]
+    return svc.pull(ctx, "ehr", types=["Patient", "Encounter"], **kw)
 
 
 def test_pages_follow_next_links_and_land_in_the_lake(

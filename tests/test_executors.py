@@ -109,7 +109,7 @@ def test_results_come_back_in_job_order(executor: str, cluster: str) -> None:
         slow_first,
         jobs,
         workers=2,
-        executor=executor,  # type: ignore[arg-type]
+        executor=executor,
         scheduler=scheduler,
     )
     assert got == [i * i for i in jobs]
@@ -124,7 +124,7 @@ def test_dask_without_address_starts_a_local_cluster(
 def test_job_errors_become_simulation_errors(cluster: str) -> None:
     for kwargs in ({"workers": 1}, {"workers": 2}, {"executor": "dask", "scheduler": cluster}):
         with pytest.raises(SimulationError, match="ValueError: bad job"):
-            map_replications(fails_on_three, list(range(6)), **kwargs)  # type: ignore[arg-type]
+            map_replications(fails_on_three, list(range(6)), **kwargs)
 
 
 def test_results_stream_before_the_last_job_runs() -> None:
@@ -152,7 +152,7 @@ def test_unreachable_scheduler_is_a_simulation_error() -> None:
 )
 def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(SimulationError, match=message):
-        map_replications(slow_first, [1], **kwargs)  # type: ignore[arg-type]
+        map_replications(slow_first, [1], **kwargs)
 
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])
@@ -164,7 +164,7 @@ def test_simulate_on_the_cluster_equals_the_serial_run(cluster: str, engine: str
     d = load_definition(example_path(REFERENCE_HOSPITAL))
     short = d.model_copy(update={"run": d.run.model_copy(update={"run_days": 60})})
     on_cluster = simulate(
-        short, replications=REPS, seed=SEED, engine=engine, executor="dask",  # type: ignore[arg-type]
+        short, replications=REPS, seed=SEED, engine=engine, executor="dask",
         scheduler=cluster, workers=2,
     )  # fmt: skip
     serial = simulate(short, replications=REPS, seed=SEED, engine="reference", workers=1)

@@ -189,7 +189,7 @@ def test_bisection_finds_the_threshold_in_log_steps() -> None:
     )
     assert res.chosen == 41 and res.previous == 40  # 100/40 = 2.5 is not below 2.5
     assert len(calls) <= math.ceil(math.log2(100)) + 2
-    assert res.confident and not res.probe(40).met  # type: ignore[union-attr]
+    assert res.confident and not res.probe(40).met
     scan = search_smallest(
         list(range(1, 101)), _evaluator(lambda v: 100 / v, []), kpi="k", direction="below",
         goal=2.5, vary="x", method="scan",

@@ -42,7 +42,7 @@ def test_forecast_is_recorded_and_reproduces_bit_for_bit(workspace: Workspace) -
 def test_viewer_may_not_forecast(workspace: Workspace) -> None:
     ctx = ServiceContext(workspace, Actor("vic", frozenset({"viewer"})))
     with pytest.raises(AccessDenied):
-        forecast(ctx, "reference-hospital", {"hour_of_week": 0}, 2)  # type: ignore[arg-type]
+        forecast(ctx, "reference-hospital", {"hour_of_week": 0}, 2)
 
 
 def test_cli_forecast_state_then_forecast(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def test_listen_mllp_process_acks_then_exits_with_a_summary(workspace: Workspace
     )
     assert proc.stderr is not None
     line = proc.stderr.readline()
-    port = int(re.search(r":(\d+) \(MLLP\)", line).group(1))  # type: ignore[union-attr]
+    port = int(re.search(r":(\d+) \(MLLP\)", line).group(1))
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         sock.sendall(frame(text.encode()))
         data = b""

@@ -41,7 +41,7 @@ class Running:
 
 def _start(ws: Workspace, **kw: object) -> Running:
     ctx = ServiceContext(workspace=ws, actor=Actor("feed", frozenset({"analyst"}), "service"))
-    config = ListenerConfig(host="127.0.0.1", port=0, **kw)  # type: ignore[arg-type]
+    config = ListenerConfig(host="127.0.0.1", port=0, **kw)
     bound = threading.Event()
     holder: list[MllpListener] = []
     result: list[ListenerStats] = []

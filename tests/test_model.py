@@ -63,7 +63,7 @@ def test_lognormal_parameterisation_follows_rh1() -> None:
 def test_scenarios_override_parameters(rh1_data: dict[str, Any]) -> None:
     d = definition_from_data(rh1_data)
     assert apply_scenario(d, "ward_plus10").resources["ward_bed"].capacity == 170
-    assert apply_scenario(d, "ed_surge05").arrivals["ed"].multiplier == 1.05  # type: ignore[union-attr]
+    assert apply_scenario(d, "ed_surge05").arrivals["ed"].multiplier == 1.05
     assert apply_scenario(d, "one_ct").resources["ct"].capacity == 1
     assert apply_scenario(d, "baseline") is d
     with pytest.raises(ScenarioNotFound, match="known: baseline"):
@@ -73,7 +73,7 @@ def test_scenarios_override_parameters(rh1_data: dict[str, Any]) -> None:
 def test_scenario_addresses_steps_by_id(rh1_data: dict[str, Any]) -> None:
     rh1_data["scenarios"]["fast_ct"] = {"set": {"pathways.ed.steps.ct_scan.duration.mean": 0.2}}
     d = apply_scenario(definition_from_data(rh1_data), "fast_ct")
-    assert d.pathways["ed"].step("ct_scan").duration.mean() == 0.2  # type: ignore[union-attr]
+    assert d.pathways["ed"].step("ct_scan").duration.mean() == 0.2
 
 
 def test_scenario_with_unknown_field_names_it(rh1_data: dict[str, Any]) -> None:

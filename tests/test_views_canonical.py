@@ -47,7 +47,7 @@ def _compare(lake_dir: Path, engines: tuple[str, ...]) -> dict[str, int]:
         for name in TABLES:
             expected = lake.read_table(name)
             for engine in engines:
-                got, result = canonical_table(name, shipped_views()[name].view, source, engine)  # type: ignore[arg-type]
+                got, result = canonical_table(name, shipped_views()[name].view, source, engine)
                 assert result.engine == engine
                 assert got.equals(expected), f"{name} ({engine}):\n{_diff(got, expected)}"
             counts[name] = expected.num_rows

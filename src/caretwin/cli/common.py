@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from caretwin.errors import CareTwinError
 
@@ -55,3 +57,15 @@ def workspace_path(value: Path | None) -> Path | None:
 
 
 Handler = Callable[..., Any]
+
+
+def progress_bar(*, console: Console | None = None, transient: bool = True) -> Progress:
+    """The one progress display of long commands: description, bar, done/total, elapsed."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )

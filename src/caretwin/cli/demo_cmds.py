@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+from rich.progress import TaskID
 from rich.table import Table
 
 from caretwin.access import Actor
-from caretwin.cli.common import cli_errors
+from caretwin.cli.common import cli_errors, progress_bar
 from caretwin.services.demo import DemoResult, demo_workspace, run_demo
 
 
@@ -50,13 +50,7 @@ def demo(
     with cli_errors():
         ctx = demo_workspace(workspace, Actor.os_user())
         console.print(f"workspace: {ctx.workspace.root}")
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
+        with progress_bar(console=console, transient=False) as bar:
             current: list[TaskID] = []
             sized: set[TaskID] = set()
 

@@ -8,11 +8,11 @@ file to start from and to edit into the hospital's real state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from caretwin.cli.common import (
@@ -21,6 +21,7 @@ from caretwin.cli.common import (
     OutputFormat,
     cli_errors,
     print_json,
+    progress_bar,
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
 from caretwin.errors import DataError
@@ -62,11 +63,15 @@ def forecast_cmd(
     """Forecast the census of every pool from a current state (median, 50% and 90% intervals)."""
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
-        kwargs = dict(
-            replications=reps, seed=seed, scenario=scenario, workers=workers, report=not no_report
-        )
+
+        def run_forecast(progress: Callable[[int], None] | None) -> ForecastRun:
+            return forecast(
+                ctx, model, state, hours, replications=reps, seed=seed, scenario=scenario,
+                workers=workers, report=not no_report, progress=progress,
+            )  # fmt: skip
+
         if fmt == OutputFormat.json:
-            run = forecast(ctx, model, state, hours, **kwargs)  # type: ignore[arg-type]
+            run = run_forecast(None)
             print_json(
                 {
                     "run_id": run.run_id,
@@ -78,22 +83,9 @@ def forecast_cmd(
                 }
             )
             return
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
+        with progress_bar() as bar:
             task = bar.add_task("replications", total=reps)
-            run = forecast(
-                ctx,
-                model,
-                state,
-                hours,
-                progress=lambda n: bar.advance(task, n),
-                **kwargs,  # type: ignore[arg-type]
-            )
+            run = run_forecast(lambda n: bar.advance(task, n))
         console = Console()
         console.print(_table(run, every))
         console.print(f"{run.result.wall_seconds:.1f} s; run {run.run_id}")

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from caretwin.cli.common import (
@@ -18,6 +17,7 @@ from caretwin.cli.common import (
     OutputFormat,
     cli_errors,
     print_json,
+    progress_bar,
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
 from caretwin.model import apply_scenario, load_definition, scenario_names
@@ -110,13 +110,7 @@ def simulate_cmd(
         if fmt == OutputFormat.json:
             run = simulate_model(ctx, defn, **kwargs)
         else:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=True,
-            ) as bar:
+            with progress_bar() as bar:
                 task = bar.add_task("replications", total=total)
                 run = simulate_model(ctx, defn, progress=lambda n: bar.advance(task, n), **kwargs)
         if fmt == OutputFormat.json:

@@ -7,6 +7,7 @@ suite, when ``../shared`` holds it or ``CARETWIN_SOF_SUITE`` points at it).
 
 from __future__ import annotations
 
+import enum
 import os
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ from caretwin.services.views import list_views, run_workspace_view, show_view, t
 views_app = typer.Typer(help="SQL on FHIR v2 views: list, show, run, test.", no_args_is_help=True)
 
 _SHOWN_ROWS = 50
+
+
+class ViewEngine(enum.StrEnum):
+    auto = "auto"
+    compiled = "compiled"
+    interpreted = "interpreted"
 
 
 def default_suite() -> Path | None:
@@ -83,19 +90,17 @@ def run_cmd(
     limit: int | None = typer.Option(None, "--limit", help="At most this many rows."),
     fmt: str = typer.Option("table", "--format", help="table, json or parquet."),
     out: Path | None = typer.Option(None, "--out", help="Write the rows to this file."),
-    engine: str = typer.Option("auto", "--engine", help="auto, compiled or interpreted."),
+    engine: ViewEngine = typer.Option(ViewEngine.auto, "--engine", help="Engine to run it on."),
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Run a view over the workspace lake (a recorded run)."""
     as_json = OutputFormat.json if fmt == "json" and out is None else OutputFormat.table
     with cli_errors(as_json):
-        if engine not in ("auto", "compiled", "interpreted"):
-            raise typer.BadParameter("--engine must be auto, compiled or interpreted")
         run = run_workspace_view(
             ServiceContext.for_cli(workspace),
             name,
             limit=limit,
-            engine=engine,  # type: ignore[arg-type]
+            engine=engine.value,
             fmt=fmt,
             out=out,
         )

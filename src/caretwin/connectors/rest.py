@@ -61,11 +61,13 @@ def _instant(value: str) -> datetime | None:
 
 def later(a: str | None, b: str | None) -> str | None:
     """The later of two FHIR instants (as given); unparseable values lose to parseable ones."""
-    if a is None or _instant(a) is None:
-        return b if b is not None and _instant(b) is not None else a
-    if b is None or _instant(b) is None:
+    ta = _instant(a) if a is not None else None
+    tb = _instant(b) if b is not None else None
+    if ta is None:
+        return b if tb is not None else a
+    if tb is None:
         return a
-    return b if _instant(b) > _instant(a) else a  # type: ignore[operator]
+    return b if tb > ta else a
 
 
 def search_type(

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-import hl7  # type: ignore[import-untyped]  # the library ships no type information
+import hl7
 
 _DTM = re.compile(
     r"\d{4}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,4})?)?)?)?)?)?(?:[+-]\d{4})?"

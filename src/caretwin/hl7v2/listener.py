@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hl7.mllp import start_hl7_server  # type: ignore[import-untyped]  # untyped library
+from hl7.mllp import start_hl7_server
 
 from caretwin.hl7v2.ack import build_ack
 from caretwin.hl7v2.events import INTERNAL_ERROR, SEGMENT_SEQUENCE_ERROR

@@ -63,6 +63,10 @@ def _patient(res: Res) -> None:
                 obj(ident.get("type"), "Patient.identifier.type")
 
 
+def _location_period_path(seq: int) -> Callable[[], str]:
+    return lambda: f"Encounter.location[{seq}].period"
+
+
 def _period(value: Any, where: Callable[[], str]) -> None:
     """:func:`caretwin.ingest.fields.period` without building path texts unless it fails.
 
@@ -116,7 +120,7 @@ def _encounter(res: Res) -> None:
         if type(entry) is not dict:
             obj(entry, f"Encounter.location[{seq}]")
             continue
-        _period(entry.get("period"), lambda seq=seq: f"Encounter.location[{seq}].period")  # type: ignore[misc]
+        _period(entry.get("period"), _location_period_path(seq))
         loc_status = entry.get("status")
         if loc_status is not None and type(loc_status) is not str:
             raise InvalidRecord(f"Encounter.location[{seq}].status must be a string")

@@ -4,6 +4,7 @@ patient attributes and what depends on them. Every problem names its field path.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from caretwin.model.definition import EXIT, Step, TwinDefinition
 from caretwin.model.extensions import (
@@ -46,7 +47,7 @@ def _check_resources(d: TwinDefinition) -> list[Problem]:
             if isinstance(item, CapacityWindow):
                 value, where = item.capacity, f"{base}.schedule[{i}].capacity"
             else:
-                value, where = int(item), f"{base}.schedule[{i}]"  # type: ignore[call-overload]
+                value, where = int(cast(int, item)), f"{base}.schedule[{i}]"
             if value > r.capacity:
                 out.append((where, f"{value} is more than the pool's capacity {r.capacity}"))
         for i, w in enumerate(r.maintenance):

@@ -78,10 +78,8 @@ _COMMIT_ORDER = "o.ord DESC, r.source_file DESC, r.line DESC"
 def _latest_first(cols: list[str]) -> str:
     """The lake's own "which version is current" rule where the raw layer has version columns."""
     if {"version_id", "last_updated", "seq"} <= set(cols):
-        try:
-            from caretwin.lake.versions import LATEST_FIRST
-        except ImportError:  # pragma: no cover - a lake without the versions module
-            return _COMMIT_ORDER
+        from caretwin.lake.versions import LATEST_FIRST
+
         # Commit order breaks ties (e.g. raw rows written before ``seq`` was filled in).
         return f"{LATEST_FIRST}, {_COMMIT_ORDER}"
     return _COMMIT_ORDER

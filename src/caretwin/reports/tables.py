@@ -22,9 +22,9 @@ def _finite(x: float | None) -> bool:
 
 def decimals_for(x: float | None) -> int:
     """Decimals that show a value of this size sensibly (3 significant figures or so)."""
-    if not _finite(x) or x == 0:
+    if x is None or not math.isfinite(x) or x == 0:
         return 2
-    a = abs(x)  # type: ignore[arg-type]
+    a = abs(x)
     if a >= 100:
         return 1
     if a >= 1:

@@ -149,6 +149,12 @@ def _add(d: dict[int, list[tuple[int, int]]], key: int, item: tuple[int, int]) -
     d.setdefault(key, []).append(item)
 
 
+def _step_key(ref: str) -> tuple[str, str]:
+    """``"pathway.step"`` as the (pathway, step) key of the step index."""
+    pathway, _, step = ref.partition(".")
+    return pathway, step
+
+
 def compile_definition(d: TwinDefinition) -> CompiledModel:
     res_index = {name: i for i, name in enumerate(d.resources)}
     levels = queue_levels(d, res_index)
@@ -256,7 +262,7 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
             )
             continue
         if isinstance(k, RenegedKpi):
-            refs = tuple(step_index[tuple(ref.split(".", 1))] for ref in k.steps)  # type: ignore[index]
+            refs = tuple(step_index[_step_key(ref)] for ref in k.steps)
             kpis.append(CKpi(name, "reneged", k.stat, None, label, k.unit, steps=refs))
             continue
         if isinstance(k, TurnedAwayKpi):

@@ -71,7 +71,7 @@ def _join(inputs: list[Any], separator: str = "") -> list[Any]:
     return [separator.join(str(v) for v in inputs)]
 
 
-USER_FUNCTIONS: dict[str, Any] = process_user_invocation_table(  # type: ignore[no-untyped-call]
+USER_FUNCTIONS: dict[str, Any] = process_user_invocation_table(
     {
         "join": {"fn": _join, "arity": {0: [], 1: ["String"]}},
         "getResourceKey": {"fn": _resource_key, "arity": {0: []}},
@@ -91,8 +91,8 @@ def evaluate_nodes(path: ParsedPath, node: Any, variables: dict[str, Any]) -> li
     input (the spec allows ``$this`` at the top of a column path, e.g. under ``forEach``), and
     the raw nodes are returned so a ``forEach`` element keeps its FHIR type for nested paths.
     """
-    constants.reset()  # type: ignore[no-untyped-call]
-    root = arraify(node)  # type: ignore[no-untyped-call]
+    constants.reset()
+    root = arraify(node)
     ctx: dict[str, Any] = {
         "dataRoot": root,
         "$this": root,
@@ -101,7 +101,7 @@ def evaluate_nodes(path: ParsedPath, node: Any, variables: dict[str, Any]) -> li
         "userInvocationTable": USER_FUNCTIONS,
     }
     try:
-        result = do_eval(ctx, root, path.root)  # type: ignore[no-untyped-call]
+        result = do_eval(ctx, root, path.root)
     except Exception as exc:  # fhirpathpy signals errors with bare Exception
         raise FhirPathError(f"{path.text!r}: {exc}") from exc
     return result if isinstance(result, list) else [result]
@@ -109,7 +109,7 @@ def evaluate_nodes(path: ParsedPath, node: Any, variables: dict[str, Any]) -> li
 
 def plain(item: Any) -> Any:
     """A node as plain JSON-like Python data (what a column holds)."""
-    data = get_data(item)  # type: ignore[no-untyped-call]
+    data = get_data(item)
     if isinstance(data, list):
         return [plain(i) for i in data]
     if isinstance(data, dict) and not isinstance(data, FP_Type):

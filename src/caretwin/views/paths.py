@@ -31,7 +31,7 @@ class ParsedPath:
 def parse_path(text: str) -> ParsedPath:
     """Parse ``text``; ValueError with the parser's message when it is not FHIRPath."""
     try:
-        ast: Node = parse(text)  # type: ignore[no-untyped-call]  # fhirpathpy is untyped
+        ast: Node = parse(text)
     except Exception as exc:  # antlr raises its own hierarchy; one message is what we need
         raise ValueError(str(exc) or exc.__class__.__name__) from None
     if not ast.get("children"):
