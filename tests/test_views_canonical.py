@@ -58,7 +58,7 @@ def _compare(lake_dir: Path, engines: tuple[str, ...]) -> dict[str, int]:
 
 def test_synthea_sample_matches_ingestion(tmp_path: Path) -> None:
     ingest_paths(tmp_path / "lake", [shared_path("data", "synthea-10-patients")])
-    counts = _compare(tmp_path / "lake", ("compiled", "interpreted"))
+    counts = _compare(tmp_path / "lake", ("compiled", "native", "interpreted"))
     assert counts["encounters"] == counts["movements"] == 1215
     assert counts["procedures"] == 2056
 
@@ -73,7 +73,7 @@ def synth_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_synth_output_matches_ingestion(synth_lake: Path) -> None:
-    counts = _compare(synth_lake, ("compiled", "interpreted"))
+    counts = _compare(synth_lake, ("compiled", "native", "interpreted"))
     assert counts["movements"] > counts["encounters"] > 0
     assert counts["procedures"] > 0 and counts["service_requests"] > 0
 

@@ -35,6 +35,7 @@ _SHOWN_ROWS = 50
 class ViewEngine(enum.StrEnum):
     auto = "auto"
     compiled = "compiled"
+    native = "native"
     interpreted = "interpreted"
 
 

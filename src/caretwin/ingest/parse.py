@@ -26,6 +26,7 @@ from caretwin.ingest.dates import DateFormatError, parse_datetime
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.records import EXCERPT_CHARS, InvalidRecord
 from caretwin.ingest.validate import VALIDATORS, identity
+from caretwin.ingest.viewrows import ViewRows
 from caretwin.lake.schema import STR, TS
 
 #: Columns of a parsed chunk (the raw table's, less what the lake assigns at commit).
@@ -56,6 +57,8 @@ class Chunk:
     file_type: str | None = None  # bulk-export naming: the type every record must have
     index: int = 0  # position of the chunk in the ingest
     out: str | None = None  # write accepted records here (Parquet) instead of returning them
+    #: (table, ViewDefinition JSON) to run natively on the accepted resources (with ``out``)
+    views: tuple[tuple[str, str], ...] = ()
 
 
 #: A spooled chunk: the candidate columns and ``ord``.
@@ -71,6 +74,8 @@ class Parsed:
     rows: int = 0
     path: str | None = None
     types: dict[str, int] = field(default_factory=dict)  # accepted rows per resource type
+    view_files: dict[str, str] = field(default_factory=dict)  # table -> spooled view rows
+    view_errors: set[str] = field(default_factory=set)  # tables with an error row
 
 
 def spool(table: pa.Table, index: int, path: str) -> None:
@@ -87,11 +92,12 @@ def excerpt(raw: bytes) -> str:
 class _Builder:
     """Column lists of accepted records and the chunk's quarantine rows."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, views: tuple[tuple[str, str], ...] = ()) -> None:
         self.source = source
         self.cols: list[list[Any]] = [[] for _ in CANDIDATE]
         self.quarantine: list[dict[str, Any]] = []
         self.records = 0
+        self.views = ViewRows(views)
 
     def refuse(self, line: int, rtype: Any, reason: str, text: str) -> None:
         known = isinstance(rtype, str) and rtype in R4_RESOURCE_TYPES
@@ -136,6 +142,8 @@ class _Builder:
         digest = hashlib.sha256(canon).hexdigest()
         version = version_id or lu_text or digest
         self.add(rtype, rid, digest, line, canon, version, version_id, last_updated, False)
+        if rtype in self.views.by_type:
+            self.views.add(rtype, data, len(self.cols[0]) - 1)
 
     def add(
         self,
@@ -209,7 +217,7 @@ def _document(out: _Builder, data: Any, raw: bytes, line: int, ftype: str | None
 
 def parse_chunk(chunk: Chunk) -> Parsed:
     """Accepted records and quarantine rows of one chunk, in input order."""
-    out = _Builder(chunk.source)
+    out = _Builder(chunk.source, chunk.views if chunk.out is not None else ())
     loads = orjson.loads
     if chunk.whole_json:
         out.records += 1
@@ -242,4 +250,6 @@ def _result(chunk: Chunk, out: _Builder) -> Parsed:
     if chunk.out is None or not rows:
         return Parsed(table, out.quarantine, out.records, rows, None, types)
     spool(table, chunk.index, chunk.out)
-    return Parsed(None, out.quarantine, out.records, rows, chunk.out, types)
+    views = out.views.write(chunk.index, chunk.out)
+    errors = out.views.failed_tables()
+    return Parsed(None, out.quarantine, out.records, rows, chunk.out, types, views, errors)

@@ -10,7 +10,6 @@ top of them; ``raw``: a sink for lineage rows). :meth:`IngestRun.commit` does th
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from caretwin.ingest.parse import ORD_SHIFT, SPOOL, Chunk, Parsed, spool
 from caretwin.ingest.records import WORK_ORDER_TYPE, InvalidRecord
 from caretwin.ingest.report import TypeCounts
 from caretwin.ingest.stage import classify, define_old, files_sql, set_hash_of, sql_str
-from caretwin.ingest.tables import TableBuilder
+from caretwin.ingest.tables import TableBuilder, native_views
 from caretwin.ingest.workorders import normalize_work_order, read_csv, work_order_id
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter, set_hash
 from caretwin.lake.catalog import ChangeCounts, SnapshotEntry
@@ -37,6 +36,9 @@ from caretwin.lake.schema import PARTITIONS
 from caretwin.views import View, all_views
 
 UNKNOWN_TYPE = "(unknown)"
+#: Set to ``0`` to run every view compiled in DuckDB at commit instead of natively in the
+#: parse workers (the same tables; for comparison and diagnosis).
+NATIVE_VIEWS_ENV = "CARETWIN_INGEST_NATIVE_VIEWS"
 #: DuckDB's memory for one ingest; beyond it, joins and sorts spill to the staging folder.
 DUCKDB_MEMORY = os.environ.get("CARETWIN_INGEST_DUCKDB_MEMORY", "600MB")
 
@@ -62,6 +64,11 @@ class IngestRun:
         self.view_hashes = {
             name: e.sha256 for name, e in all_views(views_root).items() if name in self.views
         }
+        #: views the parse workers run natively (the rest run compiled in DuckDB at commit)
+        native = os.environ.get(NATIVE_VIEWS_ENV, "1") != "0"
+        self.native_views = native_views(self.views) if native else ()
+        self._view_files: dict[str, list[str]] = defaultdict(list)
+        self._view_errors: set[str] = set()
         self.records = 0
         self.counts: dict[str, TypeCounts] = defaultdict(TypeCounts)
         self.quarantine: list[dict[str, Any]] = []
@@ -98,6 +105,7 @@ class IngestRun:
             raise DataError("FHIR records must be fed before HL7 messages")
         chunk.index = self._chunks
         chunk.out = str(self._spool_dir / f"{self._chunks:08d}.parquet")
+        chunk.views = self.native_views
         self._chunks += 1
         return chunk
 
@@ -109,6 +117,9 @@ class IngestRun:
         if parsed.path is not None:
             self._spooled.append(parsed.path)
             self._spool_types.append((parsed.path, parsed.types))
+        for table, path in parsed.view_files.items():
+            self._view_files[table].append(path)
+        self._view_errors |= parsed.view_errors
 
     def add_work_orders(self, path: Path) -> None:
         """A CMMS CSV: each valid row one raw record (type ``WorkOrder``) and one table row."""
@@ -190,10 +201,8 @@ class IngestRun:
 
     # -- DuckDB stage ------------------------------------------------------------------------
 
-    def _stage(self, final: bool = False) -> None:
-        """Classify, then run the views. ``final``: no HL7 message can follow, so the raw rows
-        are known and are written by a second DuckDB connection while the views run (the
-        views leave the second core mostly idle)."""
+    def _stage(self) -> None:
+        """Classify the candidates, then run the views the parse workers did not."""
         if self.con is not None:
             return
         self.lap("parse")
@@ -218,34 +227,14 @@ class IngestRun:
         classify(con, self._spooled, self.lake.catalog().next_seq)
         self._conflicts()
         self.lap("classify")
-        self.tables = TableBuilder(con, self.lake, self.writer, self._spool_types)
+        native = {t: self._view_files.get(t, []) for t, _ in self.native_views}
+        self.tables = TableBuilder(
+            con, self.lake, self.writer, self._spool_types, native, self._view_errors
+        )
         self.lap("classify")
-        raw: threading.Thread | None = None
-        failed: list[BaseException] = []
-        if final:
-            self._hl7_raw(con)
-            self.snapshot_id = set_hash_of(con, self._added_sql)
-            cursor = con.cursor()
-
-            def write() -> None:
-                try:
-                    self._write_raw(cursor)
-                except BaseException as exc:  # re-raised in this thread below
-                    failed.append(exc)
-                finally:
-                    cursor.close()
-
-            raw = threading.Thread(target=write, name="caretwin-ingest-raw")
-            raw.start()
-        try:
-            for table, secs in self.tables.run_views(self.views).items():
-                self.phases[f"view {table}"] = secs
-        finally:
-            if raw is not None:
-                raw.join()
-        if failed:
-            raise failed[0]
-        self.lap("views + raw" if final else "views")
+        for table, secs in self.tables.run_views(self.views).items():
+            self.phases[f"view {table}"] = secs
+        self.lap("views")
 
     def _conflicts(self) -> None:
         assert self.con is not None
@@ -269,15 +258,13 @@ class IngestRun:
     )
 
     def commit(self, started: float) -> None:
-        final = self.con is None  # no HL7 feed staged the run: nothing can follow
-        self._stage(final=final)
+        self._stage()
         con = self.con
         assert con is not None
         self._count()
         base = self.lake.catalog().next_seq
-        if not final:
-            self._hl7_raw(con)
-            self.snapshot_id = set_hash_of(con, self._added_sql)
+        self._hl7_raw(con)
+        self.snapshot_id = set_hash_of(con, self._added_sql)
         n_added = _scalar(con, f"SELECT count(*) FROM ({self._added_sql})")
         py_rows: dict[str, dict[str, list[dict[str, Any]]]] = {
             t: dict(v) for t, v in (self._rows or {}).items()
@@ -299,9 +286,8 @@ class IngestRun:
                 table, view.resource if view else None, py_rows.get(table, {}), new_locations
             )
         self.lap("tables")
-        if not final:
-            self._write_raw(con)
-            self.lap("raw")
+        self._write_raw(con)
+        self.lap("raw")
         all_raw = self.lake.table_files("resources")
         if all_raw:
             data_hash = set_hash_of(
@@ -379,9 +365,10 @@ class IngestRun:
     def _write_raw(self, con: duckdb.DuckDBPyConnection) -> None:
         """Append this ingest's raw rows, partitioned by type and month (``last_updated``).
 
-        Row groups are kept small (16 k rows): a partitioned write buffers one row group per
-        open partition, and raw rows are large (the JSON), so DuckDB's default of 122 k rows
-        would hold several hundred MB.
+        One COPY per resource type, reading only the spool files that hold the type: DuckDB's
+        ``PARTITION_BY`` write costs over twice the CPU of plain writes (7 against 3 CPU
+        seconds for a million resources), so it is used only for a type whose rows span
+        several months. Row groups are kept small (16 k rows): raw rows are large (the JSON).
         """
         con.register("__hl7", self._hl7_table)  # registrations are per connection
         cols = SCHEMAS["resources"].names
@@ -394,20 +381,39 @@ class IngestRun:
         }
         select = ", ".join(pick.get(c, f"c.{c}") for c in cols)
         hl7_select = ", ".join(f"{sid} AS snapshot_id" if c == "snapshot_id" else c for c in cols)
-        month = datetime.now(UTC).strftime("%Y-%m")
-        parts = ", ".join(
-            f'{expr.format(ingest_month=month)} AS "{name}"'
-            for name, expr in PARTITIONS["resources"]
-        )
+        (type_col, type_expr), (month_col, month_expr) = PARTITIONS["resources"]
+        assert type_expr == "resource_type", "raw partitions: type, then month"
+        month_sql = month_expr.format(ingest_month=datetime.now(UTC).strftime("%Y-%m"))
+        months: dict[str, list[str]] = defaultdict(list)
+        for rtype, month in con.execute(
+            f"""SELECT DISTINCT resource_type, {month_sql} FROM (
+                    SELECT resource_type, last_updated FROM added
+                    UNION ALL SELECT resource_type, last_updated FROM __hl7) ORDER BY ALL"""
+        ).fetchall():
+            months[rtype].append(month)
         folder = self.writer.stage_dir("resources")
-        con.execute(
-            f"""COPY (SELECT *, {parts} FROM (
-                    SELECT {select} FROM cand c JOIN added a USING (ord)
-                    UNION ALL SELECT {hl7_select} FROM __hl7))
-                TO '{folder}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
-                ROW_GROUP_SIZE 16384, PARTITION_BY (type, month),
-                FILENAME_PATTERN 'part-{self.writer.tag}-{{i}}')"""
-        )
+        opts = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 16384"
+        for rtype, type_months in months.items():
+            files = [path for path, types in self._spool_types if types.get(rtype)]
+            rt = sql_str(rtype)
+            rows = f"SELECT {hl7_select} FROM __hl7 WHERE resource_type = {rt}"
+            if files:
+                rows = (
+                    f"SELECT {select} FROM read_parquet({files_sql(files)}) c "
+                    f"JOIN added a USING (ord) WHERE c.resource_type = {rt} UNION ALL {rows}"
+                )
+            target = folder / f"{type_col}={rtype}"
+            if len(type_months) == 1:
+                target = target / f"{month_col}={type_months[0]}"
+                target.mkdir(parents=True)
+                name = target / f"part-{self.writer.tag}-0.parquet"
+                con.execute(f"COPY ({rows}) TO {sql_str(str(name))} ({opts})")
+            else:
+                con.execute(
+                    f"""COPY (SELECT *, {month_sql} AS "{month_col}" FROM ({rows}))
+                        TO {sql_str(str(target))} ({opts}, PARTITION_BY ("{month_col}"),
+                        FILENAME_PATTERN 'part-{self.writer.tag}-{{i}}')"""
+                )
         self.writer.add_dir("resources", folder)
 
     def _stage_quarantine(self) -> int:

@@ -24,15 +24,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from caretwin.errors import DataError
+from caretwin.ingest.viewrows import ERROR_COLUMN
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter
 from caretwin.lake.lake import parquet_select
 from caretwin.lake.schema import PARTITIONS
 from caretwin.lake.versions import latest_sql
 from caretwin.views import View
 from caretwin.views.canonical import typed_select
+from caretwin.views.fpsql import NotCompilable
+from caretwin.views.native import compile_native
 from caretwin.views.runner import RELATION, Source, run_view, try_compile
 
 LOCATION_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
@@ -58,9 +62,14 @@ class TableBuilder:
         lake: Lake,
         writer: LakeWriter,
         spooled: Sequence[tuple[str, Mapping[str, int]]],
+        native: Mapping[str, Sequence[str]] | None = None,
+        native_errors: set[str] | None = None,
     ) -> None:
         self.con, self.lake, self.writer = con, lake, writer
         self.spooled = spooled
+        #: tables whose view rows the parse workers computed: table -> spooled row files
+        self.native = dict(native or {})
+        self.native_errors = native_errors or set()
         self._locs = False
         self._urns = False
         con.execute(
@@ -90,7 +99,13 @@ class TableBuilder:
             if missing:
                 raise DataError(f"view {view.name} lacks the columns {missing} of table {table}")
             self.con.execute(f"CREATE TEMP TABLE v_{table} AS {self._empty(table)}")
-            if view.resource in self.changed_types:
+            if view.resource not in self.changed_types:
+                continue
+            if table in self.native:
+                started = time.perf_counter()
+                self._native_rows(table, view)
+                seconds[table] = round(time.perf_counter() - started, 3)
+            else:
                 by_type.setdefault(view.resource, []).append((table, view))
         for rtype, group in sorted(by_type.items()):
             for files in self._batches(rtype):
@@ -109,6 +124,25 @@ class TableBuilder:
                     )
         self.con.execute("DROP TABLE IF EXISTS __lt")
         return dict(sorted(seconds.items()))
+
+    def _native_rows(self, table: str, view: View) -> None:
+        """``v_<table>`` from the rows the parse workers spooled, for current resources only."""
+        files = self.native[table]
+        if not files:
+            return
+        current = (
+            f"SELECT * FROM read_parquet({_files(files)}) s SEMI JOIN "
+            "(SELECT ord FROM added WHERE win AND NOT deleted) w ON s.ord = w.ord"
+        )
+        if table in self.native_errors:  # some resource failed: is one of them current?
+            failed = self.con.execute(
+                f"SELECT {ERROR_COLUMN} FROM ({current}) WHERE {ERROR_COLUMN} IS NOT NULL "
+                "ORDER BY ord LIMIT 1"
+            ).fetchall()
+            if failed:
+                raise DataError(f"view {view.name} failed during ingest: {failed[0][0]}")
+        typed = typed_select(SCHEMAS[table])
+        self.con.execute(f"INSERT INTO v_{table} SELECT {typed} FROM ({current})")
 
     def _batches(self, rtype: str) -> Iterator[list[str]]:
         """Spool files holding ``rtype``, grouped to about :data:`VIEW_BATCH` of its rows."""
@@ -290,6 +324,18 @@ class TableBuilder:
             f"SELECT {cols} FROM ({sql}) v LEFT JOIN __loc_ids __ids "
             f"ON starts_with(v.{col}, '{PREFIX}') AND __ids.k = v.{col}[{len(PREFIX) + 1}:]"
         )
+
+
+def native_views(views: Mapping[str, View]) -> tuple[tuple[str, str], ...]:
+    """(table, ViewDefinition JSON) of the views the native engine runs in the parse workers."""
+    out = []
+    for table, view in sorted(views.items()):
+        try:
+            compile_native(view)
+        except NotCompilable:
+            continue  # compiled SQL (or the interpreter) at commit, as before
+        out.append((table, orjson.dumps(view.raw).decode()))
+    return tuple(out)
 
 
 def _files(paths: Sequence[str]) -> str:

@@ -22,7 +22,7 @@ import orjson
 
 from caretwin.errors import CareTwinError, DataError
 from caretwin.views.definition import parse_view
-from caretwin.views.runner import MemorySource, ViewResult, run_view
+from caretwin.views.runner import MemorySource, ViewResult, run_view, try_compile
 
 
 @dataclass
@@ -33,6 +33,7 @@ class CaseResult:
     experimental: bool
     engine: str | None = None  # "compiled", "interpreted", or None (validation error)
     message: str | None = None
+    native: bool = False  # the native engine ran too and agreed
 
 
 @dataclass
@@ -55,6 +56,7 @@ class SuiteResult:
             "passed": sum(c.passed for c in req),
             "compiled": engines.get("compiled", 0),
             "interpreted": engines.get("interpreted", 0),
+            "native_checked": sum(c.native for c in req),
             "rejected_at_validation": engines.get("validation", 0),
             "experimental": len(exp),
             "experimental_passed": sum(c.passed for c in exp),
@@ -64,7 +66,8 @@ class SuiteResult:
         s = self.summary()
         return (
             f"SQL on FHIR v2: {s['passed']}/{s['required']} non-experimental passed "
-            f"(compiled {s['compiled']}, interpreted {s['interpreted']}, "
+            f"(compiled {s['compiled']} and checked against the native engine on "
+            f"{s['native_checked']}, interpreted {s['interpreted']}, "
             f"rejected at validation {s['rejected_at_validation']}); "
             f"experimental {s['experimental_passed']}/{s['experimental']}"
         )
@@ -108,6 +111,7 @@ def run_case(
     experimental = "experimental" in (test.get("tags") or [])
     case = CaseResult(file, title, False, experimental)
     want_error = bool(test.get("expectError"))
+    view = None
     try:
         view = parse_view(test.get("view"), source=title)
         got = run_view(view, source)
@@ -118,9 +122,25 @@ def run_case(
             if not _same_rows(rows, other.rows()):
                 case.message = "compiled and interpreted results differ"
                 return case
+            native = run_view(view, source, engine="native")
+            if not _same_rows(rows, native.rows()):
+                case.message = "compiled and native results differ"
+                return case
+            if native.table.schema != got.table.schema:
+                case.message = f"native schema {native.table.schema} != {got.table.schema}"
+                return case
+            case.native = True
     except CareTwinError as exc:
         case.passed = want_error
         case.message = None if want_error else f"{exc.__class__.__name__}: {exc}"
+        if want_error and view is not None and cross_check and try_compile(view)[0] is not None:
+            case.native = True  # the compiled SQL failed at run time: so must the native engine
+            try:
+                run_view(view, source, engine="native")
+            except DataError:
+                pass
+            else:
+                case.passed, case.message = False, "compiled failed but native gave rows"
         return case
     if want_error:
         case.message = "expected an error, got rows"

@@ -27,8 +27,9 @@ from caretwin.views import sqlfuncs
 from caretwin.views.compiler import CompiledView, NotCompilable, compile_view
 from caretwin.views.definition import View
 from caretwin.views.interpreter import interpret
+from caretwin.views.native import ViewRowError, compile_native
 
-Engine = Literal["auto", "compiled", "interpreted"]
+Engine = Literal["auto", "compiled", "native", "interpreted"]
 RELATION = "__latest"
 
 
@@ -70,7 +71,8 @@ class MemorySource(Source):
             {
                 "resource_type": [str(r.get("resourceType")) for r in resources],
                 "resource_id": [r.get("id") for r in resources],
-                "json": [orjson.dumps(r).decode() for r in resources],
+                # canonical text (sorted keys), as the lake stores resources
+                "json": [orjson.dumps(r, option=orjson.OPT_SORT_KEYS).decode() for r in resources],
             },
             schema=pa.schema(
                 [
@@ -152,6 +154,8 @@ def run_view(
 ) -> ViewResult:
     """Run ``view`` over ``source`` with the requested engine."""
     started = time.perf_counter()
+    if engine == "native":
+        return _run_native(view, source, limit, started)
     compiled, reason = (
         try_compile(view) if engine != "interpreted" else (None, "interpreter requested")
     )
@@ -188,6 +192,41 @@ def run_view(
         None,
         reason,
         frozenset(json_cols),
+    )
+
+
+def _run_native(view: View, source: Source, limit: int | None, started: float) -> ViewResult:
+    """The native engine (:mod:`caretwin.views.native`) over ``source``'s parsed resources."""
+    name = view.name or view.resource
+    try:
+        native = compile_native(view)
+    except NotCompilable as exc:
+        raise DataError(f"view {name} has no native form: {exc}") from None
+    rows: list[tuple[Any, ...]] = []
+    count = 0
+    try:
+        for resource in source.resources(view.resource):
+            count += 1
+            rows += native.rows(resource)
+            if limit is not None and len(rows) >= limit:
+                rows = rows[:limit]
+                break
+    except ViewRowError as exc:
+        raise DataError(f"view {name} failed: {exc}") from None
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in native.columns]
+    schema = native.schema()
+    table = pa.Table.from_arrays(
+        [pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+    )
+    return ViewResult(
+        view,
+        "native",
+        table,
+        time.perf_counter() - started,
+        count,
+        None,
+        None,
+        frozenset(native.json_columns),
     )
 
 

@@ -1,0 +1,84 @@
+"""View rows computed in the parse workers, spooled next to the chunk's candidates.
+
+A parse worker holds every accepted resource as a parsed ``dict`` for its checks; the native
+engine (:mod:`caretwin.views.native`) runs the canonical ViewDefinitions on that ``dict`` right
+away, instead of DuckDB parsing the stored JSON text again at commit. The rows of each table go
+to ``<chunk spool>.<table>.parquet`` with the candidate's ``ord``; a resource the view fails on
+gets one row holding the error in ``__error``. At commit
+(:meth:`caretwin.ingest.tables.TableBuilder.run_views`) only rows of resources that became
+current are kept, and an error on one of those fails the ingest exactly as the compiled SQL
+would (an error on a superseded version does not, as it never reaches a table).
+
+Views the native engine does not cover (``repeat``, FHIRPath outside the compiled subset) are
+not sent here; they run in DuckDB at commit as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from caretwin.views.native import NativeView, ViewRowError, native_from_json
+
+ERROR_COLUMN = "__error"
+ORD_SHIFT = 32  # the same as caretwin.ingest.parse.ORD_SHIFT (ord = chunk index << 32 | row)
+
+
+class ViewRows:
+    """The rows of each native view over one chunk's accepted resources."""
+
+    def __init__(self, views: tuple[tuple[str, str], ...]) -> None:
+        self.by_type: dict[str, list[tuple[str, NativeView]]] = {}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {}
+        self.ords: dict[str, list[int]] = {}
+        self.errors: dict[str, list[str | None]] = {}
+        for table, text in views:
+            native = native_from_json(text)
+            self.by_type.setdefault(native.view.resource, []).append((table, native))
+            self.rows[table], self.ords[table], self.errors[table] = [], [], []
+
+    def add(self, rtype: str, resource: dict[str, Any], row: int) -> None:
+        """The rows of ``resource`` (the chunk's accepted row ``row``) in every view of its type."""
+        for table, native in self.by_type[rtype]:
+            try:
+                found = native.rows(resource)
+            except ViewRowError as exc:
+                self.rows[table].append((None,) * len(native.columns))
+                self.ords[table].append(row)
+                self.errors[table].append(str(exc))
+                continue
+            self.rows[table] += found
+            self.ords[table] += [row] * len(found)
+            self.errors[table] += [None] * len(found)
+
+    def write(self, index: int, spool_path: str) -> dict[str, str]:
+        """Write each table's rows beside the chunk's spool file; table -> path."""
+        written: dict[str, str] = {}
+        first = index << ORD_SHIFT
+        for table, natives in _tables(self.by_type).items():
+            rows = self.rows[table]
+            if not rows:
+                continue
+            schema = natives.schema()
+            columns = list(zip(*rows, strict=True))
+            arrays = [pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)]
+            arrays.append(pa.array([first + r for r in self.ords[table]], pa.int64()))
+            arrays.append(pa.array(self.errors[table], pa.string()))
+            names = [*schema.names, "ord", ERROR_COLUMN]
+            path = f"{spool_path}.{table}.parquet"
+            pq.write_table(pa.Table.from_arrays(arrays, names=names), path, compression="lz4")
+            written[table] = path
+        return written
+
+    def failed_tables(self) -> set[str]:
+        """Tables with an error row in this chunk (commit looks for errors only there)."""
+        return {t for t, errors in self.errors.items() if any(e is not None for e in errors)}
+
+
+def _tables(by_type: dict[str, list[tuple[str, NativeView]]]) -> dict[str, NativeView]:
+    return {table: native for group in by_type.values() for table, native in group}
+
+
+__all__ = ["ERROR_COLUMN", "ViewRows"]

@@ -1,0 +1,557 @@
+"""FHIRPath to Python closures over parsed JSON: the SQL compiler's subset and semantics.
+
+The ingest already holds every resource as a parsed ``dict`` when it checks it, so a view can
+be evaluated right there, in the parse workers, instead of re-parsing the stored JSON text in
+DuckDB. This module mirrors :mod:`caretwin.views.fpsql` node for node: a collection is a Python
+list of JSON values (arrays flattened, nulls dropped), a boolean is ``True``/``False``/``None``
+(``None`` the empty collection, with SQL's three-valued ``and``/``or``), and each macro of
+:mod:`caretwin.views.sqlfuncs` has its function here. Whatever the SQL compiler declines this
+declines too (:class:`~caretwin.views.fpsql.NotCompilable`), so the two always cover the same
+views; the conformance suite runs both and compares them case by case.
+
+A compiled expression is a function of a context ``(this, resource, row_index)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from caretwin.views.fhirpath import reference_key
+from caretwin.views.fpsql import NotCompilable, _last_member, _member_type
+from caretwin.views.paths import Node, ParsedPath, identifier
+
+Ctx = tuple[list[Any], Any, int]
+Fn = Callable[[Ctx], Any]
+
+
+class PathError(Exception):
+    """A compiled expression failed on a value (DuckDB would raise a conversion error)."""
+
+
+# -- the macros of caretwin.views.sqlfuncs, on Python values -----------------------------------
+
+
+def flat(values: list[Any]) -> list[Any]:
+    """``ct_flat``: arrays flattened one level, JSON nulls dropped."""
+    out: list[Any] = []
+    for v in values:
+        if v is None:
+            continue
+        if type(v) is list:
+            out.extend(e for e in v if e is not None)
+        else:
+            out.append(v)
+    return out
+
+
+def nav(values: list[Any], key: str) -> list[Any]:
+    """``ct_nav``: ``key`` of every object, flattened."""
+    out: list[Any] = []
+    for x in values:
+        if type(x) is dict:
+            v = x.get(key)
+            if v is None:
+                continue
+            if type(v) is list:
+                out.extend(e for e in v if e is not None)
+            else:
+                out.append(v)
+    return out
+
+
+def choice(values: list[Any], name: str) -> list[Any]:
+    """``ct_choice``: every ``name<Upper>...`` key of each object (a ``value[x]`` element)."""
+    n = len(name)
+    out: list[Any] = []
+    for x in values:
+        if type(x) is dict:
+            for key in sorted(x):  # canonical JSON: the keys in the order DuckDB reads them
+                if key == name or (
+                    key.startswith(name) and len(key) > n and key[n].upper() == key[n]
+                ):
+                    out += flat([x[key]])
+    return out
+
+
+def is_num(v: Any) -> bool:
+    return type(v) is int or type(v) is float
+
+
+def text(v: Any) -> str | None:
+    """``->> '$'``: a string as itself, anything else as its JSON text."""
+    if v is None or type(v) is str:
+        return v
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def to_int(v: Any) -> int:
+    """``CAST(json AS BIGINT)``: numbers rounded half to even, booleans 0/1, numeric text."""
+    if type(v) is bool:
+        return int(v)
+    if type(v) is int:
+        if not -(2**63) <= v < 2**63:
+            raise PathError(f"Failed to cast value to numerical: {v}")
+        return v
+    if type(v) is float and math.isfinite(v):
+        return round(v)
+    if type(v) is str:
+        try:
+            return round(float(v)) if not v.strip().lstrip("+-").isdigit() else int(v)
+        except ValueError:
+            pass
+    raise PathError(f"Failed to cast value to numerical: {text(v)}")
+
+
+def to_float(v: Any) -> float:
+    """``CAST(json AS DOUBLE)``."""
+    if type(v) is bool:
+        return float(v)
+    if type(v) is int or type(v) is float:
+        return float(v)
+    if type(v) is str:
+        try:
+            return float(v)
+        except ValueError:
+            pass
+    raise PathError(f"Failed to cast value to numerical: {text(v)}")
+
+
+def to_bool(v: Any) -> bool:
+    """``CAST(json AS BOOLEAN)``."""
+    if type(v) is bool:
+        return v
+    if is_num(v):
+        return bool(v)
+    if type(v) is str and v.lower() in ("true", "false", "t", "f", "1", "0"):
+        return v.lower() in ("true", "t", "1")
+    raise PathError(f"Failed to cast value to boolean: {text(v)}")
+
+
+def of_bool(b: bool | None) -> list[Any]:
+    return [] if b is None else [b]
+
+
+def as_bool(values: list[Any]) -> bool | None:
+    """``ct_bool``: the first item; a non-boolean item counts as true (it exists)."""
+    if not values:
+        return None
+    v = values[0]
+    return v if type(v) is bool else True
+
+
+def num(values: list[Any]) -> float | None:
+    return None if not values else to_float(values[0])
+
+
+def of_value(v: Any) -> list[Any]:
+    return [] if v is None else [v]
+
+
+def scalar_eq(a: Any, b: Any) -> bool:
+    if is_num(a) and is_num(b):
+        return bool(float(a) == float(b))
+    if is_num(a) != is_num(b):
+        return False
+    return text(a) == text(b)
+
+
+def eq(a: list[Any], b: list[Any]) -> bool | None:
+    if not a or not b:
+        return None
+    if len(a) != len(b):
+        return False
+    return all(scalar_eq(x, y) for x, y in zip(a, b, strict=True))
+
+
+def cmp(a: list[Any], b: list[Any]) -> int | None:
+    if not a or not b:
+        return None
+    x, y = a[0], b[0]
+    if is_num(x) and is_num(y):
+        d = float(x) - float(y)
+        return 0 if d == 0 else (1 if d > 0 else -1)
+    tx, ty = text(x), text(y)
+    assert tx is not None and ty is not None
+    return -1 if tx < ty else (1 if tx > ty else 0)
+
+
+def ref_keys(values: list[Any], want: str | None) -> list[Any]:
+    out = []
+    for o in values:
+        if type(o) is dict:
+            k = reference_key(o, want)
+            if k is not None:
+                out.append(k)
+    return out
+
+
+def _and(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _or(a: bool | None, b: bool | None) -> bool | None:
+    if a is True or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+def _not(a: bool | None) -> bool | None:
+    return None if a is None else not a
+
+
+def _ne(a: bool | None, b: bool | None) -> bool | None:
+    return None if a is None or b is None else a != b
+
+
+# -- the compiler ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PyExpr:
+    fn: Fn
+    kind: str  # "coll" (list) or "bool" (True/False/None)
+    type: str | None = None
+    #: set when the expression is a chain of member names from ``this`` (the common case,
+    #: ``period.start``): one closure walks them without nesting calls
+    keys: tuple[str, ...] | None = None
+
+    def coll(self) -> Fn:
+        if self.kind == "coll":
+            return self.fn
+        f = self.fn
+        return lambda c: of_bool(f(c))
+
+    def bool(self) -> Fn:
+        if self.kind == "bool":
+            return self.fn
+        f = self.fn
+        return lambda c: as_bool(f(c))
+
+
+def _this(c: Ctx) -> list[Any]:
+    return c[0]
+
+
+@dataclass
+class PyScope:
+    this: PyExpr
+    constants: dict[str, Any]
+    resource_type: str
+
+
+def this_expr(type_: str | None) -> PyExpr:
+    return PyExpr(_this, "coll", type_, ())
+
+
+def _walk(keys: tuple[str, ...]) -> Fn:
+    """``nav`` by each of ``keys`` from ``this``, fast when each step is one object."""
+
+    def walk(c: Ctx) -> list[Any]:
+        cur = c[0]
+        for key in keys:
+            if len(cur) == 1 and type(cur[0]) is dict:
+                v = cur[0].get(key)
+                if v is None:
+                    return []
+                cur = [e for e in v if e is not None] if type(v) is list else [v]
+            else:
+                cur = nav(cur, key)
+            if not cur:
+                return []
+        return cur
+
+    return walk
+
+
+def compile_py(path: ParsedPath, scope: PyScope) -> PyExpr:
+    """``path`` as a closure over a context (see the module doc)."""
+    return _Compiler(scope).expr(path.root, scope.this)
+
+
+def _nav_expr(base: PyExpr, key: str, tpath: str | None) -> PyExpr:
+    if base.keys is not None:
+        keys = (*base.keys, key)
+        return PyExpr(_walk(keys), "coll", tpath, keys)
+    f = base.coll()
+    return PyExpr(lambda c: nav(f(c), key), "coll", tpath)
+
+
+_ARITH: dict[str, Callable[[float, float], float]] = {
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: x / y if y else (math.copysign(math.inf, x) if x else math.nan),
+}
+
+
+class _Compiler:
+    def __init__(self, scope: PyScope) -> None:
+        self.scope = scope
+
+    def expr(self, node: Node, focus: PyExpr) -> PyExpr:
+        kind = node["type"]
+        children: list[Node] = node.get("children", [])
+        op = (node.get("terminalNodeText") or [None])[0]
+        this = self.scope.this
+        if kind in ("TermExpression", "InvocationTerm", "EntireExpression"):
+            return self.expr(children[0], focus)
+        if kind == "ParenthesizedTerm":
+            return self.expr(children[0], this)
+        if kind == "InvocationExpression":
+            base = self.expr(children[0], focus)
+            return self.invoke(children[1], base, children[0])
+        if kind in ("MemberInvocation", "FunctionInvocation", "ThisInvocation"):
+            return self.invoke(node, focus, None)
+        if kind == "LiteralTerm":
+            return self.literal(children[0])
+        if kind == "ExternalConstantTerm":
+            return self.constant(children[0])
+        if kind == "IndexerExpression":
+            indexed = self.expr(children[0], focus)
+            items_of, idx = indexed.coll(), self.expr(children[1], this).coll()
+
+            def index(c: Ctx) -> list[Any]:
+                n = num(idx(c))
+                if n is None:
+                    return []
+                i = to_int(n) + 1  # DuckDB's 1-based list_slice(items, i, i)
+                items: list[Any] = items_of(c)
+                if i >= 1:
+                    return items[i - 1 : i]
+                if i == 0:
+                    return []
+                return items[i : i + 1] if i < -1 else items[-1:]
+
+            return PyExpr(index, "coll", indexed.type)
+        if kind in ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression"):
+            a, b = (self.expr(ch, this).bool() for ch in children)
+            logic: dict[str, Fn] = {
+                "and": lambda c: _and(a(c), b(c)),
+                "or": lambda c: _or(a(c), b(c)),
+                "xor": lambda c: _ne(a(c), b(c)),
+                "implies": lambda c: _or(_not(a(c)), b(c)),
+            }
+            if str(op) not in logic:
+                raise NotCompilable(f"operator {op}")
+            return PyExpr(logic[str(op)], "bool")
+        if kind == "EqualityExpression" and op in ("=", "!="):
+            a, b = (self.expr(ch, this).coll() for ch in children)
+            if op == "=":
+                return PyExpr(lambda c: eq(a(c), b(c)), "bool")
+            return PyExpr(lambda c: _not(eq(a(c), b(c))), "bool")
+        if kind == "InequalityExpression" and op in ("<", ">", "<=", ">="):
+            a, b = (self.expr(ch, this).coll() for ch in children)
+            test: Callable[[int], bool] = {
+                "<": lambda d: d < 0,
+                ">": lambda d: d > 0,
+                "<=": lambda d: d <= 0,
+                ">=": lambda d: d >= 0,
+            }[str(op)]
+
+            def compare(c: Ctx) -> bool | None:
+                d = cmp(a(c), b(c))
+                return None if d is None else test(d)
+
+            return PyExpr(compare, "bool")
+        if kind in ("AdditiveExpression", "MultiplicativeExpression") and op in "+-*/&":
+            return self.arithmetic(str(op), children)
+        raise NotCompilable(f"{kind} {op or ''}".strip())
+
+    def arithmetic(self, op: str, children: list[Node]) -> PyExpr:
+        a, b = (self.expr(ch, self.scope.this).coll() for ch in children)
+
+        def first_text(values: list[Any]) -> str | None:
+            return text(values[0]) if values else None
+
+        if op == "&":
+            return PyExpr(lambda c: [(first_text(a(c)) or "") + (first_text(b(c)) or "")], "coll")
+        if op == "+":
+
+            def plus(c: Ctx) -> list[Any]:
+                x, y = a(c), b(c)
+                if x and type(x[0]) is str:
+                    tx, ty = first_text(x), first_text(y)
+                    return [] if tx is None or ty is None else [tx + ty]
+                nx, ny = num(x), num(y)
+                return [] if nx is None or ny is None else [nx + ny]
+
+            return PyExpr(plus, "coll")
+        fn = _ARITH[op]
+
+        def arith(c: Ctx) -> list[Any]:
+            nx, ny = num(a(c)), num(b(c))
+            return [] if nx is None or ny is None else [fn(nx, ny)]
+
+        return PyExpr(arith, "coll")
+
+    def literal(self, node: Node) -> PyExpr:
+        kind = node["type"]
+        raw = str(node.get("text") or "".join(node.get("terminalNodeText", [])))
+        if kind == "StringLiteral":
+            value = raw[1:-1].replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
+            return PyExpr(lambda c: [value], "coll", "string")
+        if kind == "NumberLiteral":
+            number: Any = int(raw) if raw.isdigit() else float(raw)
+            return PyExpr(lambda c: [number], "coll")
+        if kind == "BooleanLiteral":
+            flag = raw == "true"
+            return PyExpr(lambda c: flag, "bool")
+        if kind == "NullLiteral":
+            return PyExpr(lambda c: [], "coll")
+        raise NotCompilable(f"literal {kind}")
+
+    def constant(self, node: Node) -> PyExpr:
+        name = identifier(node["children"][0]).strip("'")
+        if name == "rowIndex":
+            return PyExpr(lambda c: [c[2]], "coll")
+        if name in ("resource", "rootResource"):
+            return PyExpr(lambda c: [c[1]], "coll", self.scope.resource_type)
+        if name in self.scope.constants:
+            items = flat([self.scope.constants[name]])
+            return PyExpr(lambda c: items, "coll")
+        raise NotCompilable(f"%{name}")
+
+    def invoke(self, node: Node, base: PyExpr, base_node: Node | None) -> PyExpr:
+        kind = node["type"]
+        if kind == "ThisInvocation":
+            return base
+        if kind == "MemberInvocation":
+            name = identifier(node["children"][0])
+            scope = self.scope
+            if base is scope.this and name == scope.resource_type == base.type:
+                return base
+            is_choice, tpath = _member_type(base.type, name)
+            if is_choice:
+                f = base.coll()
+                return PyExpr(lambda c: choice(f(c), name), "coll", None)
+            return _nav_expr(base, name, tpath)
+        if kind != "FunctionInvocation":
+            raise NotCompilable(kind)
+        fn = node["children"][0]
+        name = identifier(fn["children"][0])
+        params: list[Node] = fn["children"][1]["children"] if len(fn["children"]) > 1 else []
+        return self.function(name, params, base, base_node)
+
+    def function(
+        self, name: str, params: list[Node], base: PyExpr, base_node: Node | None
+    ) -> PyExpr:
+        f = base.coll()
+        n = len(params)
+        this = self.scope.this
+        if name == "first" and not n:
+            return PyExpr(lambda c: f(c)[:1], "coll", base.type)
+        if name == "last" and not n:
+            return PyExpr(lambda c: f(c)[-1:], "coll", base.type)
+        if name in ("exists", "empty") and n <= 1:
+            g = self.where(base, params[0]).fn if n else f
+            if name == "exists":
+                return PyExpr(lambda c: len(g(c)) > 0, "bool")
+            return PyExpr(lambda c: len(g(c)) == 0, "bool")
+        if name == "iif" and n in (2, 3) and base is this:
+            cond = self.expr(params[0], this).bool()
+            then = self.expr(params[1], this)
+            then_f = then.coll()
+            other = self.expr(params[2], this).coll() if n == 3 else (lambda c: [])
+            return PyExpr(lambda c: then_f(c) if cond(c) else other(c), "coll", then.type)
+        if name == "where" and n == 1:
+            return self.where(base, params[0])
+        if name == "count" and not n:
+            return PyExpr(lambda c: [len(f(c))], "coll")
+        if name == "not" and not n:
+            b = base.bool()
+            return PyExpr(lambda c: _not(b(c)), "bool")
+        if name == "ofType" and n == 1:
+            return self.of_type(params[0], base_node)
+        if name == "getResourceKey" and not n:
+            return _nav_expr(base, "id", "id")
+        if name == "getReferenceKey" and n <= 1:
+            want = self.type_name(params[0]) if params else None
+            return PyExpr(lambda c: ref_keys(f(c), want), "coll", "string")
+        if name == "extension" and n == 1:
+            url = self.expr(params[0], this).coll()
+
+            def extension(c: Ctx) -> list[Any]:
+                u = url(c)
+                want = text(u[0]) if u else None
+                exts = nav(f(c), "extension")
+                if want is None:
+                    return []
+                return [e for e in exts if type(e) is dict and text(e.get("url")) == want]
+
+            return PyExpr(extension, "coll", "Extension")
+        if name == "join" and n <= 1:
+            sep = self.expr(params[0], this).coll() if params else (lambda c: [""])
+
+            def join(c: Ctx) -> list[Any]:
+                s = sep(c)
+                if not s:
+                    return []
+                return [str(text(s[0])).join(str(text(v)) for v in f(c))]
+
+            return PyExpr(join, "coll", "string")
+        if name in ("lower", "upper", "trim") and not n:
+            op: Callable[[str], str] = {
+                "lower": str.lower,
+                "upper": str.upper,
+                "trim": lambda s: s.strip(" "),
+            }[name]
+
+            def string_fn(c: Ctx) -> list[Any]:
+                items = f(c)
+                return [op(str(text(items[0])))] if items else []
+
+            return PyExpr(string_fn, "coll", "string")
+        if name in ("startsWith", "endsWith", "contains") and n == 1:
+            arg = self.expr(params[0], this).coll()
+            test: Callable[[str, str], bool] = {
+                "startsWith": str.startswith,
+                "endsWith": str.endswith,
+                "contains": lambda s, t: t in s,
+            }[name]
+
+            def string_test(c: Ctx) -> bool | None:
+                items, other = f(c), arg(c)
+                if not items or not other:
+                    return None
+                return test(str(text(items[0])), str(text(other[0])))
+
+            return PyExpr(string_test, "bool")
+        raise NotCompilable(f"{name}() with {n} parameter(s)")
+
+    def where(self, base: PyExpr, crit: Node) -> PyExpr:
+        inner = PyScope(this_expr(base.type), self.scope.constants, self.scope.resource_type)
+        cond = _Compiler(inner).expr(crit, inner.this).bool()
+        f = base.coll()
+        return PyExpr(lambda c: [x for x in f(c) if cond(([x], c[1], c[2]))], "coll", base.type)
+
+    def of_type(self, param: Node, base_node: Node | None) -> PyExpr:
+        tname = self.type_name(param)
+        member = _last_member(base_node)
+        if member is None:
+            raise NotCompilable("ofType() not directly after an element name")
+        parent, name = member
+        this = self.scope.this
+        parent_expr = this if parent is None else self.expr(parent, this)
+        is_choice, _ = _member_type(parent_expr.type, name)
+        if not is_choice:
+            raise NotCompilable(f"ofType() on {name!r}, which is not a choice element")
+        return _nav_expr(parent_expr, f"{name}{tname[0].upper()}{tname[1:]}", tname)
+
+    def type_name(self, node: Node) -> str:
+        raw = node.get("text")
+        if isinstance(raw, str) and raw.replace(".", "").isalnum():
+            return raw.split(".")[-1]
+        raise NotCompilable("type specifier")
+
+
+__all__ = ["PathError", "PyExpr", "PyScope", "compile_py", "text", "this_expr"]
