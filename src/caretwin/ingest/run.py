@@ -143,7 +143,7 @@ class IngestRun:
             import hashlib
 
             digest = hashlib.sha256(canon).hexdigest()
-            self._work_orders[(self._chunks << ORD_SHIFT) + len(out.cols[0])] = row
+            self._work_orders[(self._chunks << ORD_SHIFT) + len(out.rows)] = row
             out.add(WORK_ORDER_TYPE, wid, digest, rec.line, canon, digest, None, None, False)
         chunk = self.assign(Chunk(path.as_posix(), 1, b""))
         table = out.table()

@@ -18,11 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from caretwin.views.native import NativeView, ViewRowError, native_from_json
 
 ERROR_COLUMN = "__error"
+#: (table, view, its rows, their candidate rows)
+_Target = tuple[str, NativeView, list[tuple[Any, ...]], list[int]]
 ORD_SHIFT = 32  # the same as caretwin.ingest.parse.ORD_SHIFT (ord = chunk index << 32 | row)
 
 
@@ -30,28 +33,33 @@ class ViewRows:
     """The rows of each native view over one chunk's accepted resources."""
 
     def __init__(self, views: tuple[tuple[str, str], ...]) -> None:
-        self.by_type: dict[str, list[tuple[str, NativeView]]] = {}
+        self.by_type: dict[str, list[_Target]] = {}
         self.rows: dict[str, list[tuple[Any, ...]]] = {}
         self.ords: dict[str, list[int]] = {}
-        self.errors: dict[str, list[str | None]] = {}
+        self.errors: dict[str, dict[int, str]] = {}  # table -> {position in rows: message}
         for table, text in views:
             native = native_from_json(text)
-            self.by_type.setdefault(native.view.resource, []).append((table, native))
-            self.rows[table], self.ords[table], self.errors[table] = [], [], []
+            self.by_type.setdefault(native.view.resource, []).append(
+                (table, native, self.rows.setdefault(table, []), self.ords.setdefault(table, []))
+            )
+            self.errors[table] = {}
 
     def add(self, rtype: str, resource: dict[str, Any], row: int) -> None:
         """The rows of ``resource`` (the chunk's accepted row ``row``) in every view of its type."""
-        for table, native in self.by_type[rtype]:
+        for table, native, rows, ords in self.by_type[rtype]:
             try:
                 found = native.rows(resource)
             except ViewRowError as exc:
-                self.rows[table].append((None,) * len(native.columns))
-                self.ords[table].append(row)
-                self.errors[table].append(str(exc))
+                self.errors[table][len(rows)] = str(exc)
+                rows.append((None,) * len(native.columns))
+                ords.append(row)
                 continue
-            self.rows[table] += found
-            self.ords[table] += [row] * len(found)
-            self.errors[table] += [None] * len(found)
+            if len(found) == 1:
+                rows.append(found[0])
+                ords.append(row)
+            else:
+                rows += found
+                ords += [row] * len(found)
 
     def write(self, index: int, spool_path: str) -> dict[str, str]:
         """Write each table's rows beside the chunk's spool file; table -> path."""
@@ -64,8 +72,14 @@ class ViewRows:
             schema = natives.schema()
             columns = list(zip(*rows, strict=True))
             arrays = [pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)]
-            arrays.append(pa.array([first + r for r in self.ords[table]], pa.int64()))
-            arrays.append(pa.array(self.errors[table], pa.string()))
+            ords = pa.array(self.ords[table], pa.int64())
+            arrays.append(pc.add(ords, pa.scalar(first, pa.int64())))
+            errors = self.errors[table]
+            arrays.append(
+                pa.array([errors.get(i) for i in range(len(rows))], pa.string())
+                if errors
+                else pa.nulls(len(rows), pa.string())
+            )
             names = [*schema.names, "ord", ERROR_COLUMN]
             path = f"{spool_path}.{table}.parquet"
             pq.write_table(pa.Table.from_arrays(arrays, names=names), path, compression="lz4")
@@ -74,11 +88,11 @@ class ViewRows:
 
     def failed_tables(self) -> set[str]:
         """Tables with an error row in this chunk (commit looks for errors only there)."""
-        return {t for t, errors in self.errors.items() if any(e is not None for e in errors)}
+        return {t for t, errors in self.errors.items() if errors}
 
 
-def _tables(by_type: dict[str, list[tuple[str, NativeView]]]) -> dict[str, NativeView]:
-    return {table: native for group in by_type.values() for table, native in group}
+def _tables(by_type: dict[str, list[_Target]]) -> dict[str, NativeView]:
+    return {t[0]: t[1] for group in by_type.values() for t in group}
 
 
 __all__ = ["ERROR_COLUMN", "ViewRows"]

@@ -24,11 +24,13 @@ import pyarrow as pa
 from caretwin.views.compiler import _INTEGER, _TEXT
 from caretwin.views.definition import Column, Select, View, parse_view
 from caretwin.views.fpsql import NotCompilable
+from caretwin.views.pygen import Op, build_select, chain_ops
 from caretwin.views.pypath import (
     Ctx,
     PathError,
     PyExpr,
     PyScope,
+    ViewRowError,
     compile_py,
     text,
     this_expr,
@@ -39,12 +41,10 @@ from caretwin.views.pypath import (
 
 #: rows of one select over (element, row index, resource); the element is None under a null row
 SelectFn = Callable[[Any, int, Any], list[tuple[Any, ...]]]
+#: (chain steps or None, closure, conversion, is text, several-values message)
+ColumnCode = tuple[list[Op] | None, Callable[[Ctx], Any], Callable[[Any], Any], bool, str]
 
 __all__ = ["NativeView", "PathError", "ViewRowError", "compile_native", "native_from_json"]
-
-
-class ViewRowError(Exception):
-    """A view failed on one resource (the compiled SQL raises the same message)."""
 
 
 def _json_text(value: Any) -> str:
@@ -99,7 +99,7 @@ class NativeView:
             expr = compile_py(iterator, self._scope(ctx_type))
             items_fn = expr.coll()
             ctx_type = expr.type
-        cols = [self._column(c, ctx_type) for c in sel.columns]
+        own_row = build_select([self._column(c, ctx_type) for c in sel.columns])
         subs = [self._select(s, ctx_type) for s in sel.selects]
         branches = [self._branch(b, sel.union_all[0], ctx_type) for b in sel.union_all]
         plain = not subs and not branches
@@ -117,7 +117,7 @@ class NativeView:
             out: list[tuple[Any, ...]] = []
             for elem, i in pairs:
                 c: Ctx = ([] if elem is None else [elem], resource, i)
-                own = tuple([f(c) for f in cols])
+                own = own_row(elem, c)
                 if plain:
                     out.append(own)
                     continue
@@ -153,17 +153,18 @@ class NativeView:
 
         return reordered
 
-    def _column(self, col: Column, ctx_type: str | None) -> Callable[[Ctx], Any]:
+    def _column(self, col: Column, ctx_type: str | None) -> ColumnCode:
+        """The column's closure, and what :func:`build_select` needs to inline it."""
         expr: PyExpr = compile_py(col.path, self._scope(ctx_type))
         name = col.name
         if col.collection:
             self.arrow_types[name] = pa.string()
             self.json_columns.add(name)
             f = expr.coll()
-            return lambda c: _collection_text(f(c))
+            return None, lambda c: _collection_text(f(c)), _json_text, False, ""
         if expr.kind == "bool":
             self.arrow_types[name] = pa.bool_()
-            return expr.fn
+            return None, expr.fn, bool, False, ""
         msg = (
             f"column {col.name!r} ({col.path.text!r}) yields several values;"
             " set collection: true or select one value (e.g. first())"
@@ -182,11 +183,9 @@ class NativeView:
         else:
             self.arrow_types[name], convert = pa.string(), _json_text
             self.json_columns.add(name)
-
         is_text = convert is text
-        if expr.keys:  # a plain member chain (``period.start``): walked without building lists
-            return _chain_single(expr.keys, g, convert, is_text, msg)
-        return lambda c: _single_of(g(c), convert, is_text, msg)
+        ops = chain_ops(col.path, ctx_type, self.view.resource)
+        return ops, lambda c: _single_of(g(c), convert, is_text, msg), convert, is_text, msg
 
     # -- running -----------------------------------------------------------------------------
 
@@ -208,39 +207,6 @@ class NativeView:
 
     def schema(self) -> pa.Schema:
         return pa.schema([(n, self.arrow_types[n]) for n in self.columns])
-
-
-def _chain_single(
-    keys: tuple[str, ...],
-    generic: Callable[[Ctx], Any],
-    convert: Callable[[Any], Any],
-    is_text: bool,
-    msg: str,
-) -> Callable[[Ctx], Any]:
-    """A singleton column over ``this.k1.k2...``: one object per step is walked directly;
-    anything else (a list on the way, several items) takes the generic path."""
-
-    def chain(c: Ctx) -> Any:
-        this = c[0]
-        if len(this) != 1:
-            return _single_of(generic(c), convert, is_text, msg)
-        x = this[0]
-        for key in keys:
-            if type(x) is not dict:
-                return None  # a primitive has no members: the empty collection
-            x = x.get(key)
-            if x is None:
-                return None
-            if type(x) is list:
-                return _single_of(generic(c), convert, is_text, msg)
-        if is_text and type(x) is str:
-            return x
-        try:
-            return convert(x)
-        except PathError as exc:
-            raise ViewRowError(str(exc)) from None
-
-    return chain
 
 
 def _single_of(items: list[Any], convert: Callable[[Any], Any], is_text: bool, msg: str) -> Any:

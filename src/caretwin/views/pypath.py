@@ -33,6 +33,10 @@ class PathError(Exception):
     """A compiled expression failed on a value (DuckDB would raise a conversion error)."""
 
 
+class ViewRowError(Exception):
+    """A view failed on one resource (the compiled SQL raises the same message)."""
+
+
 # -- the macros of caretwin.views.sqlfuncs, on Python values -----------------------------------
 
 
@@ -554,4 +558,4 @@ class _Compiler:
         raise NotCompilable("type specifier")
 
 
-__all__ = ["PathError", "PyExpr", "PyScope", "compile_py", "text", "this_expr"]
+__all__ = ["PathError", "PyExpr", "PyScope", "ViewRowError", "compile_py", "text", "this_expr"]
