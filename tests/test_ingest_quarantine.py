@@ -96,13 +96,18 @@ def test_csv_without_work_order_header_is_quarantined(tmp_path: Path) -> None:
         ("2025-01-06T10:00:00.1234567Z", "2025-01-06T10:00:00.123456+00:00"),
         ("2025-01-06T10:00:00", "2025-01-06T10:00:00+00:00"),
         ("2025-01", "2025-01-01T00:00:00+00:00"),
+        ("2024-02-29T23:59:59Z", "2024-02-29T23:59:59+00:00"),  # the regex-free common shape
     ],
 )
 def test_datetimes_convert_to_utc(text: str, iso: str) -> None:
     assert parse_datetime(text).isoformat() == iso
 
 
-@pytest.mark.parametrize("text", ["20250106", "2025-1-6", "2025-01-06T25:00:00Z", "", 2025])
+@pytest.mark.parametrize(
+    "text",
+    ["20250106", "2025-1-6", "2025-01-06T25:00:00Z", "", 2025,
+     "2025-W02-1T10:00:00Z", "2025-02-29T10:00:00Z", "2025-01-06T10:00:6xZ"],
+)  # fmt: skip
 def test_bad_datetimes(text: object) -> None:
     with pytest.raises(DateFormatError):
         parse_datetime(text)

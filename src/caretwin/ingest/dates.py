@@ -37,6 +37,21 @@ def parse_datetime(value: object) -> datetime:
     """
     if not isinstance(value, str):
         raise DateFormatError(f"not a dateTime string: {type(value).__name__}")
+    if (
+        len(value) == 20
+        and value[4] == value[7] == "-"
+        and value[10] == "T"
+        and value[13] == value[16] == ":"
+        and value[19] == "Z"
+        and value.isascii()
+    ):
+        # the common shape, 2025-01-06T08:30:00Z, without the regex: with every separator in
+        # place fromisoformat accepts only digits in the other places (else it raises and the
+        # checked path below gives the error)
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     m = _DATE_TIME.fullmatch(value)
     if m is None:
         raise DateFormatError("not a FHIR dateTime")

@@ -25,19 +25,8 @@ from caretwin.views.compiler import _INTEGER, _TEXT
 from caretwin.views.definition import Column, Select, View, parse_view
 from caretwin.views.fpsql import NotCompilable
 from caretwin.views.pygen import Op, build_select, chain_ops
-from caretwin.views.pypath import (
-    Ctx,
-    PathError,
-    PyExpr,
-    PyScope,
-    ViewRowError,
-    compile_py,
-    text,
-    this_expr,
-    to_bool,
-    to_float,
-    to_int,
-)
+from caretwin.views.pypath import Ctx, PyExpr, PyScope, compile_py, this_expr
+from caretwin.views.pyvalues import PathError, ViewRowError, text, to_bool, to_float, to_int
 
 #: rows of one select over (element, row index, resource); the element is None under a null row
 SelectFn = Callable[[Any, int, Any], list[tuple[Any, ...]]]

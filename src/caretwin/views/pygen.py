@@ -22,7 +22,7 @@ from typing import Any
 from caretwin.views.fhirpath import reference_key
 from caretwin.views.fpsql import _member_type
 from caretwin.views.paths import Node, ParsedPath, identifier
-from caretwin.views.pypath import ViewRowError, nav
+from caretwin.views.pyvalues import ViewRowError, nav
 
 Op = tuple[str, str | None]  # ("nav", key) | ("first", None) | ("last", None) | ("ref", type)
 

@@ -5,9 +5,10 @@ be evaluated right there, in the parse workers, instead of re-parsing the stored
 DuckDB. This module mirrors :mod:`caretwin.views.fpsql` node for node: a collection is a Python
 list of JSON values (arrays flattened, nulls dropped), a boolean is ``True``/``False``/``None``
 (``None`` the empty collection, with SQL's three-valued ``and``/``or``), and each macro of
-:mod:`caretwin.views.sqlfuncs` has its function here. Whatever the SQL compiler declines this
-declines too (:class:`~caretwin.views.fpsql.NotCompilable`), so the two always cover the same
-views; the conformance suite runs both and compares them case by case.
+:mod:`caretwin.views.sqlfuncs` has its function in :mod:`caretwin.views.pyvalues`. Whatever
+the SQL compiler declines this declines too (:class:`~caretwin.views.fpsql.NotCompilable`), so
+the two always cover the same views; the conformance suite runs both and compares them case by
+case.
 
 A compiled expression is a function of a context ``(this, resource, row_index)``.
 """
@@ -19,203 +20,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from caretwin.views.fhirpath import reference_key
 from caretwin.views.fpsql import NotCompilable, _last_member, _member_type
 from caretwin.views.paths import Node, ParsedPath, identifier
+from caretwin.views.pyvalues import (
+    PathError,
+    ViewRowError,
+    and_,
+    as_bool,
+    choice,
+    cmp,
+    eq,
+    flat,
+    nav,
+    ne,
+    not_,
+    num,
+    of_bool,
+    or_,
+    ref_keys,
+    text,
+    to_int,
+)
 
 Ctx = tuple[list[Any], Any, int]
 Fn = Callable[[Ctx], Any]
-
-
-class PathError(Exception):
-    """A compiled expression failed on a value (DuckDB would raise a conversion error)."""
-
-
-class ViewRowError(Exception):
-    """A view failed on one resource (the compiled SQL raises the same message)."""
-
-
-# -- the macros of caretwin.views.sqlfuncs, on Python values -----------------------------------
-
-
-def flat(values: list[Any]) -> list[Any]:
-    """``ct_flat``: arrays flattened one level, JSON nulls dropped."""
-    out: list[Any] = []
-    for v in values:
-        if v is None:
-            continue
-        if type(v) is list:
-            out.extend(e for e in v if e is not None)
-        else:
-            out.append(v)
-    return out
-
-
-def nav(values: list[Any], key: str) -> list[Any]:
-    """``ct_nav``: ``key`` of every object, flattened."""
-    out: list[Any] = []
-    for x in values:
-        if type(x) is dict:
-            v = x.get(key)
-            if v is None:
-                continue
-            if type(v) is list:
-                out.extend(e for e in v if e is not None)
-            else:
-                out.append(v)
-    return out
-
-
-def choice(values: list[Any], name: str) -> list[Any]:
-    """``ct_choice``: every ``name<Upper>...`` key of each object (a ``value[x]`` element)."""
-    n = len(name)
-    out: list[Any] = []
-    for x in values:
-        if type(x) is dict:
-            for key in sorted(x):  # canonical JSON: the keys in the order DuckDB reads them
-                if key == name or (
-                    key.startswith(name) and len(key) > n and key[n].upper() == key[n]
-                ):
-                    out += flat([x[key]])
-    return out
-
-
-def is_num(v: Any) -> bool:
-    return type(v) is int or type(v) is float
-
-
-def text(v: Any) -> str | None:
-    """``->> '$'``: a string as itself, anything else as its JSON text."""
-    if v is None or type(v) is str:
-        return v
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def to_int(v: Any) -> int:
-    """``CAST(json AS BIGINT)``: numbers rounded half to even, booleans 0/1, numeric text."""
-    if type(v) is bool:
-        return int(v)
-    if type(v) is int:
-        if not -(2**63) <= v < 2**63:
-            raise PathError(f"Failed to cast value to numerical: {v}")
-        return v
-    if type(v) is float and math.isfinite(v):
-        return round(v)
-    if type(v) is str:
-        try:
-            return round(float(v)) if not v.strip().lstrip("+-").isdigit() else int(v)
-        except ValueError:
-            pass
-    raise PathError(f"Failed to cast value to numerical: {text(v)}")
-
-
-def to_float(v: Any) -> float:
-    """``CAST(json AS DOUBLE)``."""
-    if type(v) is bool:
-        return float(v)
-    if type(v) is int or type(v) is float:
-        return float(v)
-    if type(v) is str:
-        try:
-            return float(v)
-        except ValueError:
-            pass
-    raise PathError(f"Failed to cast value to numerical: {text(v)}")
-
-
-def to_bool(v: Any) -> bool:
-    """``CAST(json AS BOOLEAN)``."""
-    if type(v) is bool:
-        return v
-    if is_num(v):
-        return bool(v)
-    if type(v) is str and v.lower() in ("true", "false", "t", "f", "1", "0"):
-        return v.lower() in ("true", "t", "1")
-    raise PathError(f"Failed to cast value to boolean: {text(v)}")
-
-
-def of_bool(b: bool | None) -> list[Any]:
-    return [] if b is None else [b]
-
-
-def as_bool(values: list[Any]) -> bool | None:
-    """``ct_bool``: the first item; a non-boolean item counts as true (it exists)."""
-    if not values:
-        return None
-    v = values[0]
-    return v if type(v) is bool else True
-
-
-def num(values: list[Any]) -> float | None:
-    return None if not values else to_float(values[0])
-
-
-def of_value(v: Any) -> list[Any]:
-    return [] if v is None else [v]
-
-
-def scalar_eq(a: Any, b: Any) -> bool:
-    if is_num(a) and is_num(b):
-        return bool(float(a) == float(b))
-    if is_num(a) != is_num(b):
-        return False
-    return text(a) == text(b)
-
-
-def eq(a: list[Any], b: list[Any]) -> bool | None:
-    if not a or not b:
-        return None
-    if len(a) != len(b):
-        return False
-    return all(scalar_eq(x, y) for x, y in zip(a, b, strict=True))
-
-
-def cmp(a: list[Any], b: list[Any]) -> int | None:
-    if not a or not b:
-        return None
-    x, y = a[0], b[0]
-    if is_num(x) and is_num(y):
-        d = float(x) - float(y)
-        return 0 if d == 0 else (1 if d > 0 else -1)
-    tx, ty = text(x), text(y)
-    assert tx is not None and ty is not None
-    return -1 if tx < ty else (1 if tx > ty else 0)
-
-
-def ref_keys(values: list[Any], want: str | None) -> list[Any]:
-    out = []
-    for o in values:
-        if type(o) is dict:
-            k = reference_key(o, want)
-            if k is not None:
-                out.append(k)
-    return out
-
-
-def _and(a: bool | None, b: bool | None) -> bool | None:
-    if a is False or b is False:
-        return False
-    return None if a is None or b is None else True
-
-
-def _or(a: bool | None, b: bool | None) -> bool | None:
-    if a is True or b is True:
-        return True
-    return None if a is None or b is None else False
-
-
-def _not(a: bool | None) -> bool | None:
-    return None if a is None else not a
-
-
-def _ne(a: bool | None, b: bool | None) -> bool | None:
-    return None if a is None or b is None else a != b
 
 
 # -- the compiler ------------------------------------------------------------------------------
@@ -340,10 +168,10 @@ class _Compiler:
         if kind in ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression"):
             a, b = (self.expr(ch, this).bool() for ch in children)
             logic: dict[str, Fn] = {
-                "and": lambda c: _and(a(c), b(c)),
-                "or": lambda c: _or(a(c), b(c)),
-                "xor": lambda c: _ne(a(c), b(c)),
-                "implies": lambda c: _or(_not(a(c)), b(c)),
+                "and": lambda c: and_(a(c), b(c)),
+                "or": lambda c: or_(a(c), b(c)),
+                "xor": lambda c: ne(a(c), b(c)),
+                "implies": lambda c: or_(not_(a(c)), b(c)),
             }
             if str(op) not in logic:
                 raise NotCompilable(f"operator {op}")
@@ -352,7 +180,7 @@ class _Compiler:
             a, b = (self.expr(ch, this).coll() for ch in children)
             if op == "=":
                 return PyExpr(lambda c: eq(a(c), b(c)), "bool")
-            return PyExpr(lambda c: _not(eq(a(c), b(c))), "bool")
+            return PyExpr(lambda c: not_(eq(a(c), b(c))), "bool")
         if kind == "InequalityExpression" and op in ("<", ">", "<=", ">="):
             a, b = (self.expr(ch, this).coll() for ch in children)
             test: Callable[[int], bool] = {
@@ -473,7 +301,7 @@ class _Compiler:
             return PyExpr(lambda c: [len(f(c))], "coll")
         if name == "not" and not n:
             b = base.bool()
-            return PyExpr(lambda c: _not(b(c)), "bool")
+            return PyExpr(lambda c: not_(b(c)), "bool")
         if name == "ofType" and n == 1:
             return self.of_type(params[0], base_node)
         if name == "getResourceKey" and not n:
