@@ -323,10 +323,10 @@ class IngestRun:
     def _count(self) -> None:
         assert self.con is not None
         rows = self.con.execute(
-            """SELECT c.resource_type, cls.status, count(*),
+            """SELECT cls.resource_type, cls.status, count(*),
                       count(*) FILTER (WHERE a.deleted),
                       count(*) FILTER (WHERE NOT a.deleted AND NOT a.is_new)
-               FROM cand c JOIN cls USING (ord) LEFT JOIN added a USING (ord)
+               FROM cls LEFT JOIN added a USING (ord)
                WHERE cls.status <> 'conflict' GROUP BY ALL"""
         ).fetchall()
         for rtype, status, n, deleted, updated in rows:
@@ -400,7 +400,9 @@ class IngestRun:
             if files:
                 rows = (
                     f"SELECT {select} FROM read_parquet({files_sql(files)}) c "
-                    f"JOIN added a USING (ord) WHERE c.resource_type = {rt} UNION ALL {rows}"
+                    # the join's build side only this type's rows, not every added row
+                    f"JOIN (SELECT * FROM added WHERE resource_type = {rt}) a USING (ord) "
+                    f"WHERE c.resource_type = {rt} UNION ALL {rows}"
                 )
             target = folder / f"{type_col}={rtype}"
             if len(type_months) == 1:

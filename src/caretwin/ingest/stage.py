@@ -52,7 +52,7 @@ def define_old(con: duckdb.DuckDBPyConnection, old_files: Sequence[Path]) -> Non
 
 
 def classify(con: duckdb.DuckDBPyConnection, cand: Sequence[str], base_seq: int) -> None:
-    """Create ``cand`` (view), ``cls`` (ord, status) and ``added`` (temp tables).
+    """Create ``cand`` (view), ``cls`` (ord, resource_type, status) and ``added`` (tables).
 
     ``added.seq`` numbers the added rows from ``base_seq`` in input order (no gaps).
     """
@@ -66,7 +66,7 @@ def classify(con: duckdb.DuckDBPyConnection, cand: Sequence[str], base_seq: int)
         o AS (SELECT {_KEY}, coalesce(version, content_hash) AS version,
                      any_value(content_hash) AS content_hash
               FROM old GROUP BY ALL)
-        SELECT c.ord, CASE
+        SELECT c.ord, c.resource_type, CASE
             WHEN c.n > 1 THEN CASE WHEN c.content_hash = c.first_hash
                                    THEN 'unchanged' ELSE 'conflict' END
             WHEN o.content_hash IS NULL THEN 'added'

@@ -112,7 +112,8 @@ class TableBuilder:
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE __lt AS SELECT c.resource_type, "
                     f"c.resource_id, c.json FROM read_parquet({_files(files)}) c "
-                    "SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted) w "
+                    "SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted "
+                    f"AND resource_type = {_lit(rtype)}) w "
                     f"ON c.ord = w.ord WHERE c.resource_type = {_lit(rtype)}"
                 )
                 self.con.execute(f"CREATE OR REPLACE TEMP VIEW {RELATION} AS SELECT * FROM __lt")
@@ -130,9 +131,10 @@ class TableBuilder:
         files = self.native[table]
         if not files:
             return
-        current = (
-            f"SELECT * FROM read_parquet({_files(files)}) s SEMI JOIN "
-            "(SELECT ord FROM added WHERE win AND NOT deleted) w ON s.ord = w.ord"
+        current = (  # the join's build side only the type's rows: ~2x faster than all of them
+            f"SELECT * FROM read_parquet({_files(files)}) s SEMI JOIN (SELECT ord FROM added "
+            f"WHERE win AND NOT deleted AND resource_type = {_lit(view.resource)}) w "
+            "ON s.ord = w.ord"
         )
         if table in self.native_errors:  # some resource failed: is one of them current?
             failed = self.con.execute(
