@@ -10,9 +10,9 @@ process, on the same files:
 * plain ``orjson.loads`` of every NDJSON line (the floor for any Python parser);
 * validated parsing with ``fhir.resources`` R4B pydantic models, on a sample (``--fhir-sample``
   lines spread over the files; the whole set would take tens of minutes), scaled per resource;
-* ``caretwin ingest`` end to end into a fresh lake (parse and checks in worker processes,
-  dedupe, versions, ViewDefinitions, partitioned Parquet, atomic commit), then a re-ingest of
-  the same files (which adds nothing);
+* ``caretwin ingest`` end to end into a fresh lake (parse, checks and ViewDefinitions in worker
+  processes, dedupe, versions, partitioned Parquet, atomic commit), then a re-ingest of the same
+  files (which adds nothing), then the Synthea sample alone into a lake of its own;
 
 and prints resources/s, MB/s, the ingest's per-phase seconds, and peak memory: the largest RSS of
 this process plus its children, sampled every 50 ms by a thread (``resource.getrusage`` max RSS
@@ -205,6 +205,17 @@ def bench(
         )
         lake_mb = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 1e6
         print(f"  lake on disk: {lake_mb:,.0f} MB of Parquet for {size_mb:,.0f} MB of NDJSON")
+        if synthea:  # real-world shaped records (larger, more varied), in a lake of their own
+            synthea_files = ndjson_files(synthea)
+            s_mb = sum(f.stat().st_size for f in synthea_files) / 1e6
+            t0 = time.perf_counter()
+            alone = ingest_paths(Path(tmp) / "synthea-lake", synthea, workers=workers)
+            took = time.perf_counter() - t0
+            print(
+                f"  Synthea sample alone: {alone.records:,} resources, {s_mb:,.0f} MB in "
+                f"{took:.2f} s = {alone.records / took:,.0f} resources/s, {s_mb / took:,.1f} MB/s"
+                f" ({alone.quarantined} quarantined)"
+            )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  getrusage max RSS of this process over the whole run: {own:,.0f} MiB")
 
