@@ -40,7 +40,7 @@ UNKNOWN_TYPE = "(unknown)"
 #: parse workers (the same tables; for comparison and diagnosis).
 NATIVE_VIEWS_ENV = "CARETWIN_INGEST_NATIVE_VIEWS"
 #: DuckDB's memory for one ingest; beyond it, joins and sorts spill to the staging folder.
-DUCKDB_MEMORY = os.environ.get("CARETWIN_INGEST_DUCKDB_MEMORY", "600MB")
+DUCKDB_MEMORY = os.environ.get("CARETWIN_INGEST_DUCKDB_MEMORY", "512MB")
 
 
 class _RawSink:
