@@ -35,7 +35,7 @@ from caretwin.lake.schema import PARTITIONS
 from caretwin.lake.versions import latest_sql
 from caretwin.views import View
 from caretwin.views.canonical import typed_select
-from caretwin.views.fpsql import NotCompilable
+from caretwin.views.fpwalk import NotCompilable
 from caretwin.views.native import compile_native
 from caretwin.views.runner import RELATION, Source, run_view, try_compile
 

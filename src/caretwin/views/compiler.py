@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 
 from caretwin.views.definition import Column, Select, View
-from caretwin.views.fpsql import Expr, NotCompilable, Scope, compile_path, sql_str
+from caretwin.views.fpsql import Expr, Scope, compile_path, sql_str
+from caretwin.views.fpwalk import NotCompilable
 
 #: A reference to the root resource column (``__r``, not ``__rk``) in a compiled step.
 _ROOT_REF = re.compile(r"\b__r\b")

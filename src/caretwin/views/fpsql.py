@@ -1,10 +1,11 @@
 """FHIRPath to DuckDB SQL, for the subset views use; anything else raises NotCompilable.
 
 An expression compiles to :class:`Expr`: either a ``JSON[]`` collection (``kind="coll"``) or a
-SQL ``BOOLEAN`` (``kind="bool"``, NULL meaning empty). Element types are tracked with the R4
-model fhirpathpy ships (``path2Type``/``choiceTypePaths``) so that ``value.ofType(Quantity)``
-reads ``valueQuantity`` and a choice element without ``ofType`` reads whichever ``value[x]`` is
-present. Declining is always safe: the runner then interprets the view with fhirpathpy.
+SQL ``BOOLEAN`` (``kind="bool"``, NULL meaning empty). The walk over the AST, element types from
+the R4 model (``value.ofType(Quantity)`` reads ``valueQuantity``; a choice element without
+``ofType`` reads whichever ``value[x]`` is present) and ``ofType`` are shared with the native
+engine (:mod:`caretwin.views.fpwalk`); this module says what each node is in SQL. Declining is
+always safe: the runner then interprets the view with fhirpathpy.
 """
 
 from __future__ import annotations
@@ -15,19 +16,10 @@ from typing import Any
 
 import orjson
 
-from caretwin.views.fhirpath import MODEL
-from caretwin.views.paths import Node, ParsedPath, identifier
+from caretwin.views.fpwalk import NotCompilable, PathWalker, literal_value, type_name
+from caretwin.views.paths import Node, ParsedPath
 
-_CHOICE_PATHS: dict[str, Any] = MODEL["choiceTypePaths"]
-_PATH_TYPES: dict[str, Any] = MODEL["path2Type"]
-_ELSEWHERE: dict[str, Any] = MODEL["pathsDefinedElsewhere"]
-_PARENTS: dict[str, Any] = MODEL["type2Parent"]
-_CHOICE_NAMES = frozenset(p.rsplit(".", 1)[-1] for p in _CHOICE_PATHS)
 _STRING_FUNCS = {"lower": "lower", "upper": "upper", "trim": "trim"}
-
-
-class NotCompilable(Exception):
-    """The expression (or view) uses something the SQL compiler does not translate."""
 
 
 def sql_str(value: str) -> str:
@@ -77,82 +69,46 @@ class Scope:
         return f"x{next(self._names)}"
 
 
-#: Backbone elements: the model lists their children (``Encounter.location.period``), not them.
-_BACKBONES = frozenset(p.rsplit(".", 1)[0] for p in _PATH_TYPES if p.count(".") >= 2)
-
-
 def compile_path(path: ParsedPath, scope: Scope) -> Expr:
     return _Compiler(scope).expr(path.root, scope.this)
 
 
-def _member_type(tpath: str | None, name: str) -> tuple[bool, str | None]:
-    """(is a choice element, type path of the member) from the R4 model; unknown is None."""
-    if tpath is None:
-        return name in _CHOICE_NAMES, None
-    base: str | None = tpath
-    while base is not None:
-        cand = f"{base}.{name}"
-        if cand in _CHOICE_PATHS:
-            return True, None
-        if cand in _PATH_TYPES or cand in _ELSEWHERE:
-            found = _PATH_TYPES.get(cand) or _ELSEWHERE.get(cand) or cand
-            return False, str(found)
-        if cand in _BACKBONES:  # a backbone element (Encounter.location): not a choice
-            return False, cand
-        base = _PARENTS.get(base) if "." not in base else None
-    return name in _CHOICE_NAMES, None
-
-
-class _Compiler:
+class _Compiler(PathWalker[Expr]):
     def __init__(self, scope: Scope) -> None:
+        super().__init__(scope.this, scope.resource_type)
         self.scope = scope
 
-    def expr(self, node: Node, focus: Expr) -> Expr:
-        kind = node["type"]
-        children: list[Node] = node.get("children", [])
-        op = (node.get("terminalNodeText") or [None])[0]
-        if kind in ("TermExpression", "InvocationTerm", "EntireExpression"):
-            return self.expr(children[0], focus)
-        if kind == "ParenthesizedTerm":
-            return self.expr(children[0], self.scope.this)
-        if kind == "InvocationExpression":
-            base = self.expr(children[0], focus)
-            return self.invoke(children[1], base, children[0])
-        if kind in ("MemberInvocation", "FunctionInvocation", "ThisInvocation"):
-            return self.invoke(node, focus, None)
-        if kind == "LiteralTerm":
-            return self.literal(children[0])
-        if kind == "ExternalConstantTerm":
-            return self.constant(children[0])
-        if kind == "IndexerExpression":
-            base = self.expr(children[0], focus)
-            idx = self.expr(children[1], self.scope.this)
-            i = f"CAST(ct_num({idx.coll()}) AS BIGINT) + 1"
-            return Expr(f"list_slice({base.coll()}, {i}, {i})", "coll", base.type)
-        if kind in ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression"):
-            a, b = (self.expr(c, self.scope.this).bool() for c in children)
-            sql = {
-                "and": f"({a} AND {b})",
-                "or": f"({a} OR {b})",
-                "xor": f"({a} <> {b})",
-                "implies": f"(NOT {a} OR {b})",
-            }.get(str(op))
-            if sql is None:
-                raise NotCompilable(f"operator {op}")
-            return Expr(sql, "bool")
-        if kind == "EqualityExpression" and op in ("=", "!="):
-            a, b = (self.expr(c, self.scope.this).coll() for c in children)
-            eq = f"ct_eq({a}, {b})"
-            return Expr(eq if op == "=" else f"(NOT {eq})", "bool")
-        if kind == "InequalityExpression" and op in ("<", ">", "<=", ">="):
-            a, b = (self.expr(c, self.scope.this).coll() for c in children)
-            return Expr(f"(ct_cmp({a}, {b}) {op} 0)", "bool")
-        if kind in ("AdditiveExpression", "MultiplicativeExpression") and op in "+-*/&":
-            return self.arithmetic(str(op), children)
-        raise NotCompilable(f"{kind} {op or ''}".strip())
+    def nav(self, base: Expr, key: str, tpath: str | None) -> Expr:
+        return self.scope.nav(base, key, tpath)
 
-    def arithmetic(self, op: str, children: list[Node]) -> Expr:
-        a, b = (self.expr(c, self.scope.this).coll() for c in children)
+    def choice(self, base: Expr, name: str) -> Expr:
+        return Expr(f"ct_choice({base.coll()}, {sql_str(name)})", "coll", None)
+
+    def indexer(self, base: Expr, index: Expr) -> Expr:
+        i = f"CAST(ct_num({index.coll()}) AS BIGINT) + 1"
+        return Expr(f"list_slice({base.coll()}, {i}, {i})", "coll", base.type)
+
+    def logic(self, op: str, a: Expr, b: Expr) -> Expr:
+        x, y = a.bool(), b.bool()
+        sql = {
+            "and": f"({x} AND {y})",
+            "or": f"({x} OR {y})",
+            "xor": f"({x} <> {y})",
+            "implies": f"(NOT {x} OR {y})",
+        }.get(op)
+        if sql is None:
+            raise NotCompilable(f"operator {op}")
+        return Expr(sql, "bool")
+
+    def equality(self, op: str, a: Expr, b: Expr) -> Expr:
+        eq = f"ct_eq({a.coll()}, {b.coll()})"
+        return Expr(eq if op == "=" else f"(NOT {eq})", "bool")
+
+    def inequality(self, op: str, a: Expr, b: Expr) -> Expr:
+        return Expr(f"(ct_cmp({a.coll()}, {b.coll()}) {op} 0)", "bool")
+
+    def arithmetic(self, op: str, a_expr: Expr, b_expr: Expr) -> Expr:
+        a, b = a_expr.coll(), b_expr.coll()
         if op == "&":
             return Expr(
                 f"[to_json(coalesce(ct_text({a}), '') || coalesce(ct_text({b}), ''))]", "coll"
@@ -166,22 +122,14 @@ class _Compiler:
         return Expr(f"ct_of_num(ct_num({a}) {op} ct_num({b}))", "coll")
 
     def literal(self, node: Node) -> Expr:
-        kind = node["type"]
-        text = str(node.get("text") or "".join(node.get("terminalNodeText", [])))
-        if kind == "StringLiteral":
-            value = text[1:-1].replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
-            return Expr(f"[{json_literal(value)}]", "coll", "string")
-        if kind == "NumberLiteral":
-            number: Any = int(text) if text.isdigit() else float(text)
-            return Expr(f"[{json_literal(number)}]", "coll")
-        if kind == "BooleanLiteral":
-            return Expr("true" if text == "true" else "false", "bool")
-        if kind == "NullLiteral":
+        kind, value = literal_value(node)
+        if kind == "boolean":
+            return Expr("true" if value else "false", "bool")
+        if kind == "null":
             return Expr("[]::JSON[]", "coll")
-        raise NotCompilable(f"literal {kind}")
+        return Expr(f"[{json_literal(value)}]", "coll", "string" if kind == "string" else None)
 
-    def constant(self, node: Node) -> Expr:
-        name = identifier(node["children"][0]).strip("'")
+    def constant(self, name: str) -> Expr:
         if name == "rowIndex":
             return Expr(f"[to_json({self.scope.row_index_sql})]", "coll")
         if name in ("resource", "rootResource"):
@@ -191,26 +139,7 @@ class _Compiler:
             return Expr(f"ct_items({json_literal(value)})", "coll")
         raise NotCompilable(f"%{name}")
 
-    def invoke(self, node: Node, base: Expr, base_node: Node | None) -> Expr:
-        kind = node["type"]
-        if kind == "ThisInvocation":
-            return base
-        if kind == "MemberInvocation":
-            name = identifier(node["children"][0])
-            if base is self.scope.this and name == self.scope.resource_type == base.type:
-                return base  # `Patient.name`: a type name as the first step
-            choice, tpath = _member_type(base.type, name)
-            if choice:
-                return Expr(f"ct_choice({base.coll()}, {sql_str(name)})", "coll", None)
-            return self.scope.nav(base, name, tpath)
-        if kind != "FunctionInvocation":
-            raise NotCompilable(kind)
-        fn = node["children"][0]
-        name = identifier(fn["children"][0])
-        params: list[Node] = fn["children"][1]["children"] if len(fn["children"]) > 1 else []
-        return self.function(name, params, base, base_node)
-
-    def function(self, name: str, params: list[Node], base: Expr, base_node: Node | None) -> Expr:
+    def function(self, name: str, params: list[Node], base: Expr) -> Expr:
         coll = base.coll()
         nparams = len(params)
         if name == "first" and not nparams:
@@ -232,12 +161,10 @@ class _Compiler:
             return Expr(f"[to_json(len({coll}))]", "coll")
         if name == "not" and not nparams:
             return Expr(f"(NOT {base.bool()})", "bool")
-        if name == "ofType" and nparams == 1:
-            return self.of_type(params[0], base, base_node)
         if name == "getResourceKey" and not nparams:
             return self.scope.nav(base, "id", "id")
         if name == "getReferenceKey" and nparams <= 1:
-            want = sql_str(self.type_name(params[0])) if params else "NULL"
+            want = sql_str(type_name(params[0])) if params else "NULL"
             return Expr(f"ct_ref_keys({coll}, {want})", "coll", "string")
         if name == "extension" and nparams == 1:
             url = self.expr(params[0], self.scope.this)
@@ -272,37 +199,3 @@ class _Compiler:
         return Expr(
             f"list_filter({base.coll()}, lambda {var}: coalesce({cond}, false))", "coll", base.type
         )
-
-    def of_type(self, param: Node, base: Expr, base_node: Node | None) -> Expr:
-        tname = self.type_name(param)
-        member = _last_member(base_node)
-        if member is None:
-            raise NotCompilable("ofType() not directly after an element name")
-        parent, name = member
-        parent_expr = self.scope.this if parent is None else self.expr(parent, self.scope.this)
-        choice, _ = _member_type(parent_expr.type, name)
-        if not choice:
-            raise NotCompilable(f"ofType() on {name!r}, which is not a choice element")
-        return self.scope.nav(parent_expr, f"{name}{tname[0].upper()}{tname[1:]}", tname)
-
-    def type_name(self, node: Node) -> str:
-        text = node.get("text")
-        if isinstance(text, str) and text.replace(".", "").isalnum():
-            return text.split(".")[-1]
-        raise NotCompilable("type specifier")
-
-
-def _last_member(node: Node | None) -> tuple[Node | None, str] | None:
-    """For ``a.b.value`` the (``a.b`` node, ``"value"``); for a bare ``value`` (None, name)."""
-    if node is None:
-        return None
-    kind = node["type"]
-    children = node.get("children", [])
-    if kind in ("TermExpression", "InvocationTerm") and children:
-        inner = children[0]
-        if inner["type"] == "MemberInvocation":
-            return None, identifier(inner["children"][0])
-        return _last_member(inner) if inner["type"] == "InvocationTerm" else None
-    if kind == "InvocationExpression" and children[1]["type"] == "MemberInvocation":
-        return children[0], identifier(children[1]["children"][0])
-    return None

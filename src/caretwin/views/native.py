@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from caretwin.views.compiler import _INTEGER, _TEXT
 from caretwin.views.definition import Column, Select, View, parse_view
-from caretwin.views.fpsql import NotCompilable
+from caretwin.views.fpwalk import NotCompilable
 from caretwin.views.pygen import Op, build_select, chain_ops
 from caretwin.views.pypath import Ctx, PyExpr, PyScope, compile_py, this_expr
 from caretwin.views.pyvalues import PathError, ViewRowError, text, to_bool, to_float, to_int

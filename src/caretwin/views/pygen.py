@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from caretwin.views.fhirpath import reference_key
-from caretwin.views.fpsql import _member_type
+from caretwin.views.fpwalk import NotCompilable, function_call, member_type, type_name
 from caretwin.views.paths import Node, ParsedPath, identifier
 from caretwin.views.pyvalues import ViewRowError, nav
 
@@ -84,7 +84,7 @@ def chain_ops(path: ParsedPath, this_type: str | None, resource_type: str) -> li
             name = identifier(children[0])
             if first and name == resource_type == cur:
                 return True  # `Patient.name`: a type name as the first step
-            is_choice, tpath = _member_type(cur, name)
+            is_choice, tpath = member_type(cur, name)
             if is_choice:
                 return False
             ops.append(("nav", name))
@@ -92,9 +92,7 @@ def chain_ops(path: ParsedPath, this_type: str | None, resource_type: str) -> li
             return True
         if kind != "FunctionInvocation":
             return False
-        fn = children[0]
-        name = identifier(fn["children"][0])
-        params: list[Node] = fn["children"][1]["children"] if len(fn["children"]) > 1 else []
+        name, params = function_call(node)
         if name in ("first", "last") and not params:
             ops.append((name, None))
             return True
@@ -103,18 +101,16 @@ def chain_ops(path: ParsedPath, this_type: str | None, resource_type: str) -> li
             cur = "id"
             return True
         if name == "getReferenceKey" and len(params) <= 1:
-            want = None
-            if params:
-                text = params[0].get("text")
-                if not (isinstance(text, str) and text.replace(".", "").isalnum()):
-                    return False
-                want = text.split(".")[-1]
+            want = type_name(params[0]) if params else None
             ops.append(("ref", want))
             cur = "string"
             return True
         return False
 
-    return ops if walk(path.root) else None
+    try:
+        return ops if walk(path.root) else None
+    except NotCompilable:  # e.g. a type specifier the closures would have refused first
+        return None
 
 
 def chain_code(ops: list[Op], out: str) -> list[str]:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from caretwin.views.fpsql import NotCompilable, _last_member, _member_type
-from caretwin.views.paths import Node, ParsedPath, identifier
+from caretwin.views.fpwalk import NotCompilable, PathWalker, literal_value, type_name
+from caretwin.views.paths import Node, ParsedPath
 from caretwin.views.pyvalues import (
     PathError,
     ViewRowError,
@@ -126,81 +126,70 @@ _ARITH: dict[str, Callable[[float, float], float]] = {
 }
 
 
-class _Compiler:
+class _Compiler(PathWalker[PyExpr]):
     def __init__(self, scope: PyScope) -> None:
+        super().__init__(scope.this, scope.resource_type)
         self.scope = scope
 
-    def expr(self, node: Node, focus: PyExpr) -> PyExpr:
-        kind = node["type"]
-        children: list[Node] = node.get("children", [])
-        op = (node.get("terminalNodeText") or [None])[0]
-        this = self.scope.this
-        if kind in ("TermExpression", "InvocationTerm", "EntireExpression"):
-            return self.expr(children[0], focus)
-        if kind == "ParenthesizedTerm":
-            return self.expr(children[0], this)
-        if kind == "InvocationExpression":
-            base = self.expr(children[0], focus)
-            return self.invoke(children[1], base, children[0])
-        if kind in ("MemberInvocation", "FunctionInvocation", "ThisInvocation"):
-            return self.invoke(node, focus, None)
-        if kind == "LiteralTerm":
-            return self.literal(children[0])
-        if kind == "ExternalConstantTerm":
-            return self.constant(children[0])
-        if kind == "IndexerExpression":
-            indexed = self.expr(children[0], focus)
-            items_of, idx = indexed.coll(), self.expr(children[1], this).coll()
+    def nav(self, base: PyExpr, key: str, tpath: str | None) -> PyExpr:
+        return _nav_expr(base, key, tpath)
 
-            def index(c: Ctx) -> list[Any]:
-                n = num(idx(c))
-                if n is None:
-                    return []
-                i = to_int(n) + 1  # DuckDB's 1-based list_slice(items, i, i)
-                items: list[Any] = items_of(c)
-                if i >= 1:
-                    return items[i - 1 : i]
-                if i == 0:
-                    return []
-                return items[i : i + 1] if i < -1 else items[-1:]
+    def choice(self, base: PyExpr, name: str) -> PyExpr:
+        f = base.coll()
+        return PyExpr(lambda c: choice(f(c), name), "coll", None)
 
-            return PyExpr(index, "coll", indexed.type)
-        if kind in ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression"):
-            a, b = (self.expr(ch, this).bool() for ch in children)
-            logic: dict[str, Fn] = {
-                "and": lambda c: and_(a(c), b(c)),
-                "or": lambda c: or_(a(c), b(c)),
-                "xor": lambda c: ne(a(c), b(c)),
-                "implies": lambda c: or_(not_(a(c)), b(c)),
-            }
-            if str(op) not in logic:
-                raise NotCompilable(f"operator {op}")
-            return PyExpr(logic[str(op)], "bool")
-        if kind == "EqualityExpression" and op in ("=", "!="):
-            a, b = (self.expr(ch, this).coll() for ch in children)
-            if op == "=":
-                return PyExpr(lambda c: eq(a(c), b(c)), "bool")
-            return PyExpr(lambda c: not_(eq(a(c), b(c))), "bool")
-        if kind == "InequalityExpression" and op in ("<", ">", "<=", ">="):
-            a, b = (self.expr(ch, this).coll() for ch in children)
-            test: Callable[[int], bool] = {
-                "<": lambda d: d < 0,
-                ">": lambda d: d > 0,
-                "<=": lambda d: d <= 0,
-                ">=": lambda d: d >= 0,
-            }[str(op)]
+    def indexer(self, base: PyExpr, index: PyExpr) -> PyExpr:
+        items_of, idx = base.coll(), index.coll()
 
-            def compare(c: Ctx) -> bool | None:
-                d = cmp(a(c), b(c))
-                return None if d is None else test(d)
+        def at(c: Ctx) -> list[Any]:
+            n = num(idx(c))
+            if n is None:
+                return []
+            i = to_int(n) + 1  # DuckDB's 1-based list_slice(items, i, i)
+            items: list[Any] = items_of(c)
+            if i >= 1:
+                return items[i - 1 : i]
+            if i == 0:
+                return []
+            return items[i : i + 1] if i < -1 else items[-1:]
 
-            return PyExpr(compare, "bool")
-        if kind in ("AdditiveExpression", "MultiplicativeExpression") and op in "+-*/&":
-            return self.arithmetic(str(op), children)
-        raise NotCompilable(f"{kind} {op or ''}".strip())
+        return PyExpr(at, "coll", base.type)
 
-    def arithmetic(self, op: str, children: list[Node]) -> PyExpr:
-        a, b = (self.expr(ch, self.scope.this).coll() for ch in children)
+    def logic(self, op: str, a_expr: PyExpr, b_expr: PyExpr) -> PyExpr:
+        a, b = a_expr.bool(), b_expr.bool()
+        logic: dict[str, Fn] = {
+            "and": lambda c: and_(a(c), b(c)),
+            "or": lambda c: or_(a(c), b(c)),
+            "xor": lambda c: ne(a(c), b(c)),
+            "implies": lambda c: or_(not_(a(c)), b(c)),
+        }
+        if op not in logic:
+            raise NotCompilable(f"operator {op}")
+        return PyExpr(logic[op], "bool")
+
+    def equality(self, op: str, a_expr: PyExpr, b_expr: PyExpr) -> PyExpr:
+        a, b = a_expr.coll(), b_expr.coll()
+        if op == "=":
+            return PyExpr(lambda c: eq(a(c), b(c)), "bool")
+        return PyExpr(lambda c: not_(eq(a(c), b(c))), "bool")
+
+    def inequality(self, op: str, a_expr: PyExpr, b_expr: PyExpr) -> PyExpr:
+        a, b = a_expr.coll(), b_expr.coll()
+        test: Callable[[int], bool] = {
+            "<": lambda d: d < 0,
+            ">": lambda d: d > 0,
+            "<=": lambda d: d <= 0,
+            ">=": lambda d: d >= 0,
+        }[op]
+
+        def compare(c: Ctx) -> bool | None:
+            d = cmp(a(c), b(c))
+            return None if d is None else test(d)
+
+        return PyExpr(compare, "bool")
+
+    def arithmetic(self, op: str, a_expr: PyExpr, b_expr: PyExpr) -> PyExpr:
+        a, b = a_expr.coll(), b_expr.coll()
 
         def first_text(values: list[Any]) -> str | None:
             return text(values[0]) if values else None
@@ -227,23 +216,13 @@ class _Compiler:
         return PyExpr(arith, "coll")
 
     def literal(self, node: Node) -> PyExpr:
-        kind = node["type"]
-        raw = str(node.get("text") or "".join(node.get("terminalNodeText", [])))
-        if kind == "StringLiteral":
-            value = raw[1:-1].replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
-            return PyExpr(lambda c: [value], "coll", "string")
-        if kind == "NumberLiteral":
-            number: Any = int(raw) if raw.isdigit() else float(raw)
-            return PyExpr(lambda c: [number], "coll")
-        if kind == "BooleanLiteral":
-            flag = raw == "true"
-            return PyExpr(lambda c: flag, "bool")
-        if kind == "NullLiteral":
-            return PyExpr(lambda c: [], "coll")
-        raise NotCompilable(f"literal {kind}")
+        kind, value = literal_value(node)
+        if kind == "boolean":
+            return PyExpr(lambda c: value, "bool")
+        items = [] if value is None else [value]
+        return PyExpr(lambda c: items, "coll", "string" if kind == "string" else None)
 
-    def constant(self, node: Node) -> PyExpr:
-        name = identifier(node["children"][0]).strip("'")
+    def constant(self, name: str) -> PyExpr:
         if name == "rowIndex":
             return PyExpr(lambda c: [c[2]], "coll")
         if name in ("resource", "rootResource"):
@@ -253,30 +232,7 @@ class _Compiler:
             return PyExpr(lambda c: items, "coll")
         raise NotCompilable(f"%{name}")
 
-    def invoke(self, node: Node, base: PyExpr, base_node: Node | None) -> PyExpr:
-        kind = node["type"]
-        if kind == "ThisInvocation":
-            return base
-        if kind == "MemberInvocation":
-            name = identifier(node["children"][0])
-            scope = self.scope
-            if base is scope.this and name == scope.resource_type == base.type:
-                return base
-            is_choice, tpath = _member_type(base.type, name)
-            if is_choice:
-                f = base.coll()
-                return PyExpr(lambda c: choice(f(c), name), "coll", None)
-            return _nav_expr(base, name, tpath)
-        if kind != "FunctionInvocation":
-            raise NotCompilable(kind)
-        fn = node["children"][0]
-        name = identifier(fn["children"][0])
-        params: list[Node] = fn["children"][1]["children"] if len(fn["children"]) > 1 else []
-        return self.function(name, params, base, base_node)
-
-    def function(
-        self, name: str, params: list[Node], base: PyExpr, base_node: Node | None
-    ) -> PyExpr:
+    def function(self, name: str, params: list[Node], base: PyExpr) -> PyExpr:
         f = base.coll()
         n = len(params)
         this = self.scope.this
@@ -302,12 +258,10 @@ class _Compiler:
         if name == "not" and not n:
             b = base.bool()
             return PyExpr(lambda c: not_(b(c)), "bool")
-        if name == "ofType" and n == 1:
-            return self.of_type(params[0], base_node)
         if name == "getResourceKey" and not n:
             return _nav_expr(base, "id", "id")
         if name == "getReferenceKey" and n <= 1:
-            want = self.type_name(params[0]) if params else None
+            want = type_name(params[0]) if params else None
             return PyExpr(lambda c: ref_keys(f(c), want), "coll", "string")
         if name == "extension" and n == 1:
             url = self.expr(params[0], this).coll()
@@ -365,25 +319,6 @@ class _Compiler:
         cond = _Compiler(inner).expr(crit, inner.this).bool()
         f = base.coll()
         return PyExpr(lambda c: [x for x in f(c) if cond(([x], c[1], c[2]))], "coll", base.type)
-
-    def of_type(self, param: Node, base_node: Node | None) -> PyExpr:
-        tname = self.type_name(param)
-        member = _last_member(base_node)
-        if member is None:
-            raise NotCompilable("ofType() not directly after an element name")
-        parent, name = member
-        this = self.scope.this
-        parent_expr = this if parent is None else self.expr(parent, this)
-        is_choice, _ = _member_type(parent_expr.type, name)
-        if not is_choice:
-            raise NotCompilable(f"ofType() on {name!r}, which is not a choice element")
-        return _nav_expr(parent_expr, f"{name}{tname[0].upper()}{tname[1:]}", tname)
-
-    def type_name(self, node: Node) -> str:
-        raw = node.get("text")
-        if isinstance(raw, str) and raw.replace(".", "").isalnum():
-            return raw.split(".")[-1]
-        raise NotCompilable("type specifier")
 
 
 __all__ = ["PathError", "PyExpr", "PyScope", "ViewRowError", "compile_py", "text", "this_expr"]
