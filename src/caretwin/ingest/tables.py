@@ -28,20 +28,20 @@ import orjson
 import pyarrow as pa
 
 from caretwin.errors import DataError
+from caretwin.ingest.refs import LOCATION_QUERY
 from caretwin.ingest.viewrows import ERROR_COLUMN
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter
 from caretwin.lake.lake import parquet_select
 from caretwin.lake.schema import PARTITIONS
 from caretwin.lake.versions import latest_sql
 from caretwin.views import View
-from caretwin.views.canonical import typed_select
+from caretwin.views.canonical import LOCATION_COLUMNS, typed_select
 from caretwin.views.fpwalk import NotCompilable
 from caretwin.views.native import compile_native
 from caretwin.views.runner import RELATION, Source, run_view, try_compile
 
-LOCATION_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
 REF_COLUMNS = ("patient_id", "encounter_id", "location_id", "part_of", "device_id", "based_on")
-PREFIX = "Location?identifier="
+PREFIX = LOCATION_QUERY
 #: Resources per view batch (see :meth:`TableBuilder.run_views`): two of DuckDB's 122,880-row
 #: row groups, since a query over a table scans one row group per thread.
 VIEW_BATCH = 245_760

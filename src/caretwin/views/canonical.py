@@ -18,31 +18,19 @@ from __future__ import annotations
 import pyarrow as pa
 
 from caretwin.errors import DataError
-from caretwin.lake.schema import SCHEMAS, STR, TABLE_KEYS, TS
+from caretwin.ingest.refs import LOCATION_QUERY
+from caretwin.lake.schema import SCHEMAS, TABLE_KEYS
 from caretwin.views.definition import View
 from caretwin.views.runner import RELATION, Engine, Source, ViewResult, _arrow, run_view
 
-#: The observations table is produced by views only (it is not part of ingestion yet).
-OBSERVATIONS = pa.schema(
-    [
-        ("observation_id", STR),
-        ("patient_id", STR),
-        ("encounter_id", STR),
-        ("code_system", STR),
-        ("code", STR),
-        ("value", pa.float64()),
-        ("unit", STR),
-        ("effective", TS),
-    ]
-)
+#: The contract's schema of every table a view produces (work orders come from CMMS CSV).
 CANONICAL: dict[str, pa.Schema] = {
-    **{name: SCHEMAS[name] for name in TABLE_KEYS if name != "work_orders"},
-    "observations": OBSERVATIONS,
+    name: SCHEMAS[name] for name in TABLE_KEYS if name != "work_orders"
 }
-KEYS: dict[str, str] = {**TABLE_KEYS, "observations": "observation_id"}
+KEYS: dict[str, str] = dict(TABLE_KEYS)
 #: Columns that may hold a conditional Location reference (as ingestion's merge step resolves).
 LOCATION_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
-_PREFIX = "Location?identifier="
+_PREFIX = LOCATION_QUERY
 
 
 def _cast(name: str, dtype: pa.DataType) -> str:
