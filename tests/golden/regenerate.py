@@ -14,7 +14,7 @@ import orjson
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from test_golden import CASES, run_case, synth_digest  # noqa: E402
+from test_golden import CASES, run_case, synth_digest  # noqa: E402 - importable only after the sys.path line above
 
 
 def main() -> None:

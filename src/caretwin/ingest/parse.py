@@ -279,6 +279,6 @@ def _result(chunk: Chunk, out: _Builder) -> Parsed:
     if chunk.out is None or not rows:
         return Parsed(table, out.quarantine, out.records, rows, None, types)
     spool(table, chunk.index, chunk.out)
-    views = out.views.write(chunk.index, chunk.out)
+    views = out.views.write(chunk.index << ORD_SHIFT, chunk.out)
     errors = out.views.failed_tables()
     return Parsed(None, out.quarantine, out.records, rows, chunk.out, types, views, errors)

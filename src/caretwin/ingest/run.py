@@ -370,7 +370,6 @@ class IngestRun:
         seconds for a million resources), so it is used only for a type whose rows span
         several months. Row groups are kept small (16 k rows): raw rows are large (the JSON).
         """
-        con.register("__hl7", self._hl7_table)  # registrations are per connection
         cols = SCHEMAS["resources"].names
         sid = sql_str(self.snapshot_id)
         pick = {

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from caretwin.errors import DataError
 from caretwin.ingest.refs import LOCATION_QUERY
+from caretwin.ingest.stage import files_sql, sql_str
 from caretwin.ingest.viewrows import ERROR_COLUMN
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter
 from caretwin.lake.lake import parquet_select
@@ -41,7 +42,6 @@ from caretwin.views.native import compile_native
 from caretwin.views.runner import RELATION, Source, run_view, try_compile
 
 REF_COLUMNS = ("patient_id", "encounter_id", "location_id", "part_of", "device_id", "based_on")
-PREFIX = LOCATION_QUERY
 #: Resources per view batch (see :meth:`TableBuilder.run_views`): two of DuckDB's 122,880-row
 #: row groups, since a query over a table scans one row group per thread.
 VIEW_BATCH = 245_760
@@ -72,11 +72,6 @@ class TableBuilder:
         self.native_errors = native_errors or set()
         self._locs = False
         self._urns = False
-        con.execute(
-            "CREATE TEMP VIEW __current AS SELECT c.resource_type, c.resource_id, c.json, c.ord "
-            "FROM cand c SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted) w "
-            "ON c.ord = w.ord"
-        )
         self.changed_types = {
             r[0]
             for r in con.execute("SELECT DISTINCT resource_type FROM added WHERE win").fetchall()
@@ -111,10 +106,9 @@ class TableBuilder:
             for files in self._batches(rtype):
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE __lt AS SELECT c.resource_type, "
-                    f"c.resource_id, c.json FROM read_parquet({_files(files)}) c "
-                    "SEMI JOIN (SELECT ord FROM added WHERE win AND NOT deleted "
-                    f"AND resource_type = {_lit(rtype)}) w "
-                    f"ON c.ord = w.ord WHERE c.resource_type = {_lit(rtype)}"
+                    f"c.resource_id, c.json FROM read_parquet({files_sql(files)}) c "
+                    f"SEMI JOIN ({_current_ords(rtype)}) w "
+                    f"ON c.ord = w.ord WHERE c.resource_type = {sql_str(rtype)}"
                 )
                 self.con.execute(f"CREATE OR REPLACE TEMP VIEW {RELATION} AS SELECT * FROM __lt")
                 for table, view in group:
@@ -131,10 +125,9 @@ class TableBuilder:
         files = self.native[table]
         if not files:
             return
-        current = (  # the join's build side only the type's rows: ~2x faster than all of them
-            f"SELECT * FROM read_parquet({_files(files)}) s SEMI JOIN (SELECT ord FROM added "
-            f"WHERE win AND NOT deleted AND resource_type = {_lit(view.resource)}) w "
-            "ON s.ord = w.ord"
+        current = (
+            f"SELECT * FROM read_parquet({files_sql(files)}) s "
+            f"SEMI JOIN ({_current_ords(view.resource)}) w ON s.ord = w.ord"
         )
         if table in self.native_errors:  # some resource failed: is one of them current?
             failed = self.con.execute(
@@ -312,7 +305,7 @@ class TableBuilder:
 
     def _resolve_locations(self, sql: str, table: str, column: str) -> str:
         col = _q(column)
-        test = f"SELECT count(*) FROM ({sql}) WHERE starts_with({col}, '{PREFIX}')"
+        test = f"SELECT count(*) FROM ({sql}) WHERE starts_with({col}, '{LOCATION_QUERY}')"
         if not self.con.execute(test).fetchall()[0][0]:
             return sql
         self._location_ids()
@@ -324,7 +317,8 @@ class TableBuilder:
         )
         return (
             f"SELECT {cols} FROM ({sql}) v LEFT JOIN __loc_ids __ids "
-            f"ON starts_with(v.{col}, '{PREFIX}') AND __ids.k = v.{col}[{len(PREFIX) + 1}:]"
+            f"ON starts_with(v.{col}, '{LOCATION_QUERY}') "
+            f"AND __ids.k = v.{col}[{len(LOCATION_QUERY) + 1}:]"
         )
 
 
@@ -340,12 +334,10 @@ def native_views(views: Mapping[str, View]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _files(paths: Sequence[str]) -> str:
-    return "[" + ", ".join(_lit(p) for p in paths) + "]"
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def _current_ords(rtype: str) -> str:
+    """``ord`` of the resources of ``rtype`` this ingest made current (not deleted). Filtered
+    by type so a join builds on that type's rows only (about twice as fast as on all)."""
+    return f"SELECT ord FROM added WHERE win AND NOT deleted AND resource_type = {sql_str(rtype)}"
 
 
 def _duck(dtype: pa.DataType) -> str:

@@ -26,7 +26,6 @@ from caretwin.views.native import NativeView, ViewRowError, native_from_json
 ERROR_COLUMN = "__error"
 #: (table, view, its rows, their candidate rows)
 _Target = tuple[str, NativeView, list[tuple[Any, ...]], list[int]]
-ORD_SHIFT = 32  # the same as caretwin.ingest.parse.ORD_SHIFT (ord = chunk index << 32 | row)
 
 
 class ViewRows:
@@ -61,10 +60,10 @@ class ViewRows:
                 rows += found
                 ords += [row] * len(found)
 
-    def write(self, index: int, spool_path: str) -> dict[str, str]:
-        """Write each table's rows beside the chunk's spool file; table -> path."""
+    def write(self, first: int, spool_path: str) -> dict[str, str]:
+        """Write each table's rows beside the chunk's spool file (``first``: the ``ord`` of
+        the chunk's row 0); table -> path."""
         written: dict[str, str] = {}
-        first = index << ORD_SHIFT
         for table, natives in _tables(self.by_type).items():
             rows = self.rows[table]
             if not rows:

@@ -30,7 +30,6 @@ CANONICAL: dict[str, pa.Schema] = {
 KEYS: dict[str, str] = dict(TABLE_KEYS)
 #: Columns that may hold a conditional Location reference (as ingestion's merge step resolves).
 LOCATION_COLUMNS = {"movements": "location_id", "devices": "location_id", "locations": "part_of"}
-_PREFIX = LOCATION_QUERY
 
 
 def _cast(name: str, dtype: pa.DataType) -> str:
@@ -99,6 +98,6 @@ def _resolve_locations(sql: str, column: str, schema: pa.Schema) -> str:
     )
     return (
         f"SELECT {cols} FROM ({sql}) v LEFT JOIN ({ids}) __ids "
-        f"ON starts_with(v.\"{column}\", '{_PREFIX}') "
-        f'AND __ids.k = v."{column}"[{len(_PREFIX) + 1}:]'
+        f"ON starts_with(v.\"{column}\", '{LOCATION_QUERY}') "
+        f'AND __ids.k = v."{column}"[{len(LOCATION_QUERY) + 1}:]'
     )
