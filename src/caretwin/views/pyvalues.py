@@ -141,10 +141,6 @@ def num(values: list[Any]) -> float | None:
     return None if not values else to_float(values[0])
 
 
-def of_value(v: Any) -> list[Any]:
-    return [] if v is None else [v]
-
-
 def scalar_eq(a: Any, b: Any) -> bool:
     if is_num(a) and is_num(b):
         return bool(float(a) == float(b))
@@ -205,6 +201,6 @@ def ne(a: bool | None, b: bool | None) -> bool | None:
 
 __all__ = [
     "PathError", "ViewRowError", "and_", "as_bool", "choice", "cmp", "eq", "flat", "is_num",
-    "nav", "ne", "not_", "num", "of_bool", "of_value", "or_", "ref_keys", "scalar_eq", "text",
+    "nav", "ne", "not_", "num", "of_bool", "or_", "ref_keys", "scalar_eq", "text",
     "to_bool", "to_float", "to_int",
 ]  # fmt: skip
