@@ -10,6 +10,12 @@ never a mix.
 The data hash identifies the lake's content: sha256 over the sorted, distinct content hashes of
 all raw resources, one per line. A snapshot id uses the same formula over the content hashes an
 ingest added, so an ingest that adds nothing has the empty-set hash (:data:`EMPTY_HASH`).
+
+Every path the catalog names must stay inside the lake: a table name is one plain folder name
+and a file is a relative POSIX path without ``..`` (checked when the catalog is read, so a
+crafted or corrupted ``catalog.json`` is refused before any file is read, moved or deleted).
+Symbolic links that lead out of the lake are refused where files are changed
+(:func:`inside_lake`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from caretwin.errors import DataError
 
@@ -37,9 +43,52 @@ def set_hash(hashes: Iterable[str]) -> str:
 EMPTY_HASH = set_hash(())
 
 
+def check_name(name: str) -> str:
+    """``name`` if it is one plain folder name (a table's folder under ``tables/``)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"table name {name!r} is not a plain folder name inside the lake")
+    return name
+
+
+def check_relative(rel: str) -> str:
+    """``rel`` if it is a relative POSIX path that cannot leave the folder it is joined to."""
+    parts = rel.split("/")
+    if (
+        not rel
+        or rel.startswith("/")
+        or "\\" in rel
+        or "\0" in rel
+        or (len(rel) > 1 and rel[1] == ":")  # a Windows drive
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(f"file path {rel!r} leads outside the lake")
+    return rel
+
+
+def inside_lake(lake_dir: Path, path: Path) -> Path:
+    """``path`` if its folder, symbolic links resolved, lies inside ``lake_dir``.
+
+    The folder, not the path itself: unlinking a symbolic link removes the link, never its
+    target, but a linked *folder* would let an unlink reach outside.
+    """
+    root = lake_dir.resolve()
+    if not path.parent.resolve().is_relative_to(root):
+        raise DataError(
+            f"lake file {path} lies outside the lake {root} (a linked folder?); not touching it"
+        )
+    return path
+
+
 class TableEntry(BaseModel):
     files: list[str] = Field(default_factory=list)
     rows: int = 0
+
+    @field_validator("files")
+    @classmethod
+    def _relative(cls, files: list[str]) -> list[str]:
+        for rel in files:
+            check_relative(rel)
+        return files
 
 
 class ChangeCounts(BaseModel):
@@ -73,6 +122,13 @@ class Catalog(BaseModel):
     next_seq: int = 0
     #: sha256 of the ViewDefinition each canonical table was last built with
     views: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tables")
+    @classmethod
+    def _names(cls, tables: dict[str, TableEntry]) -> dict[str, TableEntry]:
+        for name in tables:
+            check_name(name)
+        return tables
 
     def entry(self, name: str) -> TableEntry:
         return self.tables.get(name) or TableEntry()

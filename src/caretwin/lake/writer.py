@@ -15,6 +15,7 @@ stale staging folders), so a table folder holds exactly its current files for ou
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -26,7 +27,17 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from caretwin.lake.catalog import Catalog, SnapshotEntry, TableEntry, read_catalog, write_catalog
+from caretwin.errors import DataError
+from caretwin.lake.catalog import (
+    Catalog,
+    SnapshotEntry,
+    TableEntry,
+    check_name,
+    check_relative,
+    inside_lake,
+    read_catalog,
+    write_catalog,
+)
 from caretwin.lake.schema import SCHEMAS
 
 try:  # pragma: no cover - platform dependent
@@ -35,6 +46,8 @@ except ImportError:  # pragma: no cover - Windows: no advisory lock
     fcntl = None  # type: ignore[assignment]  # flock is POSIX-only; the lock is best effort
 
 COMPRESSION = "zstd"
+
+log = logging.getLogger(__name__)
 
 
 class StagedStream:
@@ -77,11 +90,16 @@ class LakeWriter:
     def __enter__(self) -> LakeWriter:
         self.lake_dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.lake_dir / ".lock", "a+b")  # held until __exit__
-        if fcntl is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX)
-        self.catalog = read_catalog(self.lake_dir)
-        self._sweep()
-        self.staging.mkdir(parents=True)
+        try:
+            if fcntl is not None:
+                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX)
+            self.catalog = read_catalog(self.lake_dir)
+            self._sweep()
+            self.staging.mkdir(parents=True)
+        except BaseException:
+            self._lock.close()  # __exit__ does not run when __enter__ raises
+            self._lock = None
+            raise
         return self
 
     def _sweep(self) -> None:
@@ -89,11 +107,17 @@ class LakeWriter:
         shutil.rmtree(self.lake_dir / ".staging", ignore_errors=True)
         if not self.tables_dir.is_dir() or not (self.lake_dir / "catalog.json").exists():
             return  # no catalog: nothing says which files are current, so delete nothing
-        for folder in sorted(p for p in self.tables_dir.iterdir() if p.is_dir()):
+        inside_lake(self.lake_dir, self.tables_dir / "table")  # tables/ itself not linked out
+        # A linked table folder is not walked: its files may not be the lake's to delete.
+        folders = (p for p in self.tables_dir.iterdir() if p.is_dir() and not p.is_symlink())
+        for folder in sorted(folders):
             listed = set(self.catalog.entry(folder.name).files)
             for path in sorted(folder.rglob("*"), reverse=True):
                 rel = path.relative_to(folder).as_posix()
-                if path.is_file() and rel not in listed:
+                if path.is_symlink():
+                    if rel not in listed:
+                        path.unlink()  # removes the link only
+                elif path.is_file() and rel not in listed:
                     path.unlink()
                 elif path.is_dir() and not any(path.iterdir()):
                     path.rmdir()
@@ -187,7 +211,7 @@ class LakeWriter:
         moved: list[Path] = []
         try:
             for table, src, rel in self._staged:
-                target = self.tables_dir / table / rel
+                target = self._lake_path(table, rel)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.exists():  # names are never reused: this is not our file
                     raise FileExistsError(f"lake file {target} already exists")
@@ -201,14 +225,31 @@ class LakeWriter:
         self._delete_superseded(new)
         self.catalog = new
 
+    def _lake_path(self, table: str, rel: str) -> Path:
+        """``tables/<table>/<rel>``, refused unless it stays inside the lake (links resolved)."""
+        try:
+            path = self.tables_dir / check_name(table) / check_relative(rel)
+        except ValueError as exc:
+            raise DataError(str(exc)) from exc
+        return inside_lake(self.lake_dir, path)
+
     def _delete_superseded(self, new: Catalog) -> None:
         for table in self._changes:
             keep = set(new.entry(table).files)
             for old in self.catalog.entry(table).files:
                 if old not in keep:
-                    path = self.tables_dir / table / old
+                    try:
+                        path = self._lake_path(table, old)
+                    except DataError:  # after the swap: leave a linked-out file alone
+                        log.warning("not deleting superseded lake file %s/%s", table, old)
+                        continue
                     path.unlink(missing_ok=True)
                     parent = path.parent
-                    while parent != self.tables_dir / table and not any(parent.iterdir()):
+                    while (
+                        parent != self.tables_dir / table
+                        and parent.is_dir()
+                        and not parent.is_symlink()
+                        and not any(parent.iterdir())
+                    ):
                         parent.rmdir()  # an emptied partition folder
                         parent = parent.parent
