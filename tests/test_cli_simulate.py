@@ -92,6 +92,36 @@ def test_invalid_model_fails_with_field_path_not_traceback(tmp_path: Path, short
         assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("override", "path", "message"),
+    [
+        # a misspelt last key: simulate -s typo refuses it, validate used to pass it
+        ("resources.icu_bed.capacityy", "resources.icu_bed.capacityy", "unknown field"),
+        ("resources.icu_bedz.capacity", "resources.icu_bedz.capacity", "unknown field"),
+        ("pathways.ed.steps.ct_scan.duratio", "pathways.ed.steps.ct_scan.duratio", "unknown field"),
+        ("resources.icu_bed.capacity", "resources.icu_bed.capacity", "valid integer"),
+    ],
+)
+def test_validate_refuses_what_simulate_refuses(
+    tmp_path: Path, short_rh1: Path, override: str, path: str, message: str
+) -> None:
+    data = yaml.safe_load(short_rh1.read_text())
+    value: Any = "many" if message == "valid integer" else 3
+    data["scenarios"]["typo"] = {"set": {override: value}}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    ws = _ws(tmp_path)
+    for cmd in (["validate", str(bad)], ["simulate", str(bad), "-s", "typo", "--reps", "1"]):
+        result = runner.invoke(app, [*cmd, "-w", str(ws)])
+        assert result.exit_code == 3, (cmd, result.output)
+        assert f"scenarios.typo.set.{path}: " in result.output, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output
+    as_json = runner.invoke(app, ["validate", str(bad), "--format", "json", "-w", str(ws)])
+    problems = orjson.loads(as_json.stdout)["error"]["details"]["problems"]
+    assert [p["path"] for p in problems] == [f"scenarios.typo.set.{path}"]
+
+
 def test_unknown_scenario_is_a_clear_error(tmp_path: Path, short_rh1: Path) -> None:
     ws = _ws(tmp_path)
     result = runner.invoke(app, ["simulate", str(short_rh1), "-s", "nope", "-w", str(ws)])

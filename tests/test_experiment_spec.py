@@ -108,7 +108,7 @@ def test_experiment_checked_against_the_model_all_at_once() -> None:
         check_against_model(spec, defn)
     problems = _problems(exc)
     assert set(problems) == {"kpis[1]", "sweeps[0]", "target.vary", "advisors.warmup.resource"}
-    assert "no item" in problems["sweeps[0]"] or "no field" in problems["sweeps[0]"]
+    assert "no item" in problems["sweeps[0]"] or "unknown field" in problems["sweeps[0]"]
     with pytest.raises(ScenarioNotFound) as missing:
         check_against_model(spec_from_data(_spec(scenarios=["ward_plus10", "nope"])), defn)
     assert "scenarios[1]" in _problems(missing)

@@ -107,9 +107,11 @@ def base_definition(spec: ExperimentSpec, defn: TwinDefinition) -> TwinDefinitio
 
 def _relabel(exc: DefinitionError, where: str, what: str) -> DefinitionError:
     prefix = f"scenarios.{_TEMP}.set."
-    problems = [(where, f"{path.removeprefix(prefix)}: {msg}") for path, msg in exc.problems] or [
-        (where, exc.message)
-    ]
+    # a problem outside the overridden paths already carries its own path in the message
+    problems = [
+        (where, msg if path == f"scenarios.{_TEMP}" else f"{path.removeprefix(prefix)}: {msg}")
+        for path, msg in exc.problems
+    ] or [(where, exc.message)]
     return DefinitionError(f"the experiment {what}", problems=problems)
 
 

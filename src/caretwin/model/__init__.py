@@ -34,6 +34,7 @@ from caretwin.model.loader import (
     load_definition,
     parse_definition,
     scenario_names,
+    scenario_problems,
 )
 
 __all__ = [
@@ -69,4 +70,5 @@ __all__ = [
     "load_definition",
     "parse_definition",
     "scenario_names",
+    "scenario_problems",
 ]

@@ -9,6 +9,7 @@ to 0.9, not 1``.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,18 @@ def _loc_to_path(data: Any, loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(root)"
 
 
+def _message(error: Any) -> str:
+    # pydantic's wording for a misspelt key ("Extra inputs are not permitted") hides the cause
+    return "unknown field" if error["type"] == "extra_forbidden" else str(error["msg"])
+
+
 def definition_from_data(data: Any, *, source: str = "definition") -> TwinDefinition:
     if not isinstance(data, dict):
         raise DefinitionError(f"{source}: a twin definition must be a mapping")
     try:
         d = TwinDefinition.model_validate(data)
     except ValidationError as exc:
-        problems = [(_loc_to_path(data, e["loc"]), e["msg"]) for e in exc.errors()]
+        problems = [(_loc_to_path(data, e["loc"]), _message(e)) for e in exc.errors()]
         raise DefinitionError(
             f"{source} is not a valid twin definition", problems=problems
         ) from None
@@ -116,7 +122,7 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, scenario: str) -> N
             if key not in node:
                 raise DefinitionError(
                     f"scenario '{scenario}' overrides an unknown field",
-                    problems=[(f"scenarios.{scenario}.set.{dotted}", f"no field '{where}'")],
+                    problems=[(f"scenarios.{scenario}.set.{dotted}", f"unknown field '{where}'")],
                 )
             node = node[key]
         elif isinstance(node, list):
@@ -151,9 +157,41 @@ def apply_scenario(d: TwinDefinition, scenario: str | None) -> TwinDefinition:
         known = ", ".join(["baseline", *sorted(d.scenarios)])
         raise ScenarioNotFound(f"unknown scenario '{scenario}' (known: {known})")
     data = copy.deepcopy(d.to_data())
-    for dotted, value in d.scenarios[scenario].set.items():
+    overrides = d.scenarios[scenario].set
+    for dotted, value in overrides.items():
         _set_path(data, dotted, value, scenario)
-    return definition_from_data(data, source=f"scenario '{scenario}'")
+    try:
+        return definition_from_data(data, source=f"scenario '{scenario}'")
+    except DefinitionError as exc:
+        problems = [_in_scenario(scenario, overrides, p, m) for p, m in exc.problems]
+        raise DefinitionError(exc.message, problems=problems) from None
+
+
+def _in_scenario(
+    scenario: str, overrides: dict[str, Any], path: str, message: str
+) -> tuple[str, str]:
+    """A problem of the overridden definition, named where the author wrote the cause.
+
+    ``resources.icu.bedz`` set by scenario ``s`` becomes ``scenarios.s.set.resources.icu.bedz``;
+    a problem no override path covers (a cross-field check the new values break) keeps its path
+    in the message under ``scenarios.s``.
+    """
+    dotted_path = re.sub(r"\[([^\]]*)\]", r".\1", path)
+    for dotted in sorted(overrides, key=len, reverse=True):
+        if dotted_path == dotted or dotted_path.startswith(dotted + "."):
+            return f"scenarios.{scenario}.set.{dotted}{dotted_path[len(dotted) :]}", message
+    return f"scenarios.{scenario}", f"{path}: {message}"
+
+
+def scenario_problems(d: TwinDefinition) -> list[tuple[str, str]]:
+    """Every problem simulating any of ``d``'s scenarios would raise, with its field path."""
+    problems: list[tuple[str, str]] = []
+    for name in d.scenarios:
+        try:
+            apply_scenario(d, name)
+        except DefinitionError as exc:
+            problems += exc.problems or [(f"scenarios.{name}", exc.message)]
+    return problems
 
 
 def scenario_names(d: TwinDefinition) -> list[str]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from caretwin.access import Permission
-from caretwin.model import example_names, example_path, example_text, load_definition
+from caretwin.errors import DefinitionError
+from caretwin.model import (
+    example_names,
+    example_path,
+    example_text,
+    load_definition,
+    scenario_problems,
+)
 from caretwin.model.definition import TwinDefinition
 from caretwin.services.context import ServiceContext
 
@@ -23,6 +30,12 @@ def validate_model(ctx: ServiceContext, model: str | Path) -> TwinDefinition:
     with ctx.operation("model.validate", Permission.MODEL_READ, target=str(path)) as op:
         d = load_definition(path)
         op.details.update(model=d.name, model_hash=d.content_hash())
+        # simulate applies a scenario's overrides only when it runs it; validate applies them all
+        problems = scenario_problems(d)
+        if problems:
+            raise DefinitionError(
+                f"{path}: scenario overrides that simulate would refuse", problems=problems
+            )
         return d
 
 
