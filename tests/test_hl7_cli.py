@@ -58,7 +58,7 @@ def test_hl7_parse_shows_mapping_without_phi(workspace: Workspace) -> None:
         env={"CARETWIN_WORKSPACE": str(workspace.root)},
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     # A04, A01, A03 and A12 parse; their conflicts with the lake's state show only at ingest.
     assert [r["valid"] for r in rows].count(True) == 4
     assert rows[2]["reason"] == "PID-3 patient identifier is required"

@@ -236,7 +236,7 @@ def test_cli(workspace: Workspace, tmp_path: Path) -> None:
     ]
     ok = runner.invoke(app, [*args, "--format", "json"])
     assert ok.exit_code == 0, ok.output
-    assert orjson.loads(ok.output)["counts"]["Device"] == 2
+    assert orjson.loads(ok.stdout)["counts"]["Device"] == 2
     bad = runner.invoke(app, [*args, "--start-date", "2025-01-07"])
     assert bad.exit_code == 2 and "Monday" in bad.output
 

@@ -34,7 +34,7 @@ app = typer.Typer(
     name="caretwin",
     help="CareTwin: governed digital twins of hospital operations.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 

@@ -45,11 +45,25 @@ def cli_errors(fmt: OutputFormat = OutputFormat.table) -> Iterator[None]:
     try:
         yield
     except CareTwinError as exc:
+        _used_workspace()
         if fmt == OutputFormat.json:
             print_json(exc.envelope())
         else:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(exc.exit_code) from None
+    used = _used_workspace()
+    if used is not None:
+        typer.echo(f"workspace: {used}", err=True)
+
+
+def _used_workspace() -> Path | None:
+    """The workspace the command's service context resolved (read once, then forgotten)."""
+    # A command that built no context never loaded the services: keep it that light.
+    if "caretwin.services.context" not in sys.modules:
+        return None
+    from caretwin.services.context import take_cli_workspace
+
+    return take_cli_workspace()
 
 
 def workspace_path(value: Path | None) -> Path | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,21 @@ from caretwin.audit import AuditLog
 from caretwin.errors import AccessDenied
 from caretwin.workspace import Workspace
 
-__all__ = ["Operation", "ServiceContext"]
+__all__ = ["Operation", "ServiceContext", "take_cli_workspace"]
 
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_MESSAGE = 500
+
+# The workspace the CLI's last context resolved: every command's summary names it.
+_cli_workspace: ContextVar[Path | None] = ContextVar("cli_workspace", default=None)
+
+
+def take_cli_workspace() -> Path | None:
+    """The workspace :meth:`ServiceContext.for_cli` resolved since the last call, if any."""
+    root = _cli_workspace.get()
+    _cli_workspace.set(None)
+    return root
 
 
 @dataclass
@@ -45,7 +56,9 @@ class ServiceContext:
     @classmethod
     def for_cli(cls, workspace_path: Path | None) -> ServiceContext:
         """The CLI's context: the resolved workspace, acting as the OS user with role admin."""
-        return cls(workspace=Workspace.resolve(workspace_path), actor=Actor.os_user())
+        ctx = cls(workspace=Workspace.resolve(workspace_path), actor=Actor.os_user())
+        _cli_workspace.set(ctx.workspace.root)
+        return ctx
 
     @property
     def audit(self) -> AuditLog:
