@@ -84,11 +84,16 @@ def test_audit_redacts_phi_only_keys() -> None:
 def test_operation_ok(any_workspace: Workspace) -> None:
     ctx = ServiceContext(any_workspace, ADMIN)
     with ctx.operation("sim.run", Permission.SIMULATE, "RH1") as op:
+        assert [e.outcome for e in ctx.audit.list()] == ["started"]  # a long operation
         op.details["replications"] = 5
-    (event,) = ctx.audit.list()
+    event, started = ctx.audit.list()
     assert (event.action, event.target, event.outcome) == ("sim.run", "RH1", "ok")
+    assert (started.action, started.target, started.details) == ("sim.run", "RH1", {})
     assert event.details == {"replications": 5}
     assert event.actor == "root" and event.roles == ("admin",)
+    with ctx.operation("model.validate", Permission.MODEL_READ, "RH1"):
+        pass  # a short operation: no started event
+    assert [e.outcome for e in ctx.audit.list()] == ["ok", "ok", "started"]
 
 
 def test_operation_denied_before_the_block_runs(any_workspace: Workspace) -> None:
@@ -109,7 +114,8 @@ def test_operation_error_is_audited_and_reraised(any_workspace: Workspace) -> No
     ):
         op.details["files"] = 1
         raise DataError("no patients")
-    (event,) = ctx.audit.list()
+    event, started = ctx.audit.list()
+    assert started.outcome == "started"
     assert event.outcome == "error"
     assert event.details == {"files": 1, "error": {"type": "DataError", "message": "no patients"}}
 

@@ -61,7 +61,7 @@ def test_pages_follow_next_links_and_land_in_the_lake(
     assert server.count("/fhir/Patient") == 5
     assert lake_ids(ctx.workspace, "Patient") == {f"p{i}" for i in range(N)}
     assert watermarks(ctx.workspace, "ehr") == {"Patient": stamp(N - 1), "Encounter": stamp(N - 1)}
-    events = [e for e in AuditLog(ctx.workspace).list() if e.action == "data.pull"]
+    events = [e for e in AuditLog(ctx.workspace).list(action="data.pull") if e.outcome == "ok"]
     assert events[-1].details["fetched"] == {"Patient": N, "Encounter": N}
     assert events[-1].details["pages"] == 10
 

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["OUTCOMES", "PHI_KEYS", "AuditEntry", "AuditLog", "sanitize_details"]
 
-OUTCOMES = frozenset({"ok", "denied", "error"})
+#: ``started``: a long operation began (a kill leaves it without an end event);
+#: ``recovered``: found and recorded by recovery on opening the workspace
+#: (:mod:`caretwin.workspace.recover`).
+OUTCOMES = frozenset({"started", "ok", "denied", "error", "recovered"})
 
 # Exact (case-insensitive) keys whose values are personal data in FHIR or CMMS inputs.
 PHI_KEYS = frozenset(
@@ -122,7 +125,7 @@ class AuditLog:
         outcome: str,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Append one event. ``outcome`` is ``"ok"``, ``"denied"`` or ``"error"``."""
+        """Append one event; ``outcome`` is one of :data:`OUTCOMES`."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
         event = AuditEvent(

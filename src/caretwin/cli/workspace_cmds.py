@@ -63,7 +63,7 @@ def audit_list(
         table = Table(title=f"audit log — {ctx.workspace.root}")
         for col in ("id", "at (UTC)", "actor", "action", "target", "outcome", "details"):
             table.add_column(col, overflow="fold", no_wrap=col in ("action", "outcome"))
-        colours = {"ok": "green", "denied": "yellow", "error": "red"}
+        colours = {"ok": "green", "denied": "yellow", "error": "red", "recovered": "magenta"}
         for e in events:
             table.add_row(
                 str(e.id),

@@ -20,6 +20,7 @@ from caretwin.access import Actor, Permission, require
 from caretwin.audit import AuditLog
 from caretwin.errors import AccessDenied
 from caretwin.workspace import Workspace
+from caretwin.workspace.locks import operation_lock
 
 __all__ = ["Operation", "ServiceContext", "take_cli_workspace"]
 
@@ -36,6 +37,13 @@ def take_cli_workspace() -> Path | None:
     root = _cli_workspace.get()
     _cli_workspace.set(None)
     return root
+
+
+#: Operations that run long enough to be killed half-way: they audit ``started`` before their
+#: work, so a trail with a ``started`` and no end shows an operation that never finished.
+LONG_ACTIONS = frozenset(
+    {"data.ingest", "data.pull", "sim.run", "experiment.run", "model.calibrate"}
+)
 
 
 @dataclass
@@ -69,6 +77,7 @@ class ServiceContext:
         """Check ``permission``, run the block, and audit the outcome.
 
         Denied: audits ``denied`` and raises :class:`AccessDenied` before the block runs.
+        A long operation (:data:`LONG_ACTIONS`) audits ``started`` before the block.
         Block raises :class:`AccessDenied` (a finer check inside): audits ``denied``, re-raises.
         Block raises anything else: audits ``error`` with the error's class name and message,
         then re-raises the original exception. Otherwise audits ``ok`` with ``op.details``.
@@ -79,22 +88,27 @@ class ServiceContext:
         except AccessDenied:
             self._record_quietly(action, target, "denied", {"permission": permission.value})
             raise
-        try:
-            yield op
-        except AccessDenied as exc:
-            # A finer-grained check inside the block (e.g. per run kind) is still a denial.
-            details = {**op.details, "permission": exc.details.get("permission")}
-            self._record_quietly(action, target, "denied", details)
-            raise
-        except Exception as exc:
-            details = dict(op.details)
-            details["error"] = {
-                "type": exc.__class__.__name__,
-                "message": str(exc)[:_MAX_ERROR_MESSAGE],
-            }
-            self._record_quietly(action, target, "error", details)
-            raise
-        self.audit.record(self.actor, action, target, "ok", op.details)
+        # Held shared while the operation runs, so recovery on opening the workspace never
+        # takes this operation's committed-but-unrecorded snapshot for a crash's leftover.
+        with operation_lock(self.workspace.root):
+            if action in LONG_ACTIONS:
+                self.audit.record(self.actor, action, target, "started")
+            try:
+                yield op
+            except AccessDenied as exc:
+                # A finer-grained check inside the block (e.g. per run kind) is still a denial.
+                details = {**op.details, "permission": exc.details.get("permission")}
+                self._record_quietly(action, target, "denied", details)
+                raise
+            except Exception as exc:
+                details = dict(op.details)
+                details["error"] = {
+                    "type": exc.__class__.__name__,
+                    "message": str(exc)[:_MAX_ERROR_MESSAGE],
+                }
+                self._record_quietly(action, target, "error", details)
+                raise
+            self.audit.record(self.actor, action, target, "ok", op.details)
 
     def _record_quietly(
         self, action: str, target: str, outcome: str, details: dict[str, Any]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from caretwin.access import Permission
+from caretwin.faults import fault_point
 from caretwin.ingest import IngestReport, ingest_paths
 from caretwin.lake import Lake
 from caretwin.services.context import ServiceContext
@@ -33,6 +34,7 @@ def ingest(ctx: ServiceContext, paths: list[Path]) -> IngestReport:
     target = _target(paths)
     with ctx.operation("data.ingest", Permission.INGEST, target=target) as op:
         report = ingest_paths(ctx.workspace.lake_dir, paths)
+        fault_point("ingest.after_lake_commit")  # tests: a kill here is repaired on next open
         counts = {t: c.model_dump() for t, c in report.counts.items()}
         op.details.update(
             {

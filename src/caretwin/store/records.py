@@ -61,8 +61,9 @@ def add_snapshot(
     source: str,
     counts: dict[str, Any],
     data_hash: str,
+    created_at: datetime | None = None,
 ) -> SnapshotInfo:
-    """Record a lake snapshot and return it.
+    """Record a lake snapshot and return it (``created_at``: now unless given, e.g. recovered).
 
     Idempotent for re-ingesting identical data: the same ``snapshot_id`` with the same
     ``data_hash`` returns the existing record. The same id with a different hash is a
@@ -80,7 +81,7 @@ def add_snapshot(
             return SnapshotInfo.from_row(existing)
         row = Snapshot(
             snapshot_id=snapshot_id,
-            created_at=utcnow(),
+            created_at=created_at or utcnow(),
             actor=actor_name,
             source=source,
             counts=dict(counts),

@@ -115,7 +115,8 @@ class Workspace:
 
     @classmethod
     def open(cls, path: Path) -> Workspace:
-        """Open the workspace at ``path`` and upgrade its database schema to head."""
+        """Open the workspace at ``path``, upgrade its database schema to head and reconcile
+        the lake with the database (:func:`caretwin.workspace.recover.reconcile`)."""
         root = Path(path).expanduser()
         try:
             config = load_config(root)
@@ -128,6 +129,9 @@ class Workspace:
         ws.lake_dir.mkdir(exist_ok=True)
         ws.runs_dir.mkdir(exist_ok=True)
         ws.upgrade()
+        from caretwin.workspace.recover import reconcile
+
+        reconcile(ws)  # a killed ingest's snapshot gets its record and audit event
         return ws
 
     @classmethod
