@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from caretwin.lake import Lake
+from caretwin.lake.versions import latest_sql
 from caretwin.workspace import Workspace
 
 
@@ -39,6 +40,13 @@ def lake_ids(ws: Workspace, rtype: str) -> set[str]:
     table = Lake(ws.lake_dir).query(
         f"SELECT DISTINCT resource_id FROM resources WHERE resource_type = '{rtype}'"
     )
+    return set(table["resource_id"].to_pylist())
+
+
+def current_ids(ws: Workspace, rtype: str) -> set[str]:
+    """Ids of ``rtype`` whose current version is not a tombstone (what views and tables see)."""
+    sql = latest_sql("resources", f"resource_type = '{rtype}'")
+    table = Lake(ws.lake_dir).query(f"SELECT resource_id FROM ({sql}) WHERE NOT deleted")
     return set(table["resource_id"].to_pylist())
 
 

@@ -101,28 +101,78 @@ def make_handler(server: FhirTestServer) -> type[BaseHTTPRequestHandler]:
             if match:
                 self._kickoff(match, query)
                 return
+            if path == "/fhir/metadata" and method == "GET":
+                self._json(200, server.capability())
+                return
             rtype = path.removeprefix("/fhir/")
             if method == "GET" and re.fullmatch(r"[A-Z][A-Za-z]+", rtype):
                 self._search(rtype, query)
                 return
+            history = re.fullmatch(r"([A-Z][A-Za-z]+)/_history", rtype)
+            if method == "GET" and history and server.supports_history:
+                self._history(history.group(1), query)
+                return
+            instance = re.fullmatch(r"([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)", rtype)
+            if method == "DELETE" and instance:
+                server.delete(instance.group(1), instance.group(2))
+                self._send(204)
+                return
             self._json(404, _outcome(f"no route {path}", "not-found"))
 
-        def _search(self, rtype: str, query: dict[str, list[str]]) -> None:
-            items = server.search(rtype, query)
+        def _page(
+            self, path: str, query: dict[str, list[str]], items: list[Any]
+        ) -> tuple[list[Any], list[dict[str, str]]]:
+            """This request's slice of ``items`` and the Bundle links (``next`` while more)."""
             count = int(query.get("_count", ["50"])[0])
             offset = int(query.get("_offset", ["0"])[0])
-            page = items[offset : offset + count]
-            links = [{"relation": "self", "url": f"{server.base_url}/{rtype}"}]
+            base = f"{server.link_root}/fhir/{path}"
+            links = [{"relation": "self", "url": base}]
             if offset + count < len(items):
                 keep = {k: v[0] for k, v in query.items() if k != "_offset"}
                 nxt = urlencode({**keep, "_offset": offset + count})
-                links.append({"relation": "next", "url": f"{server.base_url}/{rtype}?{nxt}"})
+                links.append({"relation": "next", "url": f"{base}?{nxt}"})
+            return items[offset : offset + count], links
+
+        def _search(self, rtype: str, query: dict[str, list[str]]) -> None:
+            items = server.search(rtype, query)
+            if query.get("_elements") == ["id"]:
+                subsetted = {"tag": [{"code": "SUBSETTED"}]}
+                items = [{"resourceType": rtype, "id": r["id"], "meta": subsetted} for r in items]
+            page, links = self._page(rtype, query, items)
             bundle = {
                 "resourceType": "Bundle",
                 "type": "searchset",
-                "total": len(items),
+                "total": len(items) + server.total_bias,
                 "link": links,
                 "entry": [{"resource": r, "search": {"mode": "match"}} for r in page],
+            }
+            self._json(200, bundle)
+
+        def _history(self, rtype: str, query: dict[str, list[str]]) -> None:
+            items = server.history_of(rtype, query.get("_since", [None])[0])
+            page, links = self._page(f"{rtype}/_history", query, items)
+            entries: list[dict[str, Any]] = []
+            for h in page:
+                url = f"{h.rtype}/{h.rid}"
+                if h.method == "DELETE":
+                    request = {"method": "DELETE", "url": url}
+                    response = {"status": "410 Gone", "lastModified": h.at}
+                    entries.append({"request": request, "response": response})
+                else:
+                    entries.append(
+                        {
+                            "fullUrl": f"{server.base_url}/{url}",
+                            "resource": h.resource,
+                            "request": {"method": "PUT", "url": url},
+                            "response": {"status": "200 OK", "lastModified": h.at},
+                        }
+                    )
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "history",
+                "total": len(items),
+                "link": links,
+                "entry": entries,
             }
             self._json(200, bundle)
 
@@ -130,11 +180,16 @@ def make_handler(server: FhirTestServer) -> type[BaseHTTPRequestHandler]:
             if "respond-async" not in (self.headers.get("Prefer") or ""):
                 self._json(400, _outcome("Prefer: respond-async required"))
                 return
+            if server.export_sync:  # no async Bulk Data: the operation answers in the body
+                everything = [r for t in sorted(server.resources) for r in server.search(t, {})]
+                entries = [{"resource": r} for r in everything]
+                self._json(200, {"resourceType": "Bundle", "type": "searchset", "entry": entries})
+                return
             level = "group" if match.group(2) else "patient" if match.group(1) else "system"
             types = [t for v in query.get("_type", []) for t in v.split(",") if t]
             since = query.get("_since", [None])[0]
             job_id = server.make_job(level, types, since)
-            loc = f"{server.base_url}/_status/{job_id}"
+            loc = f"{server.link_root}/fhir/_status/{job_id}"
             self._send(202, b"", {"Content-Location": loc})
 
         def _status(self, method: str, job_id: str) -> None:

@@ -41,6 +41,21 @@ def _instant(value: str) -> datetime:
 
 
 @dataclass
+class HistoryEntry:
+    """One change on the server: ``PUT`` (a create or update, with the resource) or ``DELETE``."""
+
+    rtype: str
+    rid: str
+    method: str
+    at: str
+    resource: dict[str, Any] | None = None
+
+
+def now_instant() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
 class Job:
     files: dict[str, bytes]
     manifest: dict[str, Any]
@@ -71,6 +86,15 @@ class FhirTestServer:
         self.export_errors: list[dict[str, Any]] = []
         self.gzip_encoding = False
         self.gzip_files = False
+        self.history: list[HistoryEntry] = []
+        #: whether the CapabilityStatement declares ``history-type`` (and ``_history`` answers)
+        self.supports_history = True
+        #: host name the server puts in its links (``localhost`` while the client uses 127.0.0.1)
+        self.link_host: str | None = None
+        #: answer ``$export`` synchronously (200 and a Bundle), as servers without Bulk Data do
+        self.export_sync = False
+        #: added to a search Bundle's ``total`` (a count that disagrees with the pages)
+        self.total_bias = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -85,6 +109,13 @@ class FhirTestServer:
     @property
     def base_url(self) -> str:
         return f"{self.root}/fhir"
+
+    @property
+    def link_root(self) -> str:
+        """The origin the server writes into links (``root`` unless ``link_host`` is set)."""
+        if self.link_host is None:
+            return self.root
+        return f"http://{self.link_host}:{self._httpd.server_address[1]}"
 
     def __enter__(self) -> FhirTestServer:
         self._thread.start()
@@ -105,6 +136,29 @@ class FhirTestServer:
         with self.lock:
             items = self.resources.setdefault(resource["resourceType"], [])
             items[:] = [r for r in items if r["id"] != resource["id"]] + [resource]
+            at = str(meta.get("lastUpdated") or now_instant())
+            rtype, rid = resource["resourceType"], resource["id"]
+            self.history.append(HistoryEntry(rtype, rid, "PUT", at, resource))
+
+    def delete(self, rtype: str, rid: str, at: str | None = None) -> bool:
+        """Delete ``rtype/rid`` (a history entry at ``at``, default now); False if absent."""
+        with self.lock:
+            items = self.resources.get(rtype, [])
+            kept = [r for r in items if r["id"] != rid]
+            if len(kept) == len(items):
+                return False
+            items[:] = kept
+            self.history.append(HistoryEntry(rtype, rid, "DELETE", at or now_instant()))
+            return True
+
+    def history_of(self, rtype: str, since: str | None) -> list[HistoryEntry]:
+        """The type's history at or after ``since``, newest first (as servers order it)."""
+        with self.lock:
+            items = [h for h in self.history if h.rtype == rtype]
+        if since is not None:
+            cut = _instant(since)
+            items = [h for h in items if _instant(h.at) >= cut]
+        return sorted(items, key=lambda h: _instant(h.at), reverse=True)
 
     def count(self, path_part: str, method: str = "GET") -> int:
         with self.lock:
@@ -133,6 +187,27 @@ class FhirTestServer:
             items = [r for r in items if test(_instant(r["meta"]["lastUpdated"]))]
         return sorted(items, key=lambda r: (r["meta"]["lastUpdated"], r["id"]))
 
+    def capability(self) -> dict[str, Any]:
+        """A CapabilityStatement; ``history-type`` only when ``supports_history``."""
+        codes = ["read", "search-type"] + (["history-type"] if self.supports_history else [])
+        with self.lock:
+            types = sorted(set(self.resources) | {"Patient", "Encounter"})
+        return {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "resource": [
+                        {"type": t, "interaction": [{"code": c} for c in codes]} for t in types
+                    ],
+                }
+            ],
+        }
+
     def make_job(self, level: str, types: list[str], since: str | None) -> str:
         job_id = secrets.token_hex(6)
         kinds = types or sorted(self.resources)
@@ -154,19 +229,45 @@ class FhirTestServer:
                 ext = ".ndjson.gz" if self.gzip_files else ".ndjson"
                 name = f"{rtype}-{n}{ext}"
                 files[name] = gzip.compress(body) if self.gzip_files else body
-                url = f"{self.root}/files/{job_id}/{name}"
+                url = f"{self.link_root}/files/{job_id}/{name}"
                 output.append({"type": rtype, "url": url, "count": len(chunk)})
+        deleted = []
+        if since is not None:
+            cut = _instant(since)
+            with self.lock:
+                gone = [
+                    h
+                    for h in self.history
+                    if h.method == "DELETE" and h.rtype in kinds and _instant(h.at) > cut
+                ]
+            if level != "system":
+                gone = [h for h in gone if h.rtype in ("Patient", "Encounter")]
+            if gone:
+                bundles = [
+                    {
+                        "resourceType": "Bundle",
+                        "type": "transaction",
+                        "entry": [
+                            {"request": {"method": "DELETE", "url": f"{h.rtype}/{h.rid}"}}
+                            for h in gone[i : i + self.export_file_size]
+                        ],
+                    }
+                    for i in range(0, len(gone), self.export_file_size)
+                ]
+                files["deleted-0.ndjson"] = b"".join(orjson.dumps(b) + b"\n" for b in bundles)
+                url = f"{self.link_root}/files/{job_id}/deleted-0.ndjson"
+                deleted.append({"type": "Bundle", "url": url, "count": len(bundles)})
         errors = []
         if self.export_errors:
             files["errors.ndjson"] = b"".join(orjson.dumps(o) + b"\n" for o in self.export_errors)
-            errors.append(
-                {"type": "OperationOutcome", "url": f"{self.root}/files/{job_id}/errors.ndjson"}
-            )
+            url = f"{self.link_root}/files/{job_id}/errors.ndjson"
+            errors.append({"type": "OperationOutcome", "url": url})
         manifest = {
             "transactionTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "request": f"{self.base_url}/$export",
             "requiresAccessToken": True,
             "output": output,
+            "deleted": deleted,
             "error": errors,
         }
         with self.lock:
@@ -223,4 +324,4 @@ def _handler(server: FhirTestServer) -> type[BaseHTTPRequestHandler]:
     return make_handler(server)
 
 
-__all__ = ["ASSERTION_TYPE", "Fault", "FhirTestServer", "Job"]
+__all__ = ["ASSERTION_TYPE", "Fault", "FhirTestServer", "HistoryEntry", "Job"]

@@ -54,6 +54,12 @@ def add_fhir(
     page_size: int = typer.Option(500, help="REST search page size (_count)."),
     timeout: float = typer.Option(30.0, help="Per-request timeout in seconds."),
     max_retries: int = typer.Option(5, help="Retries per request on 429/5xx/network errors."),
+    reconcile_deletes: bool = typer.Option(
+        False,
+        "--reconcile-deletes",
+        help="REST: list the server's ids after each pull and drop from the lake those it no "
+        "longer has (for servers without _history).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
@@ -79,6 +85,7 @@ def add_fhir(
                     "page_size": page_size,
                     "timeout": timeout,
                     "max_retries": max_retries,
+                    "reconcile_deletes": reconcile_deletes,
                 }
             )
         except ValidationError as exc:
@@ -140,6 +147,26 @@ def show_cmd(
         console.print(table)
 
 
+@sources_app.command("set-url")
+def set_url_cmd(
+    name: str = typer.Argument(...),
+    base_url: str = typer.Argument(..., help="The server's own FHIR base URL."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Point a source at another base URL, keeping its settings and watermarks."""
+    with cli_errors(fmt):
+        try:
+            shown = svc.set_base_url(ServiceContext.for_cli(workspace), name, base_url)
+        except ValidationError as exc:
+            msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ConfigError(f"invalid base URL: {msgs}") from None
+        if fmt == OutputFormat.json:
+            print_json(shown)
+        else:
+            typer.echo(f"source {name} now reads {shown['base_url']}")
+
+
 @sources_app.command("remove")
 def remove_cmd(
     name: str = typer.Argument(...),
@@ -158,7 +185,7 @@ def remove_cmd(
 def _print_pull(report: PullReport) -> None:
     console = Console()
     table = Table(title=f"pull {report.pull_id} ({report.mode})")
-    for col in ("resource type", "fetched", "added", "unchanged", "quarantined"):
+    for col in ("resource type", "fetched", "added", "unchanged", "deleted", "quarantined"):
         table.add_column(col, justify="left" if col == "resource type" else "right")
     for rtype in sorted(set(report.fetched) | set(report.ingest)):
         c = report.ingest.get(rtype, {})
@@ -167,6 +194,7 @@ def _print_pull(report: PullReport) -> None:
             str(report.fetched.get(rtype, "-")),
             str(c.get("added", 0)),
             str(c.get("unchanged", 0)),
+            str(report.deleted.get(rtype, 0)),
             str(c.get("quarantined", 0)),
         )
     console.print(table)
@@ -176,6 +204,8 @@ def _print_pull(report: PullReport) -> None:
         f"{s.get('retries', 0)} retries, {s.get('bytes', 0):,} bytes in {report.seconds:.2f} s; "
         f"{report.quarantined} quarantined ({report.source_errors} reported by the source)"
     )
+    for rtype, how in sorted(report.delete_checks.items()):
+        console.print(f"deletes {rtype}: {how}")
     for rtype, why in report.incomplete.items():
         console.print(f"[yellow]{rtype} incomplete:[/] {why}")
 
@@ -189,8 +219,17 @@ def pull_cmd(
     since: datetime | None = typer.Option(
         None, "--since", help="Only records updated after this (default: the watermark)."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Bulk: continue the unfinished export."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Bulk: continue the unfinished export (implies --bulk)."
+    ),
     restart: bool = typer.Option(False, "--restart", help="Bulk: abandon it and start over."),
+    reconcile: bool | None = typer.Option(
+        None,
+        "--reconcile-deletes/--no-reconcile-deletes",
+        help="REST: compare the server's ids with the lake's and drop those the server no "
+        "longer has (default: the source's setting).",
+        show_default=False,
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and progress."),
     fmt: OutputFormat = FORMAT_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
@@ -210,6 +249,7 @@ def pull_cmd(
             patient=patient,
             resume=resume,
             restart=restart,
+            reconcile=reconcile,
         )
         if fmt == OutputFormat.json:
             print_json(report.model_dump())

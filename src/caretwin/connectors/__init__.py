@@ -4,7 +4,9 @@ Today: FHIR R4 servers, by REST search (:mod:`~caretwin.connectors.rest`, increm
 ``_lastUpdated``) or by Bulk Data ``$export`` (:mod:`~caretwin.connectors.bulk`, resumable), with
 no authentication, a static bearer token, or SMART Backend Services
 (:mod:`~caretwin.connectors.auth`). Downloads are staged as NDJSON and loaded by the one ingest
-pipeline; :mod:`caretwin.services.sources` is the audited entry point.
+pipeline, and so are the server's deletes (:mod:`~caretwin.connectors.deletes`: REST history or
+id reconciliation; Bulk: the manifest's ``deleted`` files); :mod:`caretwin.services.sources` is
+the audited entry point.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ mistaken for a finished one. ``Content-Encoding: gzip`` is undone by httpx while
 ``.ndjson.gz`` URL served as is stays compressed on disk under that suffix (ingest reads both).
 OperationOutcome files from the manifest's ``error`` list go to ``.errors/`` (a hidden folder
 ingest skips); their issues become quarantine rows (:mod:`caretwin.connectors.quarantine`).
+Files of the manifest's ``deleted`` list (Bulk Data 2.0: Bundles of type ``transaction`` whose
+entries are ``DELETE`` requests of ``Type/id``, for resources deleted since ``_since``) are staged
+as ``0-deleted.NNN.ndjson``: ingest turns their entries into tombstones, and reads them before the
+output files so a resource deleted and created again keeps its new version.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from caretwin.connectors.deletes import DELETED_PREFIX
 from caretwin.connectors.http import ConnectorError, FhirHttp, parse_retry_after
 
 __all__ = ["STATE_FILE", "BulkRequest", "BulkState", "run_export"]
@@ -106,12 +111,31 @@ def kickoff(http: FhirHttp, request: BulkRequest) -> str:
         http.url(request.path()),
         params=request.params(),
         headers=headers,
-        ok=frozenset({202}),
+        ok=frozenset({200, 202}),
     )
+    if resp.status_code == 200:
+        # A server without asynchronous Bulk Data may run $export as an ordinary operation and
+        # answer with the data itself; that is not a job this connector can poll or resume.
+        what = _resource_type(resp.content)
+        raise ConnectorError(
+            f"{request.path()}: the server answered the export kick-off with 200 and "
+            f"{what} instead of 202 Accepted: it does not support asynchronous Bulk Data "
+            "export. Pull this source by REST search instead (caretwin pull without --bulk).",
+            details={"status": 200, "answered": what},
+        )
     location = resp.headers.get("Content-Location")
     if not location:
         raise ConnectorError(f"{request.path()}: 202 without Content-Location")
     return http.url(location)
+
+
+def _resource_type(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "a body that is not JSON"
+    rtype = data.get("resourceType") if isinstance(data, dict) else None
+    return f"a {rtype}" if isinstance(rtype, str) else "a JSON body that is not a resource"
 
 
 def poll(http: FhirHttp, state: BulkState, save: Callable[[], None]) -> dict[str, Any]:
@@ -145,16 +169,18 @@ def _plan(state: BulkState) -> None:
     """Assign every manifest file a local name (stable across resumes)."""
     assert state.manifest is not None
     seq: dict[str, int] = {}
-    for kind in ("output", "error"):
+    for kind in ("output", "deleted", "error"):
         for item in state.manifest.get(kind) or []:
-            url = str(item.get("url", ""))
+            url = str(item.get("url", "")) if isinstance(item, dict) else ""
             if not url or url in state.files:
                 continue
             rtype = str(item.get("type") or "OperationOutcome")
-            n = seq.get(f"{kind}:{rtype}", 0)
-            seq[f"{kind}:{rtype}"] = n + 1
+            # deleted files hold Bundles: named apart so ingest does not take them as misfiled
+            stem = DELETED_PREFIX if kind == "deleted" else rtype
+            n = seq.get(f"{kind}:{stem}", 0)
+            seq[f"{kind}:{stem}"] = n + 1
             gz = ".gz" if urlsplit(url).path.endswith(".gz") else ""
-            name = f"{rtype}.{n:03d}.ndjson{gz}"
+            name = f"{stem}.{n:03d}.ndjson{gz}"
             rel = f"{ERRORS_DIR}/{name}" if kind == "error" else name
             state.files[url] = {"kind": kind, "type": rtype, "path": rel, "done": False}
 

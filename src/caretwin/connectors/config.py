@@ -67,6 +67,9 @@ class SourceConfig(BaseModel):
     max_retry_after: float = Field(default=300.0, ge=0)
     poll_interval: float = Field(default=5.0, ge=0)
     max_poll_seconds: float = Field(default=6 * 3600.0, gt=0)
+    #: REST: compare the server's ids with the lake's after each pull, so deletes are found on
+    #: servers without ``_history`` (costs one id listing per type)
+    reconcile_deletes: bool = False
 
     @field_validator("name")
     @classmethod

@@ -146,6 +146,21 @@ class FhirHttp:
             headers.update(self.auth.headers(self))
         return headers
 
+    def _withheld(self, url: str, use_auth: bool) -> bool:
+        """Whether this request went without the credentials because ``url`` is elsewhere."""
+        return use_auth and self.auth is not None and _origin(url) != _origin(self.config.base_url)
+
+    def _withheld_message(self, url: str, status: int) -> str:
+        there, here = _origin_text(url), _origin_text(self.config.base_url)
+        own = there + urlsplit(self.config.base_url).path
+        return (
+            f"{_display(url)}: HTTP {status}: the server's link points to {there}, another "
+            f"origin than the source's base URL ({here}), so the credentials were withheld for "
+            "safety (they are only sent to the base URL's origin). If "
+            f"{there} is this server's own address, set the source's base URL to it "
+            f"(caretwin sources set-url {self.config.name} {own})."
+        )
+
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             if retry_after > self.config.max_retry_after:
@@ -210,6 +225,11 @@ class FhirHttp:
                 if resp.status_code in ok:
                     yield resp
                     return
+                if resp.status_code in (401, 403) and self._withheld(url, use_auth):
+                    raise ConnectorError(
+                        self._withheld_message(url, resp.status_code),
+                        details={"url": _display(url), "status": resp.status_code},
+                    )
                 if resp.status_code == 401 and use_auth and self.auth is not None and not reauthed:
                     # An expired or revoked token: fetch a new one once, not from the budget.
                     self.auth.invalidate()
@@ -301,6 +321,11 @@ def _outcome_text(body: bytes) -> str:
             if text:
                 return f": {str(text)[:300]}"
     return ""
+
+
+def _origin_text(url: str) -> str:
+    scheme, netloc = _origin(url)
+    return f"{scheme}://{netloc}"
 
 
 def _display(url: str) -> str:

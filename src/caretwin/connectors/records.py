@@ -31,6 +31,7 @@ __all__ = [
     "list_pulls",
     "list_sources",
     "resumable_pull",
+    "set_base_url",
     "update_pull",
     "watermarks",
 ]
@@ -152,7 +153,9 @@ def list_pulls(ws: Workspace, name: str, limit: int = 20) -> list[dict[str, Any]
 
 
 def resumable_pull(ws: Workspace, name: str) -> dict[str, Any] | None:
-    """The newest bulk pull of ``name`` that stopped before finishing, with its state."""
+    """The newest bulk pull of ``name`` that stopped before finishing, with its state, if the
+    server accepted its job (a status URL is on record). One that failed at the kick-off has no
+    job to continue: there is nothing to resume and nothing stands in a new export's way."""
     with ws.session() as s:
         stmt = (
             select(Pull)
@@ -161,4 +164,15 @@ def resumable_pull(ws: Workspace, name: str) -> dict[str, Any] | None:
             .limit(1)
         )
         row = s.scalars(stmt).first()
-        return _pull_dict(row, full=True) if row is not None else None
+        if row is None or not (row.state or {}).get("status_url"):
+            return None
+        return _pull_dict(row, full=True)
+
+
+def set_base_url(ws: Workspace, name: str, base_url: str) -> None:
+    """Point source ``name`` at ``base_url``, keeping its settings and watermarks."""
+    with ws.session() as s:
+        row = s.get(Source, name)
+        if row is None:
+            raise ConfigError(f"no source named {name!r}")
+        row.base_url = base_url

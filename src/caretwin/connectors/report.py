@@ -22,6 +22,8 @@ class PullReport(BaseModel):
     staging_dir: str
     fetched: dict[str, int] = Field(default_factory=dict)
     ingest: dict[str, dict[str, int]] = Field(default_factory=dict)
+    deleted: dict[str, int] = Field(default_factory=dict)
+    delete_checks: dict[str, str] = Field(default_factory=dict)
     added: int = 0
     quarantined: int = 0
     source_errors: int = 0

@@ -25,7 +25,7 @@ import orjson
 
 from caretwin.connectors.http import FhirHttp, MalformedResponse
 
-__all__ = ["TypeResult", "later", "search_type"]
+__all__ = ["TypeResult", "later", "next_link", "search_type"]
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +111,11 @@ def search_type(
                 updated = (resource.get("meta") or {}).get("lastUpdated")
                 if isinstance(updated, str):
                     result.max_last_updated = later(result.max_last_updated, updated)
-            url, params = _next_link(http, bundle), None
+            url, params = next_link(http, bundle), None
     return result
 
 
-def _next_link(http: FhirHttp, bundle: dict[str, Any]) -> str | None:
+def next_link(http: FhirHttp, bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return http.url(str(link["url"]))

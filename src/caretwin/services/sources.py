@@ -7,6 +7,10 @@ crash-safe: (1) download and stage, (2) ingest, (3) only then advance the per-ty
 mark the pull complete. A crash before (3) leaves the watermark where it was, so the next pull asks
 for the same range again (ingest dedup makes the overlap free); a Bulk Data pull keeps its job
 state and resumes with ``--resume`` without downloading finished files again.
+
+Deletes on the server reach the lake as delete entries staged beside the downloads (REST: the
+type's ``_history`` where the server declares it, or an id reconciliation on request; Bulk: the
+manifest's ``deleted`` files), so ingest drops them from the current tables in the same snapshot.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ from caretwin.connectors import records
 from caretwin.connectors.auth import make_auth
 from caretwin.connectors.bulk import ERRORS_DIR, BulkRequest, BulkState, delete_job, run_export
 from caretwin.connectors.config import SourceConfig
+from caretwin.connectors.deletes import (
+    DeleteCheck,
+    history_deletes,
+    history_types,
+    reconcile_deletes,
+)
 from caretwin.connectors.http import ConnectorError, FhirHttp
 from caretwin.connectors.quarantine import quarantine_outcomes
 from caretwin.connectors.report import PullReport
@@ -35,7 +45,15 @@ from caretwin.ingest.validate import CORE_TYPES
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 
-__all__ = ["DEFAULT_TYPES", "add_source", "list_sources", "pull", "remove_source", "show_source"]
+__all__ = [
+    "DEFAULT_TYPES",
+    "add_source",
+    "list_sources",
+    "pull",
+    "remove_source",
+    "set_base_url",
+    "show_source",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +107,16 @@ def remove_source(ctx: ServiceContext, name: str) -> None:
         records.delete_source(ctx.workspace, name)
 
 
+def set_base_url(ctx: ServiceContext, name: str, base_url: str) -> dict[str, Any]:
+    """Point a source at another base URL (its server's own origin), keeping its watermarks."""
+    with ctx.operation("sources.update", Permission.WORKSPACE_ADMIN, target=name) as op:
+        config = records.get_source(ctx.workspace, name)
+        updated = SourceConfig.model_validate({**config.model_dump(), "base_url": base_url})
+        records.set_base_url(ctx.workspace, name, updated.base_url)
+        op.details.update({"base_url": updated.base_url, "previous": config.base_url})
+    return _public(updated)
+
+
 def _pull_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
@@ -109,11 +137,19 @@ def pull(
     patient: bool = False,
     resume: bool = False,
     restart: bool = False,
+    reconcile: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PullReport:
-    """Pull ``name`` by REST search (default) or Bulk Data export, then ingest what came."""
-    if (group or patient or resume or restart) and not bulk:
-        raise ConfigError("--group, --patient, --resume and --restart go with --bulk")
+    """Pull ``name`` by REST search (default) or Bulk Data export, then ingest what came.
+
+    ``reconcile`` (default: the source's ``reconcile_deletes``) makes a REST pull list the
+    server's ids of each type and delete from the lake those the server no longer has.
+    """
+    bulk = bulk or resume  # only an export can be resumed
+    if (group or patient or restart) and not bulk:
+        raise ConfigError("--group, --patient and --restart go with --bulk")
+    if reconcile and bulk:
+        raise ConfigError("--reconcile-deletes is for REST pulls (an export lists its deletes)")
     if group and patient:
         raise ConfigError("choose one of --group ID and --patient")
     with ctx.operation("data.pull", Permission.INGEST, target=name) as op:
@@ -124,7 +160,10 @@ def pull(
             records.update_pull(ctx.workspace, prior["pull_id"], status="abandoned", finished=True)
             prior = None
         if resume and prior is None:
-            raise ConfigError(f"no unfinished bulk export of {name!r} to resume")
+            raise ConfigError(
+                f"nothing to resume: no unfinished bulk export of {name!r} with a server job "
+                f"on record (start one with: caretwin pull {name} --bulk)"
+            )
         if prior is not None and not resume:
             raise ConfigError(
                 f"bulk export {prior['pull_id']} of {name!r} did not finish; "
@@ -152,7 +191,11 @@ def pull(
                     prior,
                 )
             else:
-                marks = _rest(ctx, http, report, folder, list(types or DEFAULT_TYPES), since)
+                if reconcile is None:
+                    reconcile = config.reconcile_deletes
+                marks = _rest(
+                    ctx, http, report, folder, list(types or DEFAULT_TYPES), since, reconcile
+                )
             _ingest(ctx, report, folder)
             records.advance_watermarks(ctx.workspace, name, marks, pull_id)
             report.watermarks = records.watermarks(ctx.workspace, name)
@@ -174,7 +217,7 @@ def pull(
             status=report.status,
             finished=True,
             snapshot_id=report.snapshot_id,
-            counts={"fetched": report.fetched, "ingest": report.ingest},
+            counts={"fetched": report.fetched, "ingest": report.ingest, "deleted": report.deleted},
             stats={**report.stats, "seconds": report.seconds},
         )
         op.details.update(
@@ -182,6 +225,7 @@ def pull(
                 "status": report.status,
                 "fetched": report.fetched,
                 "added": report.added,
+                "deleted": report.deleted,
                 "quarantined": report.quarantined,
                 "snapshot_id": report.snapshot_id,
                 **report.stats,
@@ -204,15 +248,18 @@ def _rest(
     folder: Path,
     types: list[str],
     since: str | None,
+    reconcile: bool,
 ) -> dict[str, str]:
-    """Search each type; returns the watermarks earned by types that completed."""
+    """Search each type and look for its deletes; returns the watermarks earned by types that
+    completed (a type whose deletes could not be read from its history keeps its watermark, so
+    the next pull reads the same history again)."""
     current = records.watermarks(ctx.workspace, report.source)
     marks: dict[str, str] = {}
+    with_history = set() if reconcile else history_types(http)
     for position, rtype in enumerate(types):
+        start = since or current.get(rtype)
         try:
-            result = search_type(
-                http, rtype, since or current.get(rtype), folder, http.config.page_size
-            )
+            result = search_type(http, rtype, start, folder, http.config.page_size)
         except ConnectorError as exc:
             # The server is failing past the retry budget: keep what arrived, hold this and
             # the remaining types' watermarks, and say so.
@@ -223,14 +270,52 @@ def _rest(
             report.fetched[rtype] = _lines(folder / f"{rtype}.000.ndjson")
             break
         report.fetched[rtype] = result.records
+        deletes_ok = _deletes(ctx, http, report, folder, rtype, start, reconcile, with_history)
         if not result.complete:
             report.incomplete[rtype] = result.error or "incomplete"
-        elif result.max_last_updated:
+        elif result.max_last_updated and deletes_ok:
             marks[rtype] = result.max_last_updated
     records.update_pull(
         ctx.workspace, report.pull_id, status="running", counts={"fetched": report.fetched}
     )
     return marks
+
+
+def _deletes(
+    ctx: ServiceContext,
+    http: FhirHttp,
+    report: PullReport,
+    folder: Path,
+    rtype: str,
+    since: str | None,
+    reconcile: bool,
+    with_history: set[str],
+) -> bool:
+    """Stage ``rtype``'s server-side deletes; False when its history could not be read."""
+    page_size = http.config.page_size
+    try:
+        check: DeleteCheck | None = None
+        if reconcile:
+            mine = (ctx.workspace.root / "incoming" / report.source).resolve().as_posix() + "/"
+            lake = ctx.workspace.lake_dir
+            check = reconcile_deletes(http, rtype, lake, mine, folder, page_size)
+        elif rtype not in with_history:
+            report.delete_checks[rtype] = (
+                "not checked: the server declares no history for this type "
+                "(use --reconcile-deletes)"
+            )
+        elif since is None:
+            report.delete_checks[rtype] = "history: first pull, nothing to compare"
+        else:
+            check = history_deletes(http, rtype, since, folder, page_size)
+    except ConnectorError as exc:
+        how = "reconciliation" if reconcile else "history"
+        report.delete_checks[rtype] = f"{how} failed"
+        report.incomplete[rtype] = f"deletes not read ({how}): {exc.message}"
+        return reconcile  # a failed reconciliation is simply tried again next time
+    if check is not None:
+        report.delete_checks[rtype] = f"{check.method}: {check.staged} delete(s) found"
+    return True
 
 
 def _lines(path: Path) -> int:
@@ -251,7 +336,11 @@ def _bulk(
     prior: dict[str, Any] | None,
 ) -> dict[str, str]:
     """Run or resume the export; returns the watermark (transactionTime) per requested type."""
-    state = BulkState.load(folder) if prior else None
+    state = None
+    if prior is not None:
+        state = BulkState.load(folder)
+        if state is None and prior.get("state"):  # the staged copy is gone; the row has it
+            state = BulkState(**prior["state"])
     if state is not None:
         request = BulkRequest(
             level=state.request["level"],
@@ -275,6 +364,9 @@ def _bulk(
 
     state = run_export(http, request, folder, state, save_db)
     assert state.manifest is not None
+    deleted_files = sum(1 for item in state.files.values() if item["kind"] == "deleted")
+    if request.since is not None or deleted_files:
+        report.delete_checks["*"] = f"bulk: {deleted_files} deleted file(s) in the manifest"
     for item in state.files.values():
         if item["kind"] == "output":
             lines = _lines(folder / item["path"])
@@ -295,6 +387,7 @@ def _ingest(ctx: ServiceContext, report: PullReport, folder: Path) -> None:
     report.snapshot_id = None if result.no_change else result.snapshot_id
     report.ingest = {t: c.model_dump() for t, c in result.counts.items()}
     report.added, report.quarantined = result.added, result.quarantined
+    report.deleted = {t: c.deleted for t, c in result.counts.items() if c.deleted}
     errors = sorted((folder / ERRORS_DIR).glob("*.ndjson*")) if report.mode == "bulk" else []
     if errors:
         report.source_errors = quarantine_outcomes(
