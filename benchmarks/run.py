@@ -10,7 +10,9 @@ Prints figures and ratios against a named baseline measured in the same process:
   (the last on every core), per-replication cost and peak memory;
 * ingestion (``--only ingest``, benchmarks/ingest_bench.py): >= 1 M resources (``caretwin synth``
   RH1 plus the Synthea sample) into a fresh lake, against plain `orjson` parsing and validated
-  `fhir.resources` parsing of the same files; resources/s, MB/s, phases, peak RSS.
+  `fhir.resources` parsing of the same files; resources/s, MB/s, phases, peak RSS;
+* start-up (``--only startup``, benchmarks/startup_bench.py): CPU seconds of ``caretwin --help``
+  and other short commands against ``python -c pass`` and ``python -c "import typer"``.
 
 `--quick` is a smoke run of every part with small sizes (about a minute). Not part of the unit
 tests: speed is measured here, never asserted there. Timings on a shared machine are noisy.
@@ -29,6 +31,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
 
 from benchmarks.ingest_bench import bench
 from benchmarks.sim_bench import head_to_head, scaling
+from benchmarks.startup_bench import bench as bench_startup
 
 
 def peak_mb() -> float:
@@ -44,13 +47,15 @@ def bench_ingest(days: int | None, quick: bool) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["sim", "scaling", "ingest"])
+    ap.add_argument("--only", choices=["sim", "scaling", "ingest", "startup"])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     ap.add_argument("--reps", type=int, default=None, help="head-to-head replications")
     ap.add_argument("--days", type=int, default=None, help="days of synthetic data to ingest")
     args = ap.parse_args()
     print(f"CareTwin benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     quick = args.quick
+    if args.only in (None, "startup"):
+        bench_startup(3 if quick else 7)
     if args.only in (None, "sim"):
         head_to_head(args.reps or (2 if quick else 20), run_days=91 if quick else None)
     if args.only in (None, "scaling"):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import importlib as _importlib
+import typing as _t
+
 from caretwin.access import Actor, Permission
 from caretwin.errors import (
     AccessDenied,
@@ -23,19 +26,53 @@ from caretwin.errors import (
     StoreError,
     WorkspaceNotFound,
 )
-from caretwin.lake import Lake
-from caretwin.model import (
-    TwinDefinition,
-    apply_scenario,
-    dump_definition,
-    example_path,
-    load_definition,
-    parse_definition,
-)
-from caretwin.services.context import ServiceContext
-from caretwin.sim.result import KpiSummary, ReplicationResult, SimulationResult
-from caretwin.sim.runner import simulate
-from caretwin.workspace import Workspace
+
+if _t.TYPE_CHECKING:
+    from caretwin.lake import Lake
+    from caretwin.model import (
+        TwinDefinition,
+        apply_scenario,
+        dump_definition,
+        example_path,
+        load_definition,
+        parse_definition,
+    )
+    from caretwin.services.context import ServiceContext
+    from caretwin.sim.result import KpiSummary, ReplicationResult, SimulationResult
+    from caretwin.sim.runner import simulate
+    from caretwin.workspace import Workspace
+
+# Imported on first use (PEP 562), so ``import caretwin`` (and with it every ``caretwin`` command,
+# even ``--help``) does not pay for pydantic models, DuckDB, pandas or SQLAlchemy up front.
+_LAZY = {
+    "Lake": "caretwin.lake",
+    "TwinDefinition": "caretwin.model",
+    "apply_scenario": "caretwin.model",
+    "dump_definition": "caretwin.model",
+    "example_path": "caretwin.model",
+    "load_definition": "caretwin.model",
+    "parse_definition": "caretwin.model",
+    "ServiceContext": "caretwin.services.context",
+    "KpiSummary": "caretwin.sim.result",
+    "ReplicationResult": "caretwin.sim.result",
+    "SimulationResult": "caretwin.sim.result",
+    "simulate": "caretwin.sim.runner",
+    "Workspace": "caretwin.workspace",
+}
+
+
+def __getattr__(name: str) -> _t.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'caretwin' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "AccessDenied",

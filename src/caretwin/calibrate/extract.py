@@ -34,14 +34,22 @@ ORDER_CODES: dict[str, tuple[str, str]] = {
 #: Procedure codes (SNOMED) and the device unit each one uses.
 PROCEDURE_UNITS: dict[str, str] = {"77477000": "CT"}
 
-_ORDERS = pa.table(
-    {
-        "code": list(ORDER_CODES),
-        "role": [r for r, _ in ORDER_CODES.values()],
-        "unit": [u for _, u in ORDER_CODES.values()],
+
+def _lookup_tables() -> dict[str, pa.Table]:
+    """The code tables the SQL joins on, built per call: ``pa.table`` at import time loads pandas,
+    which every module importing this one (and every CLI command) would pay for."""
+    return {
+        "__orders": pa.table(
+            {
+                "code": list(ORDER_CODES),
+                "role": [r for r, _ in ORDER_CODES.values()],
+                "unit": [u for _, u in ORDER_CODES.values()],
+            }
+        ),
+        "__procs": pa.table(
+            {"code": list(PROCEDURE_UNITS), "unit": list(PROCEDURE_UNITS.values())}
+        ),
     }
-)
-_PROCS = pa.table({"code": list(PROCEDURE_UNITS), "unit": list(PROCEDURE_UNITS.values())})
 
 
 def _h(col: str) -> str:
@@ -187,8 +195,8 @@ def extract(lake: Lake) -> Extract:
     """Run the extraction queries over the lake's views."""
     con = lake.connect()
     try:
-        con.register("__orders", _ORDERS)
-        con.register("__procs", _PROCS)
+        for name, table in _lookup_tables().items():
+            con.register(name, table)
         ed = _fetch(con, _ED_SQL)
         beds = _fetch(con, _BED_SQL)
         work = _fetch(con, _WORK_SQL)

@@ -3,35 +3,134 @@
 Each area module exposes ``register(app)``; adding a command group never touches another area's
 module. Errors from the :mod:`caretwin.errors` tree become a one-line message (or the JSON error
 envelope with ``--format json``) and the error's exit code, never a traceback.
+
+Start-up cost: the root group knows every top-level command by name and one-line help
+(:data:`COMMANDS`) and imports an area module only when one of its commands is resolved, so
+``caretwin --help`` and ``caretwin --version`` load no area at all and ``caretwin runs list`` loads
+only ``runs_cmds``. Area modules in turn import services, pandas, DuckDB and the like inside their
+command functions, so ``caretwin COMMAND --help`` stays cheap too. ``tests/test_startup.py`` checks
+that :data:`COMMANDS` matches what the areas register.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from caretwin import __version__
 
-AREAS = [
-    "caretwin.cli.workspace_cmds",
-    "caretwin.cli.model_cmds",
-    "caretwin.cli.sim_cmds",
-    "caretwin.cli.synth_cmds",
-    "caretwin.cli.ingest_cmds",
-    "caretwin.cli.calibrate_cmds",
-    "caretwin.cli.runs_cmds",
-    "caretwin.cli.demo_cmds",
-    "caretwin.cli.experiment_cmds",
-    "caretwin.cli.forecast_cmds",
-    "caretwin.cli.sources_cmds",
-    "caretwin.cli.hl7_cmds",
-    "caretwin.cli.views_cmds",
-    "caretwin.cli.snapshots_cmds",
-]
+# name -> (area module under caretwin.cli, the help line shown by ``caretwin --help``), in the
+# order ``--help`` lists them. A new top-level command needs a line here (the startup test says so).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "workspace_cmds",
+        "Create a workspace: caretwin.yaml, metadata database, lake/ and runs/.",
+    ),
+    "schema": ("model_cmds", "Print the JSON Schema of the twin definition format."),
+    "examples": ("model_cmds", "List the example models shipped with CareTwin, or copy one out."),
+    "validate": (
+        "model_cmds",
+        "Check a twin definition; problems are listed with their field paths.",
+    ),
+    "simulate": (
+        "sim_cmds",
+        "Simulate a model; KPIs per scenario with mean and 95% CI half-width.",
+    ),
+    "synth": (
+        "synth_cmds",
+        "Simulate a model as ground truth and write its EHR (FHIR R4 NDJSON) and CMMS data.",
+    ),
+    "ingest": (
+        "ingest_cmds",
+        "Load FHIR R4 data and CMMS work orders into the lake as one snapshot.",
+    ),
+    "calibrate": (
+        "calibrate_cmds",
+        "Fit arrival rates, durations, routing, capacities and device reliability from the lake.",
+    ),
+    "reproduce": (
+        "runs_cmds",
+        "Re-run RUN_ID and check its KPIs are identical (exit 0 if identical, 1 if not).",
+    ),
+    "demo": (
+        "demo_cmds",
+        "Run CareTwin end to end on the reference hospital and print the report's path.",
+    ),
+    "experiment": (
+        "experiment_cmds",
+        "Run an experiment: scenarios and sweeps vs baseline (paired), advisors, target search.",
+    ),
+    "forecast": (
+        "forecast_cmds",
+        "Forecast the census of every pool from a current state (median, 50% and 90% intervals).",
+    ),
+    "forecast-state": (
+        "forecast_cmds",
+        "Write the state of a simulated replication at hour ``--at`` (a state to forecast from).",
+    ),
+    "pull": (
+        "sources_cmds",
+        "Pull a source into the lake (incremental: only what changed since the last pull).",
+    ),
+    "audit": ("workspace_cmds", "The workspace's append-only audit log."),
+    "lake": ("ingest_cmds", "The workspace's data lake."),
+    "runs": ("runs_cmds", "Recorded runs and their manifests."),
+    "sources": ("sources_cmds", "External data sources (FHIR R4 servers)."),
+    "listen": ("hl7_cmds", "Receive data from hospital systems."),
+    "hl7": ("hl7_cmds", "HL7 v2 messages."),
+    "views": ("views_cmds", "SQL on FHIR v2 views: list, show, run, test."),
+    "snapshots": ("snapshots_cmds", "Lake snapshots: what each ingest added, diffs, data quality."),
+}
+
+AREAS = [f"caretwin.cli.{m}" for m in dict.fromkeys(module for module, _ in COMMANDS.values())]
+
+
+class _Placeholder(TyperCommand):
+    """What ``caretwin --help`` lists for a command whose area is not loaded yet."""
+
+
+def area_group(module: str) -> TyperGroup:
+    """The click group of everything the area module ``module`` registers."""
+    sub = typer.Typer()
+    importlib.import_module(module).register(sub)
+    return typer.main.get_group(sub)
+
+
+class LazyGroup(TyperGroup):
+    """A root group that imports an area module only when one of its commands is resolved."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._listing = False
+        for name, (_, help_line) in COMMANDS.items():
+            self.commands.setdefault(name, _Placeholder(name=name, help=help_line))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = self.commands.get(cmd_name)
+        if isinstance(cmd, _Placeholder) and not self._listing:
+            loaded = area_group(f"caretwin.cli.{COMMANDS[cmd_name][0]}").commands
+            for name, real in loaded.items():
+                if isinstance(self.commands.get(name), _Placeholder):
+                    self.commands[name] = real
+            cmd = self.commands[cmd_name]
+        return cmd
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        # Listing commands needs only their names and help lines, which the placeholders hold.
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="caretwin",
+    cls=LazyGroup,
     help="CareTwin: governed digital twins of hospital operations.",
     no_args_is_help=True,
     add_completion=True,
@@ -52,10 +151,6 @@ def _root(
     ),
 ) -> None:
     """CareTwin: governed digital twins of hospital operations."""
-
-
-for _name in AREAS:
-    importlib.import_module(_name).register(app)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,9 +21,9 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.services.calibration import CalibrationReport, calibrate
-from caretwin.services.context import ServiceContext
-from caretwin.services.models import resolve_model_path
+
+if TYPE_CHECKING:
+    from caretwin.services.calibration import CalibrationReport
 
 _DATE_FORMATS = ["%Y-%m-%d"]
 
@@ -83,6 +83,10 @@ def calibrate_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Fit arrival rates, durations, routing, capacities and device reliability from the lake."""
+    from caretwin.services.calibration import calibrate
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.models import resolve_model_path
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         tmpl = resolve_model_path(template) if template else None

@@ -7,14 +7,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from caretwin.errors import CareTwinError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 
 class OutputFormat(enum.StrEnum):
@@ -75,6 +77,8 @@ Handler = Callable[..., Any]
 
 def progress_bar(*, console: Console | None = None, transient: bool = True) -> Progress:
     """The one progress display of long commands: description, bar, done/total, elapsed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),

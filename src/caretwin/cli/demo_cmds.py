@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import TaskID
 from rich.table import Table
 
-from caretwin.access import Actor
 from caretwin.cli.common import cli_errors, progress_bar
-from caretwin.services.demo import DemoResult, demo_workspace, run_demo
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from caretwin.services.demo import DemoResult
 
 
 def _summary(res: DemoResult) -> Table:
@@ -45,6 +48,9 @@ def demo(
     workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
 ) -> None:
     """Run CareTwin end to end on the reference hospital and print the report's path."""
+    from caretwin.access import Actor
+    from caretwin.services.demo import demo_workspace, run_demo
+
     console = Console(stderr=True)
     started = time.perf_counter()
     with cli_errors():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from caretwin.cli.common import (
@@ -19,9 +18,10 @@ from caretwin.cli.common import (
     print_json,
 )
 from caretwin.errors import ConfigError
-from caretwin.experiment import ExperimentResult, experiment_schema
-from caretwin.services.context import ServiceContext
-from caretwin.services.experiment import ExperimentRun, run_experiment
+
+if TYPE_CHECKING:
+    from caretwin.experiment import ExperimentResult
+    from caretwin.services.experiment import ExperimentRun
 
 
 def _fmt(x: float) -> str:
@@ -117,6 +117,12 @@ def experiment_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Run an experiment: scenarios and sweeps vs baseline (paired), advisors, target search."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from caretwin.experiment import experiment_schema
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.experiment import run_experiment
+
     with cli_errors(fmt):
         if schema:
             print_json(experiment_schema())

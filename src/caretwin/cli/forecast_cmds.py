@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -25,12 +26,14 @@ from caretwin.cli.common import (
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
 from caretwin.errors import DataError
-from caretwin.forecast.report import table_rows
-from caretwin.services.context import ServiceContext
-from caretwin.services.forecast import ForecastRun, capture_state, forecast
+
+if TYPE_CHECKING:
+    from caretwin.services.forecast import ForecastRun
 
 
 def _table(run: ForecastRun, every: int) -> Table:
+    from caretwin.forecast.report import table_rows
+
     res = run.result
     table = Table(
         title=f"{res.model_name} ({res.scenario}) — census forecast, {res.replications} "
@@ -61,6 +64,9 @@ def forecast_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Forecast the census of every pool from a current state (median, 50% and 90% intervals)."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.forecast import forecast
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
 
@@ -103,6 +109,9 @@ def forecast_state_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Write the state of a simulated replication at hour ``--at`` (a state to forecast from)."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.forecast import capture_state
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         st = capture_state(ctx, model, at, seed=seed, scenario=scenario)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -19,9 +20,9 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.hl7v2 import ListenerConfig, MllpListener
-from caretwin.services.context import ServiceContext
-from caretwin.services.hl7 import describe_hl7_file, listen_mllp
+
+if TYPE_CHECKING:
+    from caretwin.hl7v2 import MllpListener
 
 listen_app = typer.Typer(help="Receive data from hospital systems.", no_args_is_help=True)
 hl7_app = typer.Typer(help="HL7 v2 messages.", no_args_is_help=True)
@@ -42,6 +43,10 @@ def mllp_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Listen for HL7 v2 ADT over MLLP; ACK each message once its batch is in the lake."""
+    from caretwin.hl7v2 import ListenerConfig
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.hl7 import listen_mllp
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         config = ListenerConfig(
@@ -74,6 +79,9 @@ def parse_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Show what each message maps to (pseudonymous ids, codes, locations), without PHI."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.hl7 import describe_hl7_file
+
     with cli_errors(fmt):
         rows = describe_hl7_file(ServiceContext.for_cli(workspace), path)
         if fmt == OutputFormat.json:

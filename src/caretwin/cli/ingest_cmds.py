@@ -7,7 +7,7 @@ excerpts) is never printed, since the terminal and its scrollback are not a plac
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,9 +20,9 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.ingest import IngestReport
-from caretwin.services.context import ServiceContext
-from caretwin.services.ingestion import ingest, lake_counts, quarantine_rows
+
+if TYPE_CHECKING:
+    from caretwin.ingest import IngestReport
 
 PATHS_ARGUMENT: Any = typer.Argument(
     ...,
@@ -56,6 +56,9 @@ def ingest_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Load FHIR R4 data and CMMS work orders into the lake as one snapshot."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.ingestion import ingest
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         report = ingest(ctx, paths)
@@ -70,6 +73,9 @@ def tables_cmd(
     fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPACE_OPTION
 ) -> None:
     """Row count of every lake table, and the lake's data hash."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.ingestion import lake_counts
+
     with cli_errors(fmt):
         result = lake_counts(ServiceContext.for_cli(workspace))
         if fmt == OutputFormat.json:
@@ -90,6 +96,9 @@ def quarantine_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Quarantined records: file, line, type and reason (never their content)."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.ingestion import quarantine_rows
+
     with cli_errors(fmt):
         rows = quarantine_rows(ServiceContext.for_cli(workspace), limit=limit)
         if fmt == OutputFormat.json:

@@ -14,16 +14,14 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.model import example_names, scenario_names
-from caretwin.model.definition import TwinDefinition
-from caretwin.services.context import ServiceContext
-from caretwin.services.models import copy_example, validate_model
 
 MODEL_ARGUMENT: Any = typer.Argument(..., help="Model YAML file, or a shipped example's name.")
 
 
 def schema() -> None:
     """Print the JSON Schema of the twin definition format."""
+    from caretwin.model.definition import TwinDefinition
+
     print_json(TwinDefinition.model_json_schema(by_alias=True))
 
 
@@ -33,6 +31,10 @@ def examples(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """List the example models shipped with CareTwin, or copy one out."""
+    from caretwin.model import example_names
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.models import copy_example
+
     with cli_errors():
         if name is None:
             for n in example_names():
@@ -49,6 +51,10 @@ def validate(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Check a twin definition; problems are listed with their field paths."""
+    from caretwin.model import scenario_names
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.models import validate_model
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         d = validate_model(ctx, model)

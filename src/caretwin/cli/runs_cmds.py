@@ -15,9 +15,6 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.runs.reproduce import reproduce
-from caretwin.runs.service import list_runs_op, show_run_op
-from caretwin.services.context import ServiceContext
 
 runs_app = typer.Typer(help="Recorded runs and their manifests.", no_args_is_help=True)
 
@@ -30,6 +27,9 @@ def runs_list(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """List runs, newest first."""
+    from caretwin.runs.service import list_runs_op
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         runs = list_runs_op(ctx, kind=kind, limit=limit)
@@ -69,6 +69,9 @@ def runs_show(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Show a run's manifest."""
+    from caretwin.runs.service import show_run_op
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         manifest = show_run_op(ctx, run_id)
@@ -98,6 +101,9 @@ def reproduce_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Re-run RUN_ID and check its KPIs are identical (exit 0 if identical, 1 if not)."""
+    from caretwin.runs.reproduce import reproduce
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         result = reproduce(ctx, run_id)

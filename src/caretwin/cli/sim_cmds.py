@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,10 +20,9 @@ from caretwin.cli.common import (
     progress_bar,
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
-from caretwin.model import apply_scenario, load_definition, scenario_names
-from caretwin.services.context import ServiceContext
-from caretwin.services.models import resolve_model_path
-from caretwin.services.simulation import SimulationRun, simulate_model
+
+if TYPE_CHECKING:
+    from caretwin.services.simulation import SimulationRun
 
 
 class EngineOption(enum.StrEnum):
@@ -88,6 +87,11 @@ def simulate_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Simulate a model; KPIs per scenario with mean and 95% CI half-width."""
+    from caretwin.model import apply_scenario, load_definition, scenario_names
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.models import resolve_model_path
+    from caretwin.services.simulation import simulate_model
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         names = scenario or ["baseline"]

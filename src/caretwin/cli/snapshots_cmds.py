@@ -20,13 +20,6 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.services.context import ServiceContext
-from caretwin.services.snapshots import (
-    diff_snapshots,
-    show_snapshot,
-    snapshot_list,
-    snapshot_quality,
-)
 
 app = typer.Typer(
     help="Lake snapshots: what each ingest added, diffs, data quality.", no_args_is_help=True
@@ -52,6 +45,9 @@ def list_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Snapshots, newest first: id, time, actor, source, counts, data hash."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.snapshots import snapshot_list
+
     with cli_errors(fmt):
         items = snapshot_list(ServiceContext.for_cli(workspace), limit=limit)
         if fmt == OutputFormat.json:
@@ -87,6 +83,9 @@ def show_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """One snapshot: counts per type and outcome, files, quarantine rows (file, line, reason)."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.snapshots import show_snapshot
+
     with cli_errors(fmt):
         d = show_snapshot(ServiceContext.for_cli(workspace), snapshot, quarantine_limit=limit)
         if fmt == OutputFormat.json:
@@ -133,6 +132,9 @@ def diff_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """What changed from snapshot A to snapshot B: resources per type, rows per table."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.snapshots import diff_snapshots
+
     with cli_errors(fmt):
         d = diff_snapshots(ServiceContext.for_cli(workspace), a, b)
         if fmt == OutputFormat.json:
@@ -171,6 +173,9 @@ def quality_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """The data-quality report of a snapshot (recorded as a run; reproducible)."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.snapshots import snapshot_quality
+
     err_fmt = OutputFormat.json if fmt == QualityFormat.json else OutputFormat.table
     with cli_errors(err_fmt):
         ctx = ServiceContext.for_cli(workspace)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -24,10 +23,11 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.connectors import AuthMode, PullReport, SourceConfig
+from caretwin.connectors import AuthMode
 from caretwin.errors import ConfigError, DataError
-from caretwin.services import sources as svc
-from caretwin.services.context import ServiceContext
+
+if TYPE_CHECKING:
+    from caretwin.connectors import PullReport
 
 sources_app = typer.Typer(help="External data sources (FHIR R4 servers).", no_args_is_help=True)
 add_app = typer.Typer(help="Add a data source.", no_args_is_help=True)
@@ -64,6 +64,12 @@ def add_fhir(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Add a FHIR R4 server as a source."""
+    from pydantic import ValidationError
+
+    from caretwin.connectors import SourceConfig
+    from caretwin.services import sources as svc
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         auth_cfg = {
             "mode": auth,
@@ -101,6 +107,9 @@ def add_fhir(
 @sources_app.command("list")
 def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPACE_OPTION) -> None:
     """List the sources."""
+    from caretwin.services import sources as svc
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         rows = svc.list_sources(ServiceContext.for_cli(workspace))
         if fmt == OutputFormat.json:
@@ -121,6 +130,9 @@ def show_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """A source's settings, watermarks and recent pulls."""
+    from caretwin.services import sources as svc
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         info = svc.show_source(ServiceContext.for_cli(workspace), name)
         if fmt == OutputFormat.json:
@@ -174,6 +186,9 @@ def remove_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Forget a source and its watermarks (pull records and lake data stay)."""
+    from caretwin.services import sources as svc
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         svc.remove_source(ServiceContext.for_cli(workspace), name)
         if fmt == OutputFormat.json:
@@ -235,6 +250,9 @@ def pull_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Pull a source into the lake (incremental: only what changed since the last pull)."""
+    from caretwin.services import sources as svc
+    from caretwin.services.context import ServiceContext
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )

@@ -18,9 +18,6 @@ from caretwin.cli.common import (
     print_json,
 )
 from caretwin.errors import ConfigError
-from caretwin.services.context import ServiceContext
-from caretwin.services.synth import synthesize
-from caretwin.synth import DEFAULT_START_DATE
 
 
 def _parse_date(text: str) -> date:
@@ -37,10 +34,13 @@ def synth_cmd(
     days: int = typer.Option(..., "--days", "-d", min=1, help="Days of data to write."),
     seed: int = typer.Option(..., "--seed", min=0, help="Seed: same seed, same bytes."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the files to."),
-    start_date: str = typer.Option(
-        DEFAULT_START_DATE.isoformat(),
+    start_date: str | None = typer.Option(
+        None,
         "--start-date",
-        help="Date of the first day of data; must be a Monday (sim time 0 is a Monday).",
+        # Spelled out rather than read from caretwin.synth, which would load the engine for --help.
+        help="Date of the first day of data; must be a Monday (sim time 0 is a Monday). "
+        "Default: 2025-01-06.",
+        show_default=False,
     ),
     warmup_days: float | None = typer.Option(
         None,
@@ -55,8 +55,12 @@ def synth_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Simulate a model as ground truth and write its EHR (FHIR R4 NDJSON) and CMMS data."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.synth import synthesize
+    from caretwin.synth import DEFAULT_START_DATE
+
     with cli_errors(fmt):
-        start = _parse_date(start_date)
+        start = DEFAULT_START_DATE if start_date is None else _parse_date(start_date)
         ctx = ServiceContext.for_cli(workspace)
         report = synthesize(
             ctx,

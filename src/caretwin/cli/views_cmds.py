@@ -24,8 +24,6 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.services.context import ServiceContext
-from caretwin.services.views import list_views, run_workspace_view, show_view, test_views
 
 if TYPE_CHECKING:
     from caretwin.views.conformance import CaseResult
@@ -54,6 +52,9 @@ def default_suite() -> Path | None:
 @views_app.command("list")
 def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPACE_OPTION) -> None:
     """Shipped views and the workspace's (``<workspace>/views/*.json``), overrides marked."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.views import list_views
+
     with cli_errors(fmt):
         views = list_views(ServiceContext.for_cli(workspace))
         if fmt == OutputFormat.json:
@@ -75,6 +76,9 @@ def show_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """A view's ViewDefinition JSON and the DuckDB SQL it compiles to."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.views import show_view
+
     with cli_errors(fmt):
         shown = show_view(ServiceContext.for_cli(workspace), name)
         if fmt == OutputFormat.json:
@@ -98,6 +102,9 @@ def run_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Run a view over the workspace lake (a recorded run)."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.views import run_workspace_view
+
     as_json = OutputFormat.json if fmt == "json" and out is None else OutputFormat.table
     with cli_errors(as_json):
         run = run_workspace_view(
@@ -140,6 +147,9 @@ def test_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Run SQL on FHIR conformance tests and print the pass count."""
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.views import test_views
+
     with cli_errors(fmt):
         result = test_views(ServiceContext.for_cli(workspace), path, default_suite())
         if report is not None:

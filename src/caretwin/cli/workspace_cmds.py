@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from caretwin.access import Actor
-from caretwin.audit.service import list_audit_events
 from caretwin.cli.common import (
     FORMAT_OPTION,
     WORKSPACE_OPTION,
@@ -19,8 +17,6 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
-from caretwin.services.context import ServiceContext
-from caretwin.workspace.service import init_workspace
 
 DIRECTORY_ARGUMENT: Any = typer.Argument(
     ..., help="Folder for the new workspace (created if needed)."
@@ -39,6 +35,9 @@ def init(
     database_url: str | None = DATABASE_URL_OPTION,
 ) -> None:
     """Create a workspace: caretwin.yaml, metadata database, lake/ and runs/."""
+    from caretwin.access import Actor
+    from caretwin.workspace.service import init_workspace
+
     with cli_errors():
         ctx = init_workspace(directory, Actor.os_user(), database_url=database_url)
         ws = ctx.workspace
@@ -54,6 +53,9 @@ def audit_list(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """List audit events, newest first."""
+    from caretwin.audit.service import list_audit_events
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         events = list_audit_events(ctx, limit=limit, action=action, actor=actor)
