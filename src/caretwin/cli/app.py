@@ -15,6 +15,8 @@ that :data:`COMMANDS` matches what the areas register.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -119,13 +121,22 @@ class LazyGroup(TyperGroup):
             cmd = self.commands[cmd_name]
         return cmd
 
-    def format_help(self, ctx: Any, formatter: Any) -> None:
+    @contextmanager
+    def _names_only(self) -> Iterator[None]:
         # Listing commands needs only their names and help lines, which the placeholders hold.
         self._listing = True
         try:
-            super().format_help(ctx, formatter)
+            yield
         finally:
             self._listing = False
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with self._names_only():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        with self._names_only():
+            return super().shell_complete(ctx, incomplete)
 
 
 app = typer.Typer(
