@@ -101,7 +101,7 @@ def test_same_control_id_is_a_retransmission(tmp_path: Path) -> None:
     text = (DATA / "adt-out-of-order.hl7").read_text()
     resent = tmp_path / "resent.hl7"
     # The same messages with another MSH-7 (an interface engine resending): same MSH-10.
-    resent.write_text(text.replace("20250125170000+0000|", "20250125170500+0000|"))
+    resent.write_text(text.replace("|RH1|20250125170000+0000|", "|RH1|20250125170500+0000|"))
     ingest_paths(tmp_path / "lake", [DATA / "adt-out-of-order.hl7"])
     report = ingest_paths(tmp_path / "lake", [resent])
     assert report.no_change

@@ -13,10 +13,13 @@
 from __future__ import annotations
 
 from caretwin.hl7v2.ack import build_ack
+from caretwin.hl7v2.er7 import silence_hl7_library_logs
 from caretwin.hl7v2.events import TRIGGERS, AdtEvent, InvalidMessage, parse_event
 from caretwin.hl7v2.feed import Outcome, feed_messages
 from caretwin.hl7v2.framing import RawMessage, frame, is_hl7_file, read_messages, split_messages
 from caretwin.hl7v2.listener import ListenerConfig, ListenerStats, MllpListener
+
+silence_hl7_library_logs()  # it quotes whole field values (PHI) on a bad escape sequence
 
 __all__ = [
     "TRIGGERS",

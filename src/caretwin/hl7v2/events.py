@@ -31,15 +31,19 @@ TRIGGERS: dict[str, str] = {
 #: Triggers whose PV1-3 must name a place (where the patient goes, or returns to).
 NEEDS_LOCATION = {"A02", "A12"}
 
-# HL7 table 0357 message error condition codes used in ERR-3.
+# HL7 table 0357 message error condition codes used in ERR-3 (docs/hl7v2.md has the table).
+SEGMENT_SEQUENCE_ERROR = "100"  # no MSH, segments before MSH, PID or PV1 missing
 REQUIRED_FIELD_MISSING = "101"
-DATA_TYPE_ERROR = "102"
-TABLE_VALUE_NOT_FOUND = "103"
+DATA_TYPE_ERROR = "102"  # a malformed timestamp, times in the wrong order
+TABLE_VALUE_NOT_FOUND = "103"  # PV1-2 not in table 0004
 UNSUPPORTED_MESSAGE_TYPE = "200"
 UNSUPPORTED_EVENT = "201"
-UNKNOWN_KEY = "204"
-INTERNAL_ERROR = "207"
-SEGMENT_SEQUENCE_ERROR = "100"
+UNKNOWN_KEY = "204"  # a cancel of something the encounter does not have
+DUPLICATE_KEY = "205"  # a control id already used for a different message (a collision)
+STORE_FAILED = "206"  # not stored (storage failed, or an internal error): send again
+INTERNAL_ERROR = "207"  # the event contradicts the encounter's state (A11 after discharge)
+#: Codes whose refusal is not a verdict on the message: never cached, a resend is read afresh.
+TRANSIENT_CODES = frozenset({STORE_FAILED})
 
 
 class InvalidMessage(ValueError):
@@ -107,14 +111,17 @@ class AdtEvent:
 def _time(msg: Er7, segment: str, field: int, required: bool = False) -> datetime | None:
     value = msg.get(segment, field)
     where = f"{segment}^1^{field}"
+    ack = "AR" if segment == "MSH" else "AE"  # a broken header can never be accepted
     if not value:
         if required:
-            raise InvalidMessage(f"{segment}-{field} is required", REQUIRED_FIELD_MISSING, where)
+            raise InvalidMessage(
+                f"{segment}-{field} is required", REQUIRED_FIELD_MISSING, where, ack=ack
+            )
         return None
     try:
         return parse_dtm(value)
     except TimestampError as exc:
-        raise InvalidMessage(f"{segment}-{field}: {exc}", DATA_TYPE_ERROR, where) from None
+        raise InvalidMessage(f"{segment}-{field}: {exc}", DATA_TYPE_ERROR, where, ack=ack) from None
 
 
 def read_header(msg: Er7) -> Header:

@@ -5,33 +5,40 @@ keys, collects normalized rows per table and key, quarantine rows and raw resour
 them as one snapshot. This module adds ADT messages to such a run:
 
 1. each message is parsed and checked (:mod:`~caretwin.hl7v2.events`); refusals are quarantined;
-2. a message whose key (sender and MSH-10 control id, per message type) is already in the lake
-   or earlier in the batch is a retransmission and changes nothing;
+2. a message whose key (sender and MSH-10 control id) is already in the lake or earlier in the
+   batch is a retransmission and changes nothing, or a collision when its content differs
+   (:mod:`~caretwin.hl7v2.dedup`); one refused before gets the same answer again;
 3. the rest are applied in message order (MSH-7, then EVN-2, then arrival) to the encounters as
    the lake holds them (:mod:`~caretwin.hl7v2.state`); a conflict quarantines that message only;
 4. touched encounters, their movements, patients and new locations are staged whole (the
    lake's "latest wins" merge replaces an encounter's rows together), and each applied message
    is stored in ``resources`` as ``HL7v2:ADT^Axx`` with its content hash, for lineage.
 
-Quarantine rows carry the message's starting line, its index in the reason, and the MSH
-segment as the excerpt (MSH names systems and the message, never the patient).
+Quarantine rows carry the message's starting line, its index and verdict in the reason, and the
+MSH segment as the excerpt (MSH names systems and the message, never the patient). Whatever goes
+wrong with one message is that message's :class:`Outcome` alone; an unexpected error is a
+``failed`` outcome (``AE``, ERR-3 ``206``: not stored, send again), logged by type only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from caretwin.hl7v2 import dedup
+from caretwin.hl7v2.dedup import EXCERPT_CHARS, UNKNOWN, Verdict
 from caretwin.hl7v2.er7 import Er7, Er7Error
 from caretwin.hl7v2.events import (
-    INTERNAL_ERROR,
+    DUPLICATE_KEY,
     SEGMENT_SEQUENCE_ERROR,
+    STORE_FAILED,
     AdtEvent,
     Header,
     InvalidMessage,
@@ -45,9 +52,12 @@ from caretwin.lake import Lake
 if TYPE_CHECKING:  # caretwin.ingest imports this module: no runtime import back
     from caretwin.ingest.report import TypeCounts
 
-UNKNOWN = "HL7v2"
-EXCERPT_CHARS = 400
+__all__ = ["EXCERPT_CHARS", "UNKNOWN", "IngestRun", "Outcome", "feed_messages"]
+
+log = logging.getLogger(__name__)
 APPLIED, DUPLICATE, REFUSED = "applied", "duplicate", "refused"
+#: Not stored for a reason that is not the message's fault: AE ``206``, send again.
+FAILED = "failed"
 
 
 class RawSink(Protocol):
@@ -79,7 +89,11 @@ class IngestRun(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one message: ``applied``, ``duplicate`` or ``refused`` (with why)."""
+    """What became of one message: ``applied``, ``duplicate``, ``refused`` or ``failed``.
+
+    ``ack`` is the MSA-1 to answer (``AA``, ``AE`` or ``AR``), ``code`` the ERR-3 (HL7 table
+    0357), ``where`` the ERR-2 and ``reason`` the MSA-3/ERR-8 text of a refusal.
+    """
 
     status: str
     control_id: str = ""
@@ -90,6 +104,10 @@ class Outcome:
     ack: str = "AA"
     encounter_id: str = ""
 
+    @property
+    def accepted(self) -> bool:
+        return self.status in (APPLIED, DUPLICATE)
+
 
 @dataclass(slots=True)
 class _Item:
@@ -97,6 +115,8 @@ class _Item:
     msg: RawMessage
     header: Header | None = None
     event: AdtEvent | None = None
+    canon: bytes = b""
+    digest: str = ""
 
 
 def _canonical(header: Header, text: str) -> bytes:
@@ -110,38 +130,51 @@ def _canonical(header: Header, text: str) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
+def _internal(exc: BaseException) -> Verdict:
+    # The type only: an exception's text may quote a field value (PHI).
+    log.error("HL7 message not processed: internal error (%s)", type(exc).__name__)
+    return Verdict(
+        "AE",
+        STORE_FAILED,
+        "",
+        f"internal error ({type(exc).__name__}); not stored, send again",
+    )
+
+
 class _Feed:
     def __init__(self, run: IngestRun) -> None:
         self.run = run
-        self.keys = {(t, i) for t, i, _ in run.known if t.startswith(UNKNOWN)}
-        self.keys |= {(t, i) for t, i, _ in run.seen if t.startswith(UNKNOWN)}
-        self.refused = _refused(run.lake)
+        self.stored: dict[str, set[tuple[str, str]]] = {}
+        for rtype, key, digest in (*run.known, *run.seen):
+            if rtype.startswith(UNKNOWN):
+                self.stored.setdefault(key, set()).add((rtype, digest))
+        self.verdicts = dedup.earlier_verdicts(run.lake)
 
-    def refuse(self, item: _Item, exc: InvalidMessage | StateConflict) -> Outcome:
+    def refuse(self, item: _Item, verdict: Verdict, status: str = REFUSED) -> Outcome:
         header = item.header
         rtype = header.resource_type if header is not None else UNKNOWN
-        msh = item.msg.text.split("\r", 1)[0] if header is not None else ""
-        reason = f"message {item.msg.index}: {exc.reason}"
         self.run.counts[rtype].quarantined += 1
         self.run.quarantine.append(
             {
                 "source_file": item.msg.source,
                 "line": item.msg.line,
                 "resource_type": rtype,
-                "reason": reason,
-                "excerpt": msh[:EXCERPT_CHARS],
+                "reason": verdict.quarantine_reason(item.msg.index),
+                "excerpt": dedup.msh_excerpt(item.msg.text) if header is not None else "",
             }
         )
-        where = exc.where if isinstance(exc, InvalidMessage) else "PV1^1^19"
-        ack = exc.ack if isinstance(exc, InvalidMessage) else "AE"
+        return self.answer(item, verdict, status)
+
+    def answer(self, item: _Item, verdict: Verdict, status: str = REFUSED) -> Outcome:
+        header = item.header
         return Outcome(
-            REFUSED,
+            status,
             header.control_id if header else "",
             header.message_type if header else "",
-            exc.reason,
-            exc.code,
-            where,
-            ack,
+            verdict.reason,
+            verdict.code,
+            verdict.where,
+            verdict.ack,
         )
 
     def read(self, item: _Item) -> None:
@@ -153,26 +186,14 @@ class _Feed:
             raise InvalidMessage(str(exc), SEGMENT_SEQUENCE_ERROR, "MSH", ack="AR") from None
         item.header = read_header(er7)
         item.event = read_event(er7)
+        item.canon = _canonical(item.header, item.msg.text)
+        item.digest = hashlib.sha256(item.canon).hexdigest()
 
 
-def _refused(lake: Lake) -> dict[tuple[str, str], str]:
-    """Keys of messages quarantined before, with their reason.
-
-    A message is judged once: resent with the same control id it gets the same answer, so
-    re-ingesting a file changes nothing even where the lake's state has moved on since (a new
-    decision needs a new message, as HL7 intends).
-    """
-    rows = lake.query(
-        "SELECT resource_type, reason, excerpt FROM quarantine WHERE resource_type LIKE 'HL7v2:%'"
-    ).to_pylist()
-    found: dict[tuple[str, str], str] = {}
-    for row in rows:
-        try:
-            header = read_header(Er7(row["excerpt"] or ""))
-        except (Er7Error, InvalidMessage):
-            continue
-        found[(header.resource_type, header.key)] = row["reason"].split(": ", 1)[-1]
-    return found
+def _verdict(exc: InvalidMessage | StateConflict, where: str = "PV1^1^19") -> Verdict:
+    if isinstance(exc, InvalidMessage):
+        return Verdict(exc.ack, exc.code, exc.where, exc.reason)
+    return Verdict("AE", exc.code, where, exc.reason)
 
 
 def _load(lake: Lake, table: str, key: str, ids: set[str]) -> list[dict[str, Any]]:
@@ -208,46 +229,109 @@ def _patients(run: IngestRun, ids: set[str]) -> dict[str, dict[str, Any]]:
 
 
 def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcome]:
-    """Add ``messages`` (in arrival order) to ``run``; one :class:`Outcome` per message."""
+    """Add ``messages`` (in arrival order) to ``run``; one :class:`Outcome` per message.
+
+    Each message is judged alone: whatever goes wrong with one (a refusal, a state conflict, an
+    unexpected error) is that message's outcome, and the others are applied.
+    """
     feed = _Feed(run)
     outcomes: list[Outcome | None] = [None] * len(messages)
-    fresh: list[_Item] = []
-    batch_keys: set[tuple[str, str]] = set()
+    items: list[_Item] = []
     for pos, msg in enumerate(messages):
         run.records += 1
         item = _Item(pos, msg)
         try:
             feed.read(item)
         except InvalidMessage as exc:
-            outcomes[pos] = feed.refuse(item, exc)
+            outcomes[pos] = feed.refuse(item, _verdict(exc))
             continue
-        assert item.header is not None and item.event is not None
-        key = (item.header.resource_type, item.header.key)
-        if key in feed.refused:
-            run.counts[key[0]].unchanged += 1
-            outcomes[pos] = Outcome(
-                REFUSED,
-                item.header.control_id,
-                item.header.message_type,
-                reason=f"refused before: {feed.refused[key]}",
-                code=INTERNAL_ERROR,
-                where="MSH^1^10",
-            )
+        except Exception as exc:  # a bug must cost this message only, never its batch
+            item.header = None
+            outcomes[pos] = feed.refuse(item, _internal(exc), FAILED)
             continue
-        if key in feed.keys or key in batch_keys:
-            run.counts[key[0]].unchanged += 1
-            outcomes[pos] = Outcome(
-                DUPLICATE,
-                item.header.control_id,
-                item.header.message_type,
-                encounter_id=item.event.encounter_id,
-            )
-            continue
-        batch_keys.add(key)
-        fresh.append(item)
+        items.append(item)
+    fresh, repeats = _dedupe(run, feed, items, outcomes)
     fresh.sort(key=lambda it: (*it.event.order, it.pos) if it.event else (it.pos,))
     _apply_all(run, feed, fresh, outcomes)
-    return [o if o is not None else Outcome(REFUSED, reason="not processed") for o in outcomes]
+    # A message repeated within the batch gets its first copy's answer, whatever that was.
+    for item, first in repeats:
+        done = outcomes[first.pos]
+        assert done is not None and item.header is not None
+        if done.accepted:
+            run.counts[item.header.resource_type].unchanged += 1
+            done = replace(done, status=DUPLICATE)
+        outcomes[item.pos] = replace(done)
+    return [o if o is not None else Outcome(FAILED, reason="not processed") for o in outcomes]
+
+
+def _dedupe(
+    run: IngestRun, feed: _Feed, items: list[_Item], outcomes: list[Outcome | None]
+) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """Retransmissions, collisions and earlier verdicts answered.
+
+    Returns the fresh items, and the repeats within the batch with their first copy (answered
+    once the first copy is).
+    """
+    collision = Verdict(
+        "AE",
+        DUPLICATE_KEY,
+        "MSH^1^10",
+        "MSH-10 control id was already used by this sender for a different message",
+    )
+    unsure = {
+        it.header.key
+        for it in items
+        if it.header is not None
+        and it.header.key in feed.stored
+        and (it.header.resource_type, it.digest) not in feed.stored[it.header.key]
+    }
+    texts = dedup.stored_texts(run.lake, unsure) if unsure else {}
+    first: dict[str, _Item] = {}
+    fresh: list[_Item] = []
+    repeats: list[tuple[_Item, _Item]] = []
+    for item in items:
+        header = item.header
+        assert header is not None
+        key = header.key
+        if key in feed.stored:
+            same = (header.resource_type, item.digest) in feed.stored[key] or any(
+                rtype == header.resource_type and dedup.same_but_msh7(text, item.msg.text)
+                for rtype, text in texts.get(key, [])
+            )
+            if not same:
+                outcomes[item.pos] = feed.refuse(item, collision)
+                continue
+        elif key in feed.verdicts:
+            excerpt, verdict = feed.verdicts[key]
+            if not dedup.same_but_msh7(excerpt, dedup.msh_excerpt(item.msg.text)):
+                outcomes[item.pos] = feed.refuse(item, collision)
+                continue
+            run.counts[header.resource_type].unchanged += 1
+            earlier = Verdict(verdict.ack, verdict.code, verdict.where, verdict.reason)
+            outcomes[item.pos] = feed.answer(item, earlier)
+            continue
+        elif key in first:
+            original = first[key]
+            assert original.header is not None
+            if original.header.resource_type != header.resource_type or not (
+                dedup.same_but_msh7(original.msg.text, item.msg.text)
+            ):
+                outcomes[item.pos] = feed.refuse(item, collision)
+            else:
+                repeats.append((item, original))
+            continue
+        else:
+            first[key] = item
+            fresh.append(item)
+            continue
+        run.counts[header.resource_type].unchanged += 1
+        outcomes[item.pos] = Outcome(
+            DUPLICATE,
+            header.control_id,
+            header.message_type,
+            encounter_id=item.event.encounter_id if item.event else "",
+        )
+    return fresh, repeats
 
 
 def _apply_all(
@@ -263,17 +347,21 @@ def _apply_all(
         ev = item.event
         assert ev is not None and item.header is not None
         try:
-            states[ev.encounter_id] = apply(states.get(ev.encounter_id), ev)
+            # Everything that can fail is computed before anything is changed.
+            state = apply(states.get(ev.encounter_id), ev)
+            places = [r for p in (ev.location, ev.prior_location) if p for r in p.rows()]
         except StateConflict as exc:
-            outcomes[item.pos] = feed.refuse(item, exc)
+            outcomes[item.pos] = feed.refuse(item, _verdict(exc))
             continue
+        except Exception as exc:  # a bug must cost this message only, never its batch
+            outcomes[item.pos] = feed.refuse(item, _internal(exc), FAILED)
+            continue
+        states[ev.encounter_id] = state
         touched.add(ev.encounter_id)
         touched_patients.add(ev.patient_id)
         _patient(patients, ev)
-        for poc in (ev.location, ev.prior_location):
-            if poc is not None:
-                locations.update((r["location_id"], r) for r in poc.rows())
-        _store_raw(run, item, ev)
+        locations.update((r["location_id"], r) for r in places)
+        _store_raw(run, item)
         outcomes[item.pos] = Outcome(
             APPLIED,
             item.header.control_id,
@@ -282,11 +370,11 @@ def _apply_all(
         )
     used: set[str] = set()
     for eid in sorted(touched):
-        state = states[eid]
-        assert state is not None
-        run.rows.setdefault("encounters", {})[eid] = [state.encounter_row()]
-        run.rows.setdefault("movements", {})[eid] = state.movement_rows()
-        used.update(m.location_id for m in state.moves if m.location_id is not None)
+        final = states[eid]
+        assert final is not None
+        run.rows.setdefault("encounters", {})[eid] = [final.encounter_row()]
+        run.rows.setdefault("movements", {})[eid] = final.movement_rows()
+        used.update(m.location_id for m in final.moves if m.location_id is not None)
     # Locations for the places movements name, with their units (a prior location that no
     # movement uses, e.g. a transfer's PV1-6 for a stay the lake already holds, adds nothing).
     units = {locations[lid]["part_of"] for lid in used if lid in locations}
@@ -317,21 +405,20 @@ def _stage_locations(run: IngestRun, locations: dict[str, dict[str, Any]]) -> No
             run.rows.setdefault("locations", {})[lid] = [locations[lid]]
 
 
-def _store_raw(run: IngestRun, item: _Item, ev: AdtEvent) -> None:
-    header = ev.header
-    canon = _canonical(header, item.msg.text)
-    digest = hashlib.sha256(canon).hexdigest()
-    key = (header.resource_type, header.key, digest)
+def _store_raw(run: IngestRun, item: _Item) -> None:
+    header = item.header
+    assert header is not None
+    key = (header.resource_type, header.key, item.digest)
     run.seen.add(key)
-    run.added_hashes.append(digest)
+    run.added_hashes.append(item.digest)
     run.counts[header.resource_type].added += 1
     run.raw.add(
         {
             "resource_type": header.resource_type,
             "resource_id": header.key,
-            "content_hash": digest,
+            "content_hash": item.digest,
             "source_file": item.msg.source,
             "line": item.msg.line,
-            "json": canon.decode(),
+            "json": item.canon.decode(),
         }
     )

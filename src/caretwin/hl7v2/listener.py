@@ -28,7 +28,7 @@ from typing import Any
 from hl7.mllp import start_hl7_server
 
 from caretwin.hl7v2.ack import build_ack
-from caretwin.hl7v2.events import INTERNAL_ERROR, SEGMENT_SEQUENCE_ERROR
+from caretwin.hl7v2.events import SEGMENT_SEQUENCE_ERROR, STORE_FAILED
 from caretwin.hl7v2.feed import APPLIED, DUPLICATE, Outcome
 from caretwin.hl7v2.framing import FRAME_END, START_BLOCK, RawMessage, decode, split_messages
 
@@ -246,7 +246,7 @@ class MllpListener:
                 reason = "the message could not be stored; send it again"
                 for p in batch:
                     p.future.set_result(
-                        build_ack(p.message.text, "AE", reason=reason, error_code=INTERNAL_ERROR)
+                        build_ack(p.message.text, "AE", reason=reason, error_code=STORE_FAILED)
                     )
                 return
             for p, outcome in zip(batch, outcomes, strict=True):

@@ -11,6 +11,7 @@ with its totals.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +19,16 @@ from typing import Any
 
 from caretwin.access import Permission
 from caretwin.errors import ConfigError
-from caretwin.hl7v2.events import InvalidMessage, parse_event
-from caretwin.hl7v2.feed import Outcome, feed_messages
+from caretwin.hl7v2.events import STORE_FAILED, InvalidMessage, parse_event
+from caretwin.hl7v2.feed import FAILED, Outcome, feed_messages
 from caretwin.hl7v2.framing import RawMessage, read_messages
 from caretwin.hl7v2.listener import ListenerConfig, ListenerStats, MllpListener
 from caretwin.ingest import IngestReport
 from caretwin.ingest.pipeline import ingest_feed
 from caretwin.services.context import ServiceContext
 from caretwin.store import add_snapshot
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Hl7BatchResult",
@@ -44,7 +47,44 @@ class Hl7BatchResult:
 def ingest_hl7_messages(
     ctx: ServiceContext, messages: Sequence[RawMessage], source: str
 ) -> Hl7BatchResult:
-    """Commit ``messages`` (arrival order) to the lake as one snapshot; an outcome per message."""
+    """Commit ``messages`` (arrival order) to the lake as one snapshot; an outcome per message.
+
+    Each message is judged alone by the feed, but if the batch as a whole cannot be stored, one
+    message's rows may be the cause: then each message is committed on its own, so the others
+    are stored and only the one that cannot be is answered ``AE`` (ERR-3 ``206``, send again).
+    When none can be stored (the lake is unavailable), the first error is raised.
+    """
+    try:
+        return _ingest_batch(ctx, messages, source)
+    except Exception as exc:
+        if len(messages) < 2:
+            raise
+        first_error = exc
+    log.error(
+        "HL7 batch of %d not stored (%s); storing each alone",
+        len(messages),
+        type(first_error).__name__,
+    )
+    outcomes: list[Outcome] = []
+    report: IngestReport | None = None
+    for message in messages:
+        try:
+            result = _ingest_batch(ctx, [message], source)
+        except Exception as exc:  # the type only: the text may quote a value
+            log.error("HL7 message not stored (%s)", type(exc).__name__)
+            reason = f"not stored ({type(exc).__name__}); send again"
+            outcomes.append(Outcome(FAILED, reason=reason, code=STORE_FAILED, ack="AE"))
+            continue
+        report = result.report
+        outcomes.extend(result.outcomes)
+    if report is None:
+        raise first_error
+    return Hl7BatchResult(report, outcomes)
+
+
+def _ingest_batch(
+    ctx: ServiceContext, messages: Sequence[RawMessage], source: str
+) -> Hl7BatchResult:
     with ctx.operation("data.ingest_hl7", Permission.INGEST, target=source[:500]) as op:
         outcomes: list[Outcome] = []
 
@@ -61,6 +101,7 @@ def ingest_hl7_messages(
                 "applied": sum(o.status == "applied" for o in outcomes),
                 "duplicates": sum(o.status == "duplicate" for o in outcomes),
                 "refused": sum(o.status == "refused" for o in outcomes),
+                "failed": sum(o.status == FAILED for o in outcomes),
             }
         )
         if not report.no_change:
@@ -124,7 +165,7 @@ def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"index": msg.index, "line": msg.line}
             try:
                 if msg.error is not None:
-                    raise InvalidMessage(msg.error, "100")
+                    raise InvalidMessage(msg.error, "100", "MSH", ack="AR")
                 ev = parse_event(msg.text)
             except InvalidMessage as exc:
                 row.update({"valid": False, "reason": exc.reason, "ack": exc.ack})
