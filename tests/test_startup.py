@@ -32,10 +32,8 @@ HEAVY = (
     "pydantic",
 )
 
-# caretwin.connectors' package __init__ imports its HTTP client (httpx, pydantic models), and
-# sources_cmds needs the AuthMode enum from it to declare ``--auth``, so that one area (imported
-# last below, so it hides nothing) may load these until the connectors package loads lazily.
-KNOWN: dict[str, set[str]] = {"caretwin.cli.sources_cmds": {"httpx", "pydantic", "numpy"}}
+# sources_cmds declares ``--auth`` with the AuthMode enum, a pydantic module of the connectors.
+KNOWN: dict[str, set[str]] = {"caretwin.cli.sources_cmds": {"pydantic"}}
 
 
 def _run_python(code: str, *args: str) -> Any:

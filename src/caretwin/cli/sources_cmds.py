@@ -167,6 +167,11 @@ def set_url_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Point a source at another base URL, keeping its settings and watermarks."""
+    from pydantic import ValidationError
+
+    from caretwin.services import sources as svc
+    from caretwin.services.context import ServiceContext
+
     with cli_errors(fmt):
         try:
             shown = svc.set_base_url(ServiceContext.for_cli(workspace), name, base_url)

@@ -11,10 +11,41 @@ the audited entry point.
 
 from __future__ import annotations
 
-from caretwin.connectors.bulk import BulkRequest, BulkState
+import importlib as _importlib
+import typing as _t
+
 from caretwin.connectors.config import AuthConfig, AuthMode, SourceConfig
-from caretwin.connectors.http import ConnectorError, FhirHttp, TransferStats, parse_retry_after
-from caretwin.connectors.report import PullReport
+
+if _t.TYPE_CHECKING:
+    from caretwin.connectors.bulk import BulkRequest, BulkState
+    from caretwin.connectors.http import (
+        ConnectorError,
+        FhirHttp,
+        TransferStats,
+        parse_retry_after,
+    )
+    from caretwin.connectors.report import PullReport
+
+# Loaded on first use (PEP 562): ``caretwin sources --help`` needs AuthMode, not httpx or DuckDB.
+_LAZY = {
+    "BulkRequest": "caretwin.connectors.bulk",
+    "BulkState": "caretwin.connectors.bulk",
+    "ConnectorError": "caretwin.connectors.http",
+    "FhirHttp": "caretwin.connectors.http",
+    "TransferStats": "caretwin.connectors.http",
+    "parse_retry_after": "caretwin.connectors.http",
+    "PullReport": "caretwin.connectors.report",
+}
+
+
+def __getattr__(name: str) -> _t.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'caretwin.connectors' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuthConfig",
