@@ -98,6 +98,8 @@ def add_fhir(
             msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise ConfigError(f"invalid source: {msgs}") from None
         shown = svc.add_source(ServiceContext.for_cli(workspace), config)
+        for warning in shown["warnings"]:
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
         if fmt == OutputFormat.json:
             print_json(shown)
         else:

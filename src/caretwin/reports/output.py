@@ -2,12 +2,14 @@
 
 Every HTML artefact (simulation, experiment, quality and forecast reports) goes through
 :func:`write_document`, so a crash mid-write never leaves half a report where a reviewer will
-open it, and every report is shareable (``mkstemp`` creates files readable by the owner only).
+open it. A report is shareable (``0644``) unless it lands in an owner-only folder such as a run
+folder of a workspace, where it stays owner-only (``0600``) like everything beside it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,7 +25,8 @@ def write_document(document: str, path: Path) -> Path:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(document)
-            os.chmod(tmp, 0o644)
+            private = stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0
+            os.chmod(tmp, 0o600 if private else 0o644)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

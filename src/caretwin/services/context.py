@@ -21,6 +21,7 @@ from caretwin.audit import AuditLog
 from caretwin.errors import AccessDenied
 from caretwin.workspace import Workspace
 from caretwin.workspace.locks import operation_lock
+from caretwin.workspace.private import private_files
 
 __all__ = ["Operation", "ServiceContext", "take_cli_workspace"]
 
@@ -88,9 +89,10 @@ class ServiceContext:
         except AccessDenied:
             self._record_quietly(action, target, "denied", {"permission": permission.value})
             raise
-        # Held shared while the operation runs, so recovery on opening the workspace never
-        # takes this operation's committed-but-unrecorded snapshot for a crash's leftover.
-        with operation_lock(self.workspace.root):
+        # The lock is held shared while the operation runs, so recovery on opening the workspace
+        # never takes this operation's committed-but-unrecorded snapshot for a crash's leftover;
+        # what the operation writes (lake, runs, reports) is created owner-only.
+        with operation_lock(self.workspace.root), private_files():
             if action in LONG_ACTIONS:
                 self.audit.record(self.actor, action, target, "started")
             try:

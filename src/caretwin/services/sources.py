@@ -29,7 +29,7 @@ from caretwin.access import Permission
 from caretwin.connectors import records
 from caretwin.connectors.auth import make_auth
 from caretwin.connectors.bulk import ERRORS_DIR, BulkRequest, BulkState, delete_job, run_export
-from caretwin.connectors.config import SourceConfig
+from caretwin.connectors.config import AuthMode, SourceConfig
 from caretwin.connectors.deletes import (
     DeleteCheck,
     history_deletes,
@@ -53,6 +53,7 @@ __all__ = [
     "remove_source",
     "set_base_url",
     "show_source",
+    "source_warnings",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,45 @@ def _public(config: SourceConfig) -> dict[str, Any]:
 
 
 def add_source(ctx: ServiceContext, config: SourceConfig) -> dict[str, Any]:
+    """Add a source; the result's ``warnings`` say what is risky about it (not refused)."""
     with ctx.operation("sources.add", Permission.WORKSPACE_ADMIN, target=config.name) as op:
         records.insert_source(ctx.workspace, config, ctx.actor.name)
-        op.details.update({"kind": config.kind, "auth": config.auth.mode.value})
-    return _public(config)
+        warnings = source_warnings(config)
+        op.details.update(
+            {"kind": config.kind, "auth": config.auth.mode.value, "warnings": len(warnings)}
+        )
+    return {**_public(config), "warnings": warnings}
+
+
+_LOOPBACK = ("localhost", "127.", "[::1]")
+
+
+def source_warnings(config: SourceConfig) -> list[str]:
+    """Credentials over plain ``http://`` (off this machine) and secret files others can read."""
+    auth = config.auth
+    out: list[str] = []
+    urls = [config.base_url] + ([auth.token_url] if auth.token_url else [])
+    for url in urls:
+        host = url.split("://", 1)[-1].split("/", 1)[0]
+        credentials = auth.mode != AuthMode.none or "@" in host
+        if (
+            url.startswith("http://")
+            and credentials
+            and not host.rsplit("@", 1)[-1].startswith(_LOOPBACK)
+        ):
+            out.append(f"credentials for {url} would cross the network unencrypted: use https://")
+    for what, file in (("private key", auth.private_key_file), ("token file", auth.token_file)):
+        if not file:
+            continue
+        try:
+            mode = Path(file).expanduser().stat().st_mode
+        except OSError:
+            continue  # a missing file is reported when a pull reads it
+        if mode & 0o077:
+            out.append(
+                f"{what} {file} is readable by other users (mode {mode & 0o777:o}): chmod 600 it"
+            )
+    return out
 
 
 def list_sources(ctx: ServiceContext) -> list[dict[str, Any]]:

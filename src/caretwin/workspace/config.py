@@ -15,6 +15,7 @@ import pydantic
 import yaml
 
 from caretwin.errors import ConfigError
+from caretwin.workspace.private import PRIVATE_FILE, holds_password
 
 __all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_config", "normalize_database_url", "save_config"]
 
@@ -85,10 +86,18 @@ def load_config(root: Path) -> WorkspaceConfig:
 
 
 def save_config(root: Path, config: WorkspaceConfig) -> Path:
+    """Write ``caretwin.yaml``; owner-only when its ``database_url`` spells out a password."""
     path = root / CONFIG_FILE
     header = (
         "# CareTwin workspace configuration. database_url: null means ./caretwin.db (SQLite).\n"
     )
     body = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    path.write_text(header + body, encoding="utf-8")
+    if holds_password(config.database_url):
+        # created 0600 (never briefly readable), and tightened if it existed
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(header + body)
+    else:
+        path.write_text(header + body, encoding="utf-8")
     return path

@@ -28,6 +28,7 @@ from caretwin.workspace.config import (
     normalize_database_url,
     save_config,
 )
+from caretwin.workspace.private import make_private, private_files
 
 __all__ = ["DB_FILE", "Workspace", "default_workspace_path"]
 
@@ -98,14 +99,18 @@ class Workspace:
             raise ConfigError(f"invalid workspace settings: {exc}") from exc
         try:
             root.mkdir(parents=True, exist_ok=True)
-            (root / "lake").mkdir(exist_ok=True)
-            (root / "runs").mkdir(exist_ok=True)
+            for folder in (root / "lake", root / "runs"):  # patient data and run artefacts
+                folder.mkdir(exist_ok=True)
+                make_private(folder)
             config_path = save_config(root, config)
         except OSError as exc:
             raise ConfigError(f"cannot create a workspace at {root}: {exc}") from exc
         ws = cls(root, config)
         try:
-            ws.upgrade()
+            with private_files():
+                ws.upgrade()  # creates the SQLite file owner-only
+            if ws.backend == "sqlite":
+                make_private(root / DB_FILE)
         except BaseException:
             # Leave no half-made workspace behind: the user fixes the URL and runs init again.
             ws.close()
@@ -126,9 +131,10 @@ class Workspace:
                 details={"path": str(root)},
             ) from None
         ws = cls(root, config)
-        ws.lake_dir.mkdir(exist_ok=True)
-        ws.runs_dir.mkdir(exist_ok=True)
-        ws.upgrade()
+        with private_files():  # whatever is missing is made owner-only
+            ws.lake_dir.mkdir(exist_ok=True)
+            ws.runs_dir.mkdir(exist_ok=True)
+            ws.upgrade()
         from caretwin.workspace.recover import reconcile
 
         reconcile(ws)  # a killed ingest's snapshot gets its record and audit event
