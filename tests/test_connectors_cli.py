@@ -83,5 +83,11 @@ def test_sources_and_pulls_from_the_command_line(
         "sources", "add", "fhir", "bad", "--base-url", "x", "--auth", "smart", "-w", ws
     )
     assert code == 2
+    code, out = _run("sources", "set-url", "ehr", "http://localhost:9/fhir/", "-w", ws)
+    assert code == 0 and "now reads http://localhost:9/fhir" in out
+    assert _run("sources", "set-url", "ehr", "localhost:9", "-w", ws)[0] == 2
+    shown = json.loads(_run("sources", "show", "ehr", "--format", "json", "-w", ws)[1])
+    assert shown["source"]["base_url"] == "http://localhost:9/fhir"
+    assert set(shown["watermarks"]) == {"Patient", "Encounter", "*"}  # kept
     assert _run("sources", "remove", "ehr", "-w", ws)[0] == 0
     assert json.loads(_run("sources", "list", "--format", "json", "-w", ws)[1]) == []

@@ -142,7 +142,8 @@ def show_cmd(
             return
         console = Console()
         src = info["source"]
-        console.print(f"[bold]{name}[/] {src['base_url']} (auth {src['auth']['mode']})")
+        deletes = "; reconciles deletes" if src.get("reconcile_deletes") else ""
+        console.print(f"[bold]{name}[/] {src['base_url']} (auth {src['auth']['mode']}{deletes})")
         for rtype, mark in sorted(info["watermarks"].items()):
             console.print(f"  watermark {rtype}: {mark}")
         table = Table(title="recent pulls")

@@ -120,7 +120,8 @@ def kickoff(http: FhirHttp, request: BulkRequest) -> str:
         raise ConnectorError(
             f"{request.path()}: the server answered the export kick-off with 200 and "
             f"{what} instead of 202 Accepted: it does not support asynchronous Bulk Data "
-            "export. Pull this source by REST search instead (caretwin pull without --bulk).",
+            f"export. Pull this source by REST search instead (caretwin pull "
+            f"{http.config.name} without --bulk).",
             details={"status": 200, "answered": what},
         )
     location = resp.headers.get("Content-Location")
@@ -135,7 +136,9 @@ def _resource_type(body: bytes) -> str:
     except orjson.JSONDecodeError:
         return "a body that is not JSON"
     rtype = data.get("resourceType") if isinstance(data, dict) else None
-    return f"a {rtype}" if isinstance(rtype, str) else "a JSON body that is not a resource"
+    if not isinstance(rtype, str):
+        return "a JSON body that is not a resource"
+    return f"{'an' if rtype[:1] in 'AEIOU' else 'a'} {rtype}"
 
 
 def poll(http: FhirHttp, state: BulkState, save: Callable[[], None]) -> dict[str, Any]:
