@@ -86,6 +86,11 @@ def test_sources_and_pulls_from_the_command_line(
     code, out = _run("sources", "set-url", "ehr", "http://localhost:9/fhir/", "-w", ws)
     assert code == 0 and "now reads http://localhost:9/fhir" in out
     assert _run("sources", "set-url", "ehr", "localhost:9", "-w", ws)[0] == 2
+    code, out = _run(
+        "sources", "set-url", "ehr", "http://fhir.example.org/r4", "--format", "json", "-w", ws
+    )
+    assert code == 0 and "unencrypted" in json.loads(out)["warnings"][0]  # bearer over http
+    _run("sources", "set-url", "ehr", "http://localhost:9/fhir", "-w", ws)
     shown = json.loads(_run("sources", "show", "ehr", "--format", "json", "-w", ws)[1])
     assert shown["source"]["base_url"] == "http://localhost:9/fhir"
     assert set(shown["watermarks"]) == {"Patient", "Encounter", "*"}  # kept

@@ -185,6 +185,8 @@ def set_url_cmd(
             print_json(shown)
         else:
             typer.echo(f"source {name} now reads {shown['base_url']}")
+        for warning in shown["warnings"]:
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
 @sources_app.command("remove")

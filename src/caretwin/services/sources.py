@@ -149,8 +149,11 @@ def set_base_url(ctx: ServiceContext, name: str, base_url: str) -> dict[str, Any
         config = records.get_source(ctx.workspace, name)
         updated = SourceConfig.model_validate({**config.model_dump(), "base_url": base_url})
         records.set_base_url(ctx.workspace, name, updated.base_url)
-        op.details.update({"base_url": updated.base_url, "previous": config.base_url})
-    return _public(updated)
+        warnings = source_warnings(updated)
+        op.details.update(
+            {"base_url": updated.base_url, "previous": config.base_url, "warnings": len(warnings)}
+        )
+    return {**_public(updated), "warnings": warnings}
 
 
 def _pull_id() -> str:
