@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick clean
+.PHONY: install demo test lint format bench bench-quick fuzz-fhir clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
+
+# 50,000 mutated FHIR lines through the ingest (CI runs 2,000 in tests/test_fuzz_fhir.py)
+fuzz-fhir: $(STAMP)
+	$(BIN)/python -m tests.fuzz.fhir_fuzz --cases 50000 --seed 1
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage

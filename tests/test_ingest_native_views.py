@@ -3,7 +3,7 @@
 Ingestion evaluates the canonical ViewDefinitions on each parsed resource in the parse workers
 (caretwin.views.native) and keeps, at commit, the rows of resources that became current. The
 compiled DuckDB path (``CARETWIN_INGEST_NATIVE_VIEWS=0``) must produce the same lake, and a view
-error must fail the ingest only when it hits a resource that reaches a table.
+error must quarantine a record only when the record would reach a table.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 from tests.shared import shared_path
 
-from caretwin.errors import DataError
 from caretwin.ingest import ingest_paths
 from caretwin.ingest.parse import Chunk, parse_chunk
 from caretwin.ingest.tables import native_views
@@ -96,9 +95,13 @@ def _patient(pid: str, version: str, values: list[str]) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("native", ["1", "0"])
-def test_view_error_fails_only_on_current_resources(
+def test_view_error_quarantines_only_current_resources(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: str
 ) -> None:
+    """A record that passes the checks but fails a view is quarantined (file, line, reason);
+    the rest of its batch lands. A superseded version the view fails on never reaches a table,
+    so it lands in raw; a failing current version is quarantined and the version before it
+    becomes current."""
     monkeypatch.setenv(ENV, native)
     root = tmp_path / "ws"
     root.mkdir()
@@ -110,13 +113,35 @@ def test_view_error_fails_only_on_current_resources(
         + b"\n"
         + orjson.dumps(_patient("p1", "2", ["C"]))
     )
-    ingest_paths(lake_dir, [superseded])
+    report = ingest_paths(lake_dir, [superseded])
+    assert report.quarantined == 0
     assert Lake(lake_dir).read_table("patients")["mrn"].to_pylist() == ["C"]
-    before = Lake(lake_dir).data_hash()
 
-    current = tmp_path / "current.ndjson"  # the current version of p2 has two MRNs
-    current.write_bytes(orjson.dumps(_patient("p2", "1", ["D", "E"])))
-    with pytest.raises(DataError, match=r"view patients failed during ingest.*several values"):
-        ingest_paths(lake_dir, [current])
-    assert Lake(lake_dir).data_hash() == before  # nothing landed
-    assert Lake(lake_dir).read_table("patients")["patient_id"].to_pylist() == ["p1"]
+    current = tmp_path / "current.ndjson"
+    current.write_bytes(
+        orjson.dumps(_patient("p2", "1", ["D", "E"]))  # the only version of p2 fails
+        + b"\n"
+        + orjson.dumps(_patient("p3", "1", ["F"]))
+        + b"\n"
+        + orjson.dumps(_patient("p3", "2", ["G", "H"]))  # p3's newest fails: version 1 stays
+        + b"\n"
+        + orjson.dumps(_patient("p4", "1", ["I"]))
+    )
+    report = ingest_paths(lake_dir, [current])
+    assert report.quarantined == 2 and report.counts["Patient"].added == 2
+    lake = Lake(lake_dir)
+    rows = lake.query("SELECT patient_id, mrn FROM patients ORDER BY patient_id").to_pylist()
+    assert [(r["patient_id"], r["mrn"]) for r in rows] == [("p1", "C"), ("p3", "F"), ("p4", "I")]
+    q = lake.query("SELECT source_file, line, resource_type, reason FROM quarantine ORDER BY line")
+    got = q.to_pylist()
+    assert [(Path(r["source_file"]).name, r["line"], r["resource_type"]) for r in got] == [
+        ("current.ndjson", 1, "Patient"), ("current.ndjson", 3, "Patient")
+    ]  # fmt: skip
+    assert all(
+        r["reason"].startswith("view patients: column 'mrn'") and "several values" in r["reason"]
+        for r in got
+    ), got
+    raw = lake.query("SELECT resource_id, version FROM resources ORDER BY ALL").to_pylist()
+    assert [(r["resource_id"], r["version"]) for r in raw] == [
+        ("p1", "1"), ("p1", "2"), ("p3", "1"), ("p4", "1")
+    ]  # fmt: skip

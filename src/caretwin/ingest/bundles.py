@@ -16,6 +16,7 @@ Each entry keeps its ``fullUrl``: the lake resolves ``urn:uuid:`` references thr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from caretwin.ingest.records import EXCERPT_CHARS
 
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "document", "history"})
 _URN_UUID = "urn:uuid:"
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR id, as caretwin.ingest.validate.identity
 
 
 @dataclass(slots=True)
@@ -52,8 +54,9 @@ def excerpt_of(data: Any) -> str:
 def expand_bundle(bundle: dict[str, Any]) -> Iterator[Entry]:
     """The entries of ``bundle`` in order (a refusal of the whole bundle is one entry)."""
     btype = bundle.get("type")
-    if btype not in BUNDLE_TYPES:
-        yield Entry(error=f"Bundle type {str(btype)[:40]!r} is not supported")
+    if type(btype) is not str or btype not in BUNDLE_TYPES:
+        shown = repr(btype[:40]) if type(btype) is str else f"of JSON type {type(btype).__name__}"
+        yield Entry(error=f"Bundle type {shown} is not supported")
         return
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
@@ -98,6 +101,8 @@ def _delete(entry: dict[str, Any], where: str) -> Entry:
         return Entry(
             where, error=f"delete of unknown type {rtype[:64]!r}", excerpt=excerpt_of(entry)
         )
+    if not _ID.fullmatch(rid) or (version is not None and not version):
+        return Entry(where, error="delete of an invalid id or version", excerpt=excerpt_of(entry))
     response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
     assert isinstance(response, dict)
     etag = response.get("etag")

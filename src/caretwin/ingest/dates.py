@@ -28,15 +28,32 @@ class DateFormatError(ValueError):
     """A value that is not a FHIR date or dateTime."""
 
 
-@lru_cache(maxsize=8192)
 def parse_datetime(value: object) -> datetime:
     """A FHIR dateTime as an aware UTC datetime (microsecond precision).
 
-    Cached: the same instant recurs within a resource (an encounter's end is its last location's
-    end) and across resources, and parsing is the largest cost of normalizing an Encounter.
+    Only strings reach the cache: a list or an object in a date field is unhashable, and the
+    cache would raise TypeError instead of saying what is wrong.
     """
-    if not isinstance(value, str):
-        raise DateFormatError(f"not a dateTime string: {type(value).__name__}")
+    if type(value) is not str:
+        raise DateFormatError(f"not a dateTime string: {_kind(value)}")
+    return _parse_datetime(value)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+@lru_cache(maxsize=8192)
+def _parse_datetime(value: str) -> datetime:
+    """Cached: the same instant recurs within a resource (an encounter's end is its last
+    location's end) and across resources, and parsing is the largest cost of normalizing an
+    Encounter."""
     if (
         len(value) == 20
         and value[4] == value[7] == "-"
@@ -61,14 +78,14 @@ def parse_datetime(value: object) -> datetime:
             return datetime(year, month, day, tzinfo=UTC)
         text = value if m.group(7) else value + "Z"
         return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # a field out of range; or year 1 / 9999 shifted out
         raise DateFormatError("invalid dateTime (a field is out of range)") from None
 
 
 def parse_date(value: object) -> date:
     """A FHIR date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; partial means the first day)."""
-    if not isinstance(value, str):
-        raise DateFormatError(f"not a date string: {type(value).__name__}")
+    if type(value) is not str:
+        raise DateFormatError(f"not a date string: {_kind(value)}")
     m = _DATE.fullmatch(value)
     if m is None:
         raise DateFormatError("not a FHIR date")

@@ -26,6 +26,7 @@ from caretwin.hl7v2.feed import UNKNOWN as HL7_TYPE
 from caretwin.ingest.parse import ORD_SHIFT, SPOOL, Chunk, Parsed, spool
 from caretwin.ingest.records import WORK_ORDER_TYPE, InvalidRecord
 from caretwin.ingest.report import TypeCounts
+from caretwin.ingest.shapes import view_reads
 from caretwin.ingest.stage import classify, define_old, files_sql, set_hash_of, sql_str
 from caretwin.ingest.tables import TableBuilder, native_views
 from caretwin.ingest.workorders import normalize_work_order, read_csv, work_order_id
@@ -67,6 +68,8 @@ class IngestRun:
         #: views the parse workers run natively (the rest run compiled in DuckDB at commit)
         native = os.environ.get(NATIVE_VIEWS_ENV, "1") != "0"
         self.native_views = native_views(self.views) if native else ()
+        #: what every view reads, type-checked in the parse workers (whatever engine runs it)
+        self.reads = view_reads(self.views.values())
         self._view_files: dict[str, list[str]] = defaultdict(list)
         self._view_errors: set[str] = set()
         self.records = 0
@@ -106,6 +109,7 @@ class IngestRun:
         chunk.index = self._chunks
         chunk.out = str(self._spool_dir / f"{self._chunks:08d}.parquet")
         chunk.views = self.native_views
+        chunk.reads = self.reads
         self._chunks += 1
         return chunk
 
@@ -224,17 +228,44 @@ class IngestRun:
             ).fetchall()
         ]
         define_old(con, self.lake.partition_files("resources", "type", types))
-        classify(con, self._spooled, self.lake.catalog().next_seq)
-        self._conflicts()
+        next_seq = self.lake.catalog().next_seq
+        classify(con, self._spooled, next_seq)
         self.lap("classify")
         native = {t: self._view_files.get(t, []) for t, _ in self.native_views}
-        self.tables = TableBuilder(
-            con, self.lake, self.writer, self._spool_types, native, self._view_errors
-        )
-        self.lap("classify")
-        for table, secs in self.tables.run_views(self.views).items():
-            self.phases[f"view {table}"] = secs
-        self.lap("views")
+        failed: dict[int, str] = {}
+        while True:
+            self.tables = TableBuilder(
+                con, self.lake, self.writer, self._spool_types, native, self._view_errors
+            )
+            for table, secs in self.tables.run_views(self.views).items():
+                self.phases[f"view {table}"] = secs
+            self.lap("views")
+            if not self.tables.failed:
+                break
+            # A current resource a view fails on is quarantined, and the versions and views
+            # are worked out again without it (an older version may become current).
+            failed.update(self.tables.failed)
+            con.execute("CREATE OR REPLACE TEMP TABLE __view_failed (ord BIGINT)")
+            con.executemany("INSERT INTO __view_failed VALUES (?)", [[o] for o in failed])
+            classify(con, self._spooled, next_seq, without="__view_failed")
+            self.lap("classify")
+        self._conflicts()
+        self._view_failures(failed)
+
+    def _view_failures(self, failed: dict[int, str]) -> None:
+        if not failed:
+            return
+        assert self.con is not None
+        rows = self.con.execute(
+            f"""SELECT ord, source_file, line, resource_type, left(json, 400)
+                FROM read_parquet({files_sql(self._spooled)})
+                WHERE ord IN (SELECT ord FROM __view_failed) ORDER BY ord"""
+        ).fetchall()
+        for ord_, source, line, rtype, text in rows:
+            self._quarantine(
+                {"source_file": source, "line": line, "resource_type": rtype,
+                 "reason": failed[ord_], "excerpt": text}
+            )  # fmt: skip
 
     def _conflicts(self) -> None:
         assert self.con is not None

@@ -26,7 +26,7 @@ from caretwin.errors import DataError
 from caretwin.hl7v2.framing import is_hl7_file
 from caretwin.ingest.bundles import expand_bundle
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
-from caretwin.ingest.parse import Chunk
+from caretwin.ingest.parse import Chunk, unreadable
 from caretwin.ingest.records import EXCERPT_CHARS, Record
 from caretwin.ingest.workorders import read_csv
 
@@ -153,7 +153,7 @@ def read_file(path: Path) -> Iterator[Record]:
                 try:
                     data = orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
-                    yield Record(source, 1, error=f"invalid JSON: {exc}", excerpt=_text(raw))
+                    yield Record(source, 1, error=unreadable(raw, exc), excerpt=_text(raw))
                     return
                 yield from _record(data, raw, source, 1, None)
                 return
@@ -165,7 +165,7 @@ def read_file(path: Path) -> Iterator[Record]:
                     data = orjson.loads(raw_line)
                 except orjson.JSONDecodeError as exc:
                     yield Record(
-                        source, line, error=f"invalid JSON: {exc}", excerpt=_text(raw_line)
+                        source, line, error=unreadable(raw_line, exc), excerpt=_text(raw_line)
                     )
                     continue
                 yield from _record(data, raw_line, source, line, ftype)

@@ -51,14 +51,20 @@ def define_old(con: duckdb.DuckDBPyConnection, old_files: Sequence[Path]) -> Non
         )
 
 
-def classify(con: duckdb.DuckDBPyConnection, cand: Sequence[str], base_seq: int) -> None:
+def classify(
+    con: duckdb.DuckDBPyConnection, cand: Sequence[str], base_seq: int, without: str = ""
+) -> None:
     """Create ``cand`` (view), ``cls`` (ord, resource_type, status) and ``added`` (tables).
 
-    ``added.seq`` numbers the added rows from ``base_seq`` in input order (no gaps).
+    ``added.seq`` numbers the added rows from ``base_seq`` in input order (no gaps). Run again
+    with ``without`` (a table of ``ord``: candidates quarantined since) it replaces them.
     """
-    con.execute(f"CREATE VIEW cand AS SELECT * FROM read_parquet({files_sql(cand)})")
+    skip = f" WHERE ord NOT IN (SELECT ord FROM {without})" if without else ""
     con.execute(
-        f"""CREATE TABLE cls AS
+        f"CREATE OR REPLACE VIEW cand AS SELECT * FROM read_parquet({files_sql(cand)}){skip}"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE cls AS
         WITH c AS (
             SELECT ord, resource_type, resource_id, version, content_hash,
                 row_number() OVER k AS n, first(content_hash) OVER k AS first_hash
@@ -76,7 +82,7 @@ def classify(con: duckdb.DuckDBPyConnection, cand: Sequence[str], base_seq: int)
     )
     # every version of the touched resources: old ones, then this ingest's added ones
     con.execute(
-        f"""CREATE TABLE added AS
+        f"""CREATE OR REPLACE TABLE added AS
         WITH a AS (
             SELECT c.ord, c.resource_type, c.resource_id, c.version_id, c.last_updated,
                    {base_seq} - 1 + row_number() OVER (ORDER BY c.ord) AS seq, c.deleted

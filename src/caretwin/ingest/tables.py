@@ -19,6 +19,7 @@ resource at a time):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from caretwin.errors import DataError
+from caretwin.errors import CareTwinError, DataError
 from caretwin.ingest.refs import LOCATION_QUERY
 from caretwin.ingest.stage import files_sql, sql_str
 from caretwin.ingest.viewrows import ERROR_COLUMN
@@ -70,6 +71,9 @@ class TableBuilder:
         #: tables whose view rows the parse workers computed: table -> spooled row files
         self.native = dict(native or {})
         self.native_errors = native_errors or set()
+        #: ord -> why: current resources a view failed on (:meth:`run_views` fills it; the
+        #: ingest quarantines them and runs the views again without them)
+        self.failed: dict[int, str] = {}
         self._locs = False
         self._urns = False
         self.changed_types = {
@@ -93,7 +97,7 @@ class TableBuilder:
             missing = [n for n in SCHEMAS[table].names if n not in view.column_names()]
             if missing:
                 raise DataError(f"view {view.name} lacks the columns {missing} of table {table}")
-            self.con.execute(f"CREATE TEMP TABLE v_{table} AS {self._empty(table)}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE v_{table} AS {self._empty(table)}")
             if view.resource not in self.changed_types:
                 continue
             if table in self.native:
@@ -106,7 +110,7 @@ class TableBuilder:
             for files in self._batches(rtype):
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE __lt AS SELECT c.resource_type, "
-                    f"c.resource_id, c.json FROM read_parquet({files_sql(files)}) c "
+                    f"c.resource_id, c.json, c.ord FROM read_parquet({files_sql(files)}) c "
                     f"SEMI JOIN ({_current_ords(rtype)}) w "
                     f"ON c.ord = w.ord WHERE c.resource_type = {sql_str(rtype)}"
                 )
@@ -118,6 +122,7 @@ class TableBuilder:
                         seconds.get(table, 0.0) + time.perf_counter() - started, 3
                     )
         self.con.execute("DROP TABLE IF EXISTS __lt")
+        self.con.execute("DROP TABLE IF EXISTS __probe")
         return dict(sorted(seconds.items()))
 
     def _native_rows(self, table: str, view: View) -> None:
@@ -131,11 +136,11 @@ class TableBuilder:
         )
         if table in self.native_errors:  # some resource failed: is one of them current?
             failed = self.con.execute(
-                f"SELECT {ERROR_COLUMN} FROM ({current}) WHERE {ERROR_COLUMN} IS NOT NULL "
-                "ORDER BY ord LIMIT 1"
+                f"SELECT DISTINCT ord, {ERROR_COLUMN} FROM ({current}) "
+                f"WHERE {ERROR_COLUMN} IS NOT NULL ORDER BY ord"
             ).fetchall()
-            if failed:
-                raise DataError(f"view {view.name} failed during ingest: {failed[0][0]}")
+            for ord_, message in failed:
+                self.failed.setdefault(ord_, f"view {view.name}: {message}")
         typed = typed_select(SCHEMAS[table])
         self.con.execute(f"INSERT INTO v_{table} SELECT {typed} FROM ({current})")
 
@@ -156,19 +161,55 @@ class TableBuilder:
             yield batch
 
     def _run_view(self, table: str, view: View, source: Source) -> None:
-        compiled, _ = try_compile(view)
         try:
-            if compiled is not None:
-                body = compiled.sql
-            else:  # interpreted (e.g. repeat): its rows come back through Arrow
-                result = run_view(view, source, "interpreted")
-                self.con.register("__py_view", result.table)
-                body = "SELECT * FROM __py_view"
-            typed = typed_select(SCHEMAS[table])
+            self._insert_view(table, view, source)
+        except (duckdb.Error, CareTwinError):
+            # Some resource of the batch fails the view: find which (halving the batch), as
+            # the native engine knows per resource; the ingest quarantines them and runs again.
+            ords = [r[0] for r in self.con.execute("SELECT ord FROM __lt ORDER BY ord").fetchall()]
+            self.con.execute("CREATE OR REPLACE TEMP TABLE __lt_all AS SELECT * FROM __lt")
+            failing = dict(self._failing(table, view, source, ords))
+            if len(failing) == len(ords) > 1:  # not the data: the view fails on anything
+                msg = failing[ords[0]]
+                raise DataError(f"view {view.name} failed during ingest: {msg}") from None
+            for ord_, message in failing.items():
+                self.failed.setdefault(ord_, f"view {view.name}: {message}")
+            self.con.execute("CREATE OR REPLACE TEMP TABLE __lt AS SELECT * FROM __lt_all")
+            self.con.execute("DROP TABLE __lt_all")
+
+    def _insert_view(self, table: str, view: View, source: Source, into: str = "") -> None:
+        compiled, _ = try_compile(view)
+        if compiled is not None:
+            body = compiled.sql
+        else:  # interpreted (e.g. repeat): its rows come back through Arrow
+            result = run_view(view, source, "interpreted")
+            self.con.register("__py_view", result.table)
+            body = "SELECT * FROM __py_view"
+        typed = typed_select(SCHEMAS[table])
+        if into:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT {typed} FROM ({body})")
+        else:
             self.con.execute(f"INSERT INTO v_{table} SELECT {typed} FROM ({body})")
-        except duckdb.Error as exc:
-            msg = str(exc).split("\n\nLINE")[0]
-            raise DataError(f"view {view.name} failed during ingest: {msg}") from None
+
+    def _failing(
+        self, table: str, view: View, source: Source, ords: list[int]
+    ) -> Iterator[tuple[int, str]]:
+        """(ord, message) of the resources among ``ords`` the view fails on, on their own."""
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE __lt AS SELECT * FROM __lt_all "
+            f"WHERE ord IN (SELECT unnest({list(ords)}::BIGINT[]))"
+        )
+        try:
+            self._insert_view(table, view, source, into="__probe")
+            return
+        except (duckdb.Error, CareTwinError) as exc:
+            message = _error_text(exc)
+        if len(ords) == 1:
+            yield ords[0], message
+            return
+        half = len(ords) // 2
+        yield from self._failing(table, view, source, ords[:half])
+        yield from self._failing(table, view, source, ords[half:])
 
     def _empty(self, table: str) -> str:
         cols = ", ".join(f"NULL::{_duck(f.type)} AS {_q(f.name)}" for f in SCHEMAS[table])
@@ -332,6 +373,12 @@ def native_views(views: Mapping[str, View]) -> tuple[tuple[str, str], ...]:
             continue  # compiled SQL (or the interpreter) at commit, as before
         out.append((table, orjson.dumps(view.raw).decode()))
     return tuple(out)
+
+
+def _error_text(exc: Exception) -> str:
+    """The first line of a view error, without DuckDB's class prefix or SQL position."""
+    text = str(exc).split("\n\nLINE")[0].splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"^(view \S+ failed: )?([A-Za-z ]+ Error: )?", "", text)
 
 
 def _current_ords(rtype: str) -> str:

@@ -103,8 +103,8 @@ def _encounter(res: Res) -> None:
     if not status or type(status) is not str:
         require_text(res, "status", "Encounter")
     cls = res.get("class")
-    if isinstance(cls, list):  # R5 shape (CodeableConcept list): take the first coding
-        cls = ((cls[0] or {}).get("coding") or [None])[0] if cls else None
+    if type(cls) is list:  # R5's shape (a list of CodeableConcept): R4 has one Coding
+        raise InvalidRecord("Encounter.class must be a single value (a Coding), not a list")
     if not text(obj(cls, "Encounter.class").get("code"), "Encounter.class.code"):
         raise InvalidRecord("Encounter.class is required")
     _period(res.get("period"), lambda: "Encounter.period")
