@@ -14,8 +14,9 @@ error envelope::
     │   └── LakeEmpty                            an operation needs data the lake lacks
     ├── CalibrationError                exit 5   fitting failed or data too thin to fit
     ├── SimulationError                 exit 6   the engine could not run the model
-    ├── StoreError                      exit 7   metadata database failure
-    │   └── RunNotFound                          no run with that id
+    ├── StoreError                      exit 7   metadata database or workspace storage failure
+    │   ├── RunNotFound                          no run with that id
+    │   └── DiskFull                             no space left where the workspace writes
     └── AccessDenied                    exit 8   actor lacks the permission
 """
 
@@ -99,6 +100,12 @@ class StoreError(CareTwinError):
 
 class RunNotFound(StoreError):
     code = "run_not_found"
+
+
+class DiskFull(StoreError):
+    """The disk (or quota) holding the workspace is full; the failed step was undone."""
+
+    code = "disk_full"
 
 
 class AccessDenied(CareTwinError):

@@ -152,8 +152,12 @@ def write_catalog(lake_dir: Path, catalog: Catalog) -> None:
     path = lake_dir / CATALOG_NAME
     tmp = lake_dir / f".{CATALOG_NAME}.tmp"
     data = orjson.dumps(catalog.model_dump(), option=orjson.OPT_INDENT_2)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # e.g. a full disk: leave no half-written temp file
+        raise

@@ -15,6 +15,7 @@ stale staging folders), so a table folder holds exactly its current files for ou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -209,10 +210,11 @@ class LakeWriter:
         if snapshot is not None:
             new.snapshots.append(snapshot)
         moved: list[Path] = []
+        made: list[Path] = []  # folders this commit created (removed again on failure)
         try:
             for table, src, rel in self._staged:
                 target = self._lake_path(table, rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                _mkdirs(target.parent, made)
                 if target.exists():  # names are never reused: this is not our file
                     raise FileExistsError(f"lake file {target} already exists")
                 os.replace(src, target)
@@ -221,6 +223,9 @@ class LakeWriter:
         except BaseException:
             for path in moved:
                 path.unlink(missing_ok=True)
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             raise
         self._delete_superseded(new)
         self.catalog = new
@@ -253,3 +258,14 @@ class LakeWriter:
                     ):
                         parent.rmdir()  # an emptied partition folder
                         parent = parent.parent
+
+
+def _mkdirs(folder: Path, made: list[Path]) -> None:
+    """``mkdir -p folder``, appending each folder it creates to ``made`` (outermost first)."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        made.append(path)

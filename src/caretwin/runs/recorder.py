@@ -7,7 +7,9 @@ one :class:`Manifest` so they cannot disagree.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,12 +26,15 @@ from sqlalchemy import select
 from caretwin.errors import RunNotFound, StoreError
 from caretwin.runs.manifest import MANIFEST_FILE, Manifest, environment, new_run_id
 from caretwin.store.models import Run, utcnow
+from caretwin.workspace.diskfull import is_disk_full
 
 if TYPE_CHECKING:
     from caretwin.services.context import ServiceContext
     from caretwin.workspace import Workspace
 
 __all__ = ["RunRecorder", "RunSummary", "get_run", "list_runs", "run_dir", "to_jsonable"]
+
+log = logging.getLogger(__name__)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -100,7 +105,7 @@ class RunRecorder:
             recorder.run_dir.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
             raise StoreError(f"run folder {recorder.run_dir} already exists") from None
-        with ctx.workspace.session() as session:
+        with _removing(recorder.run_dir), ctx.workspace.session() as session:
             session.add(
                 Run(
                     run_id=manifest.run_id,
@@ -165,14 +170,53 @@ class RunRecorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None and not self.done:
+        if exc is None or self.done:
+            return
+        if is_disk_full(exc):
+            self.discard()
+            return
+        try:
             self.fail(exc)
+        except Exception as failed:
+            if not is_disk_full(failed):
+                raise
+            self.discard()  # no room even for the failure's manifest
+
+    def discard(self) -> None:
+        """Remove the run's folder and record: a run the disk had no room for never happened.
+
+        The audit trail keeps the attempt (its ``error`` event names the run id); the folder
+        goes first, so deleting the record has the space it needs.
+        """
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        try:
+            with self.workspace.session() as session:
+                row = session.get(Run, self.run_id)
+                if row is not None:
+                    session.delete(row)
+        except StoreError as exc:
+            log.warning("could not remove the record of discarded run %s: %s", self.run_id, exc)
+        self.manifest.status = "discarded"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _removing(folder: Path) -> Iterator[None]:
+    """Remove ``folder`` if the block fails (a run whose record could not be written)."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @dataclass(frozen=True)

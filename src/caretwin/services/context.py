@@ -20,6 +20,7 @@ from caretwin.access import Actor, Permission, require
 from caretwin.audit import AuditLog
 from caretwin.errors import AccessDenied
 from caretwin.workspace import Workspace
+from caretwin.workspace.diskfull import disk_full_error, is_disk_full
 from caretwin.workspace.locks import operation_lock
 from caretwin.workspace.private import private_files
 
@@ -81,7 +82,8 @@ class ServiceContext:
         A long operation (:data:`LONG_ACTIONS`) audits ``started`` before the block.
         Block raises :class:`AccessDenied` (a finer check inside): audits ``denied``, re-raises.
         Block raises anything else: audits ``error`` with the error's class name and message,
-        then re-raises the original exception. Otherwise audits ``ok`` with ``op.details``.
+        then re-raises the original exception (a full disk, whatever library met it, as
+        :class:`~caretwin.errors.DiskFull`). Otherwise audits ``ok`` with ``op.details``.
         """
         op = Operation(action=action, target=target, permission=permission)
         try:
@@ -94,7 +96,7 @@ class ServiceContext:
         # what the operation writes (lake, runs, reports) is created owner-only.
         with operation_lock(self.workspace.root), private_files():
             if action in LONG_ACTIONS:
-                self.audit.record(self.actor, action, target, "started")
+                self._record(action, target, "started", {})
             try:
                 yield op
             except AccessDenied as exc:
@@ -103,14 +105,28 @@ class ServiceContext:
                 self._record_quietly(action, target, "denied", details)
                 raise
             except Exception as exc:
+                # A full disk surfaces as many libraries' errors: say it once, plainly.
+                error = (
+                    disk_full_error(exc, self.workspace.root, action) if is_disk_full(exc) else exc
+                )
                 details = dict(op.details)
                 details["error"] = {
-                    "type": exc.__class__.__name__,
-                    "message": str(exc)[:_MAX_ERROR_MESSAGE],
+                    "type": error.__class__.__name__,
+                    "message": str(error)[:_MAX_ERROR_MESSAGE],
                 }
                 self._record_quietly(action, target, "error", details)
-                raise
-            self.audit.record(self.actor, action, target, "ok", op.details)
+                if error is exc:
+                    raise
+                raise error from exc
+            self._record(action, target, "ok", op.details)
+
+    def _record(self, action: str, target: str, outcome: str, details: dict[str, Any]) -> None:
+        try:
+            self.audit.record(self.actor, action, target, outcome, details)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(exc, self.workspace.root, action) from exc
+            raise
 
     def _record_quietly(
         self, action: str, target: str, outcome: str, details: dict[str, Any]
