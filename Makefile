@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick fuzz-fhir clean
+.PHONY: install demo test lint format bench bench-quick fuzz-fhir fuzz-hl7 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench-quick: $(STAMP)
 # 50,000 mutated FHIR lines through the ingest (CI runs 2,000 in tests/test_fuzz_fhir.py)
 fuzz-fhir: $(STAMP)
 	$(BIN)/python -m tests.fuzz.fhir_fuzz --cases 50000 --seed 1
+
+# 50,000 mutated HL7 v2 messages through parse, feed, lake commit and ACK (CI runs 1,200 in
+# tests/test_hl7_fuzz.py)
+fuzz-hl7: $(STAMP)
+	$(BIN)/python -m tests.fuzz.hl7_fuzz --cases 50000 --seed 1
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage

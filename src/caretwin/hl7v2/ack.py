@@ -35,10 +35,10 @@ _CODES = ("AA", "AE", "AR")
 
 
 def _escape(text: str) -> str:
-    text = _CONTROL.sub(" ", text)  # a CR would end the segment
     for raw, esc in _ESCAPES:
         text = text.replace(raw, esc)
-    return text
+    # A CR would end the segment and 0x0b/0x1c the MLLP frame: control characters go as hex.
+    return _CONTROL.sub(lambda m: f"\\X{ord(m.group()):02X}\\", text)
 
 
 def _ack_id(control_id: str) -> str:

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 import orjson
 
 from caretwin.hl7v2.er7 import Er7, Er7Error
-from caretwin.hl7v2.events import INTERNAL_ERROR, TRANSIENT_CODES
+from caretwin.hl7v2.events import DUPLICATE_KEY, INTERNAL_ERROR, TRANSIENT_CODES
 from caretwin.lake import Lake
 
 UNKNOWN = "HL7v2"
 EXCERPT_CHARS = 400
+_NOT_VERDICTS = TRANSIENT_CODES | {DUPLICATE_KEY}
 _REASON = re.compile(
     r"message \d+: (?P<reason>.*?)(?: \[(?P<ack>A[ER]) (?P<code>\d{3})(?: (?P<where>\S+))?\])?"
 )
@@ -102,9 +103,10 @@ def earlier_verdicts(lake: Lake) -> dict[str, tuple[str, Verdict]]:
     for row in rows:
         verdict = parse_reason(row["reason"])
         key = _key(row["excerpt"])
-        if verdict is None or key is None or verdict.code in TRANSIENT_CODES:
+        # A collision refused another message under the key; transient refusals judged none.
+        if verdict is None or key is None or verdict.code in _NOT_VERDICTS:
             continue
-        found[key] = (row["excerpt"], verdict)
+        found.setdefault(key, (row["excerpt"], verdict))
     return found
 
 

@@ -4,10 +4,12 @@ The ingest pipeline (:mod:`caretwin.ingest.pipeline`) owns the run: it reads the
 keys, collects normalized rows per table and key, quarantine rows and raw resources, and commits
 them as one snapshot. This module adds ADT messages to such a run:
 
-1. each message is parsed and checked (:mod:`~caretwin.hl7v2.events`); refusals are quarantined;
-2. a message whose key (sender and MSH-10 control id) is already in the lake or earlier in the
-   batch is a retransmission and changes nothing, or a collision when its content differs
-   (:mod:`~caretwin.hl7v2.dedup`); one refused before gets the same answer again;
+1. each message's header is read and keyed (sender and MSH-10 control id); a message whose key
+   is already in the lake or earlier in the batch is a retransmission and changes nothing, or a
+   collision when its content differs, and one under a key refused before gets the same answer
+   (:mod:`~caretwin.hl7v2.dedup`);
+2. a new message is read whole and checked (:mod:`~caretwin.hl7v2.events`); refusals are
+   quarantined;
 3. the rest are applied in message order (MSH-7, then EVN-2, then arrival) to the encounters as
    the lake holds them (:mod:`~caretwin.hl7v2.state`); a conflict quarantines that message only;
 4. touched encounters, their movements, patients and new locations are staged whole (the
@@ -113,6 +115,7 @@ class Outcome:
 class _Item:
     pos: int
     msg: RawMessage
+    er7: Er7 | None = None
     header: Header | None = None
     event: AdtEvent | None = None
     canon: bytes = b""
@@ -177,17 +180,30 @@ class _Feed:
             verdict.ack,
         )
 
-    def read(self, item: _Item) -> None:
+    def read_header(self, item: _Item) -> None:
+        """The header only: enough to key the message (its body is read if it is new)."""
         if item.msg.error is not None:
             raise InvalidMessage(item.msg.error, SEGMENT_SEQUENCE_ERROR, "MSH", ack="AR")
         try:
-            er7 = Er7(item.msg.text)
+            item.er7 = Er7(item.msg.text)
         except Er7Error as exc:
             raise InvalidMessage(str(exc), SEGMENT_SEQUENCE_ERROR, "MSH", ack="AR") from None
-        item.header = read_header(er7)
-        item.event = read_event(er7)
+        item.header = read_header(item.er7)
         item.canon = _canonical(item.header, item.msg.text)
         item.digest = hashlib.sha256(item.canon).hexdigest()
+
+    def read_body(self, item: _Item, outcomes: list[Outcome | None]) -> bool:
+        """The event of a new message; ``False`` (and its outcome set) when it is refused."""
+        assert item.er7 is not None
+        try:
+            item.event = read_event(item.er7)
+        except InvalidMessage as exc:
+            outcomes[item.pos] = self.refuse(item, _verdict(exc))
+            return False
+        except Exception as exc:  # a bug must cost this message only, never its batch
+            outcomes[item.pos] = self.refuse(item, _internal(exc), FAILED)
+            return False
+        return True
 
 
 def _verdict(exc: InvalidMessage | StateConflict, where: str = "PV1^1^19") -> Verdict:
@@ -241,7 +257,7 @@ def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcom
         run.records += 1
         item = _Item(pos, msg)
         try:
-            feed.read(item)
+            feed.read_header(item)
         except InvalidMessage as exc:
             outcomes[pos] = feed.refuse(item, _verdict(exc))
             continue
@@ -253,15 +269,38 @@ def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcom
     fresh, repeats = _dedupe(run, feed, items, outcomes)
     fresh.sort(key=lambda it: (*it.event.order, it.pos) if it.event else (it.pos,))
     _apply_all(run, feed, fresh, outcomes)
-    # A message repeated within the batch gets its first copy's answer, whatever that was.
     for item, first in repeats:
-        done = outcomes[first.pos]
-        assert done is not None and item.header is not None
-        if done.accepted:
-            run.counts[item.header.resource_type].unchanged += 1
-            done = replace(done, status=DUPLICATE)
-        outcomes[item.pos] = replace(done)
+        outcomes[item.pos] = _again(run, feed, item, first, outcomes)
     return [o if o is not None else Outcome(FAILED, reason="not processed") for o in outcomes]
+
+
+_COLLISION = Verdict(
+    "AE",
+    DUPLICATE_KEY,
+    "MSH^1^10",
+    "MSH-10 control id was already used by this sender for a different message",
+)
+
+
+def _again(
+    run: IngestRun, feed: _Feed, item: _Item, first: _Item, outcomes: list[Outcome | None]
+) -> Outcome:
+    """A message under the key of an earlier one in the batch, answered as a later batch would:
+    a duplicate or a collision of a stored message, the same refusal for the same MSH."""
+    done = outcomes[first.pos]
+    assert done is not None and item.header is not None and first.header is not None
+    if done.status == APPLIED:
+        same = item.header.resource_type == first.header.resource_type
+        if same and dedup.same_but_msh7(first.msg.text, item.msg.text):
+            run.counts[item.header.resource_type].unchanged += 1
+            return replace(done, status=DUPLICATE)
+        return feed.refuse(item, _COLLISION)
+    if done.status == FAILED:  # not judged: this one is not either, and is sent again
+        return replace(done)
+    excerpt = dedup.msh_excerpt(first.msg.text)
+    if dedup.same_but_msh7(excerpt, dedup.msh_excerpt(item.msg.text)):
+        return replace(done)
+    return feed.refuse(item, _COLLISION)
 
 
 def _dedupe(
@@ -269,15 +308,10 @@ def _dedupe(
 ) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
     """Retransmissions, collisions and earlier verdicts answered.
 
-    Returns the fresh items, and the repeats within the batch with their first copy (answered
-    once the first copy is).
+    Returns the fresh items, and the later messages under a key first seen in the batch with
+    their first (answered by :func:`_again` once the first is).
     """
-    collision = Verdict(
-        "AE",
-        DUPLICATE_KEY,
-        "MSH^1^10",
-        "MSH-10 control id was already used by this sender for a different message",
-    )
+    collision = _COLLISION
     unsure = {
         it.header.key
         for it in items
@@ -311,26 +345,15 @@ def _dedupe(
             outcomes[item.pos] = feed.answer(item, earlier)
             continue
         elif key in first:
-            original = first[key]
-            assert original.header is not None
-            if original.header.resource_type != header.resource_type or not (
-                dedup.same_but_msh7(original.msg.text, item.msg.text)
-            ):
-                outcomes[item.pos] = feed.refuse(item, collision)
-            else:
-                repeats.append((item, original))
+            repeats.append((item, first[key]))
             continue
         else:
             first[key] = item
-            fresh.append(item)
+            if feed.read_body(item, outcomes):
+                fresh.append(item)
             continue
         run.counts[header.resource_type].unchanged += 1
-        outcomes[item.pos] = Outcome(
-            DUPLICATE,
-            header.control_id,
-            header.message_type,
-            encounter_id=item.event.encounter_id if item.event else "",
-        )
+        outcomes[item.pos] = Outcome(DUPLICATE, header.control_id, header.message_type)
     return fresh, repeats
 
 
