@@ -10,12 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from caretwin.access import Actor, Permission
 from caretwin.audit import AuditLog
 from caretwin.faults import FAULT_ENV
 from caretwin.lake import Lake
+from caretwin.runs import get_run
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 from caretwin.store import list_snapshots
@@ -121,3 +123,35 @@ def test_long_operations_audit_started_before_their_work(tmp_path: Path) -> None
         assert ingest_events[1].id < ingest_events[0].id
         # short operations write one event only
         assert [e.outcome for e in AuditLog(ws).list(action="snapshots.quality")] == ["ok"]
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_closed_as_interrupted_on_open(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    code = (
+        "import sys; from pathlib import Path; from caretwin.access import Actor; "
+        "from caretwin.services.context import ServiceContext; "
+        "from caretwin.services.simulation import simulate_model; "
+        "from caretwin.workspace import Workspace; "
+        "simulate_model(ServiceContext(Workspace.open(Path(sys.argv[1])), Actor.os_user()), "
+        "'reference-hospital', replications=1, workers=1)"
+    )
+    env = {**os.environ, FAULT_ENV: "run.after_start", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(root)], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    ((run_id, status),) = _db_rows(root, "SELECT run_id, status FROM runs")
+    assert status == "running" and not (root / "runs" / run_id / "manifest.json").exists()
+
+    with Workspace.open(root) as ws:
+        manifest = get_run(ws, run_id)
+        assert manifest.status == "failed" and manifest.error is not None
+        assert manifest.error["type"] == "Interrupted" and manifest.finished_at is not None
+        on_disk = orjson.loads((root / "runs" / run_id / "manifest.json").read_bytes())
+        assert on_disk["status"] == "failed"
+        (event,) = [e for e in AuditLog(ws).list() if e.outcome == "recovered"]
+        assert (event.action, event.target) == ("runs.recover", run_id)
+        started = AuditLog(ws).list(action="sim.run")
+        assert [e.outcome for e in started] == ["started"]  # the kill left no end event

@@ -24,6 +24,7 @@ import pydantic
 from sqlalchemy import select
 
 from caretwin.errors import RunNotFound, StoreError
+from caretwin.faults import fault_point
 from caretwin.runs.manifest import MANIFEST_FILE, Manifest, environment, new_run_id
 from caretwin.store.models import Run, utcnow
 from caretwin.workspace.diskfull import is_disk_full
@@ -121,6 +122,7 @@ class RunRecorder:
                     manifest=manifest.model_dump(mode="json"),
                 )
             )
+        fault_point("run.after_start")  # tests: a kill here is closed on next open
         return recorder
 
     @contextmanager
