@@ -267,3 +267,48 @@ def test_a_batch_that_cannot_be_stored_is_stored_message_by_message(
     assert Lake(workspace.lake_dir).counts()["movements"] == 2
     monkeypatch.setattr(service, "ingest_feed", real)
     assert _answers(_ingest(workspace, _stay()[:3])) == [("AA", "")] * 3
+
+
+# -- the same over MLLP -------------------------------------------------------------------------
+
+
+def test_listener_answers_a_bad_message_alone_in_its_batch(workspace: Workspace) -> None:
+    import socket
+    import threading
+
+    from caretwin.hl7v2 import ListenerConfig, MllpListener, frame
+    from caretwin.services.hl7 import listen_mllp
+
+    actor = Actor("feed", frozenset({"analyst"}), "service")
+    ctx = ServiceContext(workspace=workspace, actor=actor)
+    # One batch of three: the middle one crashed the ACK builder and made its batch-mates AE.
+    config = ListenerConfig(port=0, batch_size=3, batch_seconds=30.0, max_messages=3)
+    bound = threading.Event()
+    holder: list[MllpListener] = []
+
+    def ready(listener: MllpListener) -> None:
+        holder.append(listener)
+        bound.set()
+
+    thread = threading.Thread(target=listen_mllp, args=(ctx, config), kwargs={"ready": ready})
+    thread.start()
+    assert bound.wait(20)
+    stay = _stay()
+    texts = [stay[0], _set(stay[1], "MSH", 9, "ADT"), stay[1]]
+    with socket.create_connection(("127.0.0.1", holder[0].stats.port), timeout=20) as sock:
+        sock.sendall(b"".join(frame(t.encode()) for t in texts))
+        data = b""
+        while data.count(b"\x1c\r") < 3:
+            chunk = sock.recv(4096)
+            assert chunk
+            data += chunk
+    thread.join(20)
+    assert not thread.is_alive()
+    acks = [Er7(block.lstrip(b"\x0b").decode()) for block in data.split(b"\x1c\r")[:3]]
+    assert [(a.get("MSA", 1), a.get("MSA", 2)) for a in acks] == [
+        ("AA", "RS-2001"),
+        ("AR", "RS-2002"),
+        ("AA", "RS-2002"),
+    ]
+    assert acks[1].get("MSA", 3) == "MSH-9 trigger event is not supported"
+    assert acks[1].get("ERR", 3) == "201"

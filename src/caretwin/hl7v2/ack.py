@@ -75,8 +75,8 @@ def build_ack(
     The result has no trailing segment separator: MSA is the last segment of an ``AA``, ERR the
     last of a refusal.
     """
-    if code not in _CODES:
-        raise ValueError(f"not an original-mode acknowledgement code: {code!r}")
+    if code not in _CODES:  # never raise: a listener that cannot answer is worse than an AE
+        code = "AE"
     try:
         msg: Er7 | None = Er7(text)
     except Er7Error:
