@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -21,6 +19,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
     from caretwin.services.calibration import CalibrationReport
@@ -32,20 +31,17 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
-def _table(report: CalibrationReport) -> Table:
-    table = Table(
+def _print_table(report: CalibrationReport) -> None:
+    print_table(
+        [Column("parameter", fit="start")]
+        + [Column(c, justify="right", fit="wrap") for c in ("template", "fitted")]
+        + [Column("n", justify="right")],
+        [[row.name, row.template, row.fitted, f"{row.n:,}"] for row in report.rows],
         title=(
             f"{report.model_name} {report.model_version}: fitted on "
             f"[{report.date_from}, {report.date_to})"
-        )
+        ),
     )
-    table.add_column("parameter", no_wrap=True)
-    table.add_column("template", justify="right")
-    table.add_column("fitted", justify="right")
-    table.add_column("n", justify="right")
-    for row in report.rows:
-        table.add_row(row.name, row.template, row.fitted, f"{row.n:,}")
-    return table
 
 
 def _json(report: CalibrationReport) -> dict[str, Any]:
@@ -94,9 +90,8 @@ def calibrate_cmd(
         if fmt == OutputFormat.json:
             print_json(_json(report))
             return
-        console = Console()
-        console.print(_table(report))
-        console.print(
+        _print_table(report)
+        typer.echo(
             f"wrote {report.out} (model {report.model_hash[:12]}, data "
             f"{report.data_snapshot_hash[:12]}); run {report.run_id}"
         )

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import cli_errors, progress_bar
+from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -18,12 +18,8 @@ if TYPE_CHECKING:
     from caretwin.services.demo import DemoResult
 
 
-def _summary(res: DemoResult) -> Table:
-    table = Table(title="Held-out month: observed vs calibrated twin (simulated months)")
-    table.add_column("KPI")
-    table.add_column("observed", justify="right")
-    table.add_column("simulated mean", justify="right")
-    table.add_column("simulated 95% range", justify="right")
+def _print_summary(res: DemoResult, console: Console) -> None:
+    rows = []
     for name, value in res.observed.items():
         reps = [r.kpis.get(name, float("nan")) for r in res.holdout.replications]
         s = res.holdout.summary.get(name)
@@ -32,8 +28,15 @@ def _summary(res: DemoResult) -> Table:
         lo, hi = s.mean - 1.96 * s.sd, s.mean + 1.96 * s.sd
         if min(reps) >= 0:
             lo = max(lo, 0.0)
-        table.add_row(name, f"{value:.4g}", f"{s.mean:.4g}", f"{lo:.4g} .. {hi:.4g}")
-    return table
+        rows.append([name, f"{value:.4g}", f"{s.mean:.4g}", f"{lo:.4g} .. {hi:.4g}"])
+    print_table(
+        [Column("KPI", fit="wrap")]
+        + [Column(c, justify="right") for c in ("observed", "simulated mean")]
+        + [Column("simulated 95% range", justify="right", fit="wrap")],
+        rows,
+        title="Held-out month: observed vs calibrated twin (simulated months)",
+        console=console,
+    )
 
 
 def demo(
@@ -51,7 +54,7 @@ def demo(
     from caretwin.access import Actor
     from caretwin.services.demo import demo_workspace, run_demo
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     started = time.perf_counter()
     with cli_errors():
         ctx = demo_workspace(workspace, Actor.os_user())
@@ -83,7 +86,7 @@ def demo(
             )
             if current:
                 bar.update(current[0], total=1, completed=1)
-        console.print(_summary(res))
+        _print_summary(res, console)
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items() if k != "total")
         console.print(f"timings: {timings}; total {time.perf_counter() - started:.1f}s")
         console.print(f"run {res.run_id}; calibrated model {res.calibrated_model}")

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -17,6 +16,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 from caretwin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,40 +30,44 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}" if abs(x) < 1000 else f"{x:.1f}"
 
 
-def _variants_table(result: ExperimentResult) -> Table:
-    table = Table(
-        title=f"{result.model.name}: {len(result.variants)} variants × "
-        f"{result.replications} replications, seed {result.seed}"
-    )
-    table.add_column("variant")
-    for k in result.kpis:
-        table.add_column(f"{k}\nmean ± 95% CI", justify="right")
+def _print_variants(result: ExperimentResult, console: Console) -> None:
+    rows = []
     for v in result.variants:
         s = v.result.summary
-        table.add_row(
-            v.variant.name, *[f"{_fmt(s[k].mean)} ± {_fmt(s[k].ci95)}" for k in result.kpis]
+        rows.append(
+            [v.variant.name, *[f"{_fmt(s[k].mean)} ± {_fmt(s[k].ci95)}" for k in result.kpis]]
         )
-    return table
+    print_table(
+        [Column("variant", fit="wrap")]
+        + [Column(f"{k}\nmean ± 95% CI", justify="right", fit="wrap") for k in result.kpis],
+        rows,
+        title=f"{result.model.name}: {len(result.variants)} variants × "
+        f"{result.replications} replications, seed {result.seed}",
+        console=console,
+    )
 
 
-def _diff_table(result: ExperimentResult) -> Table | None:
+def _print_diff(result: ExperimentResult, console: Console) -> None:
     if len(result.variants) < 2:
-        return None
-    table = Table(title="difference from baseline: paired ± h (unpaired ± h)")
-    table.add_column("variant")
-    for k in result.kpis:
-        table.add_column(k, justify="right")
+        return
+    rows = []
     for v in result.variants[1:]:
-        cells = []
+        cells = [v.variant.name]
         for k in result.kpis:
             c = v.comparisons[k]
             mark = "*" if c.paired_significant else " "
             cells.append(
                 f"{_fmt(c.difference)} ± {_fmt(c.paired_ci95)}{mark} ({_fmt(c.unpaired_ci95)})"
             )
-        table.add_row(v.variant.name, *cells)
-    table.caption = "* paired 95% interval excludes 0"
-    return table
+        rows.append(cells)
+    print_table(
+        [Column("variant", fit="wrap")]
+        + [Column(k, justify="right", fit="wrap") for k in result.kpis],
+        rows,
+        title="difference from baseline: paired ± h (unpaired ± h)",
+        caption="* paired 95% interval excludes 0",
+        console=console,
+    )
 
 
 def _summary_lines(result: ExperimentResult) -> list[str]:
@@ -146,11 +150,9 @@ def experiment_cmd(
             run = run_experiment(
                 ctx, spec, workers=workers, report=not no_report, progress=progress
             )
-        console = Console()
-        console.print(_variants_table(run.result))
-        diff = _diff_table(run.result)
-        if diff is not None:
-            console.print(diff)
+        console = Console(soft_wrap=True)
+        _print_variants(run.result, console)
+        _print_diff(run.result, console)
         for line in _summary_lines(run.result):
             console.print(line, markup=False, highlight=False)
         console.print(

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -25,27 +24,28 @@ from caretwin.cli.common import (
     progress_bar,
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
+from caretwin.cli.tables import Column, print_table
 from caretwin.errors import DataError
 
 if TYPE_CHECKING:
     from caretwin.services.forecast import ForecastRun
 
 
-def _table(run: ForecastRun, every: int) -> Table:
+def _print_table(run: ForecastRun, every: int) -> None:
     from caretwin.forecast.report import table_rows
 
     res = run.result
-    table = Table(
+    print_table(
+        [Column("hour", justify="right")]
+        + [
+            Column(f"{name}\n(cap {cap})", justify="right", fit="wrap")
+            for name, cap in zip(res.resources, res.capacities, strict=True)
+        ],
+        [list(row) for row in table_rows(res, every)],
         title=f"{res.model_name} ({res.scenario}) — census forecast, {res.replications} "
         f"replications, from {res.as_of or f'hour {res.start_hour:g} of the week'}",
         caption="units held at each hour mark: median [50% interval] (90% interval)",
     )
-    table.add_column("hour", justify="right")
-    for name, cap in zip(res.resources, res.capacities, strict=True):
-        table.add_column(f"{name} (cap {cap})", justify="right")
-    for row in table_rows(res, every):
-        table.add_row(*row)
-    return table
 
 
 def forecast_cmd(
@@ -92,11 +92,10 @@ def forecast_cmd(
         with progress_bar() as bar:
             task = bar.add_task("replications", total=reps)
             run = run_forecast(lambda n: bar.advance(task, n))
-        console = Console()
-        console.print(_table(run, every))
-        console.print(f"{run.result.wall_seconds:.1f} s; run {run.run_id}")
+        _print_table(run, every)
+        typer.echo(f"{run.result.wall_seconds:.1f} s; run {run.run_id}")
         if run.page_path:
-            console.print(f"report: {run.page_path}")
+            typer.echo(f"report: {run.page_path}")
 
 
 def forecast_state_cmd(
@@ -129,7 +128,7 @@ def forecast_state_cmd(
         if fmt == OutputFormat.json:
             print_json(summary)
         else:
-            Console().print(
+            Console(soft_wrap=True).print(
                 f"{summary['patients']} patients, {summary['devices_out']} devices out, hour "
                 f"{st.hour_of_week:g} of the week -> {out}"
             )

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -20,6 +18,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
     from caretwin.hl7v2 import MllpListener
@@ -87,24 +86,27 @@ def parse_cmd(
         if fmt == OutputFormat.json:
             print_json(rows)
             return
-        table = Table(title=path.name)
-        for col in ("#", "line", "type", "control id", "encounter", "class", "location", "note"):
-            table.add_column(col, overflow="fold")
+        table = []
         for r in rows:
             if not r["valid"]:
-                table.add_row(str(r["index"]), str(r["line"]), "", "", "", "", "", r["reason"])
+                table.append([str(r["index"]), str(r["line"]), "", "", "", "", "", r["reason"]])
                 continue
-            table.add_row(
-                str(r["index"]),
-                str(r["line"]),
-                r["message_type"],
-                r["control_id"],
-                r["encounter_id"],
-                r["class_code"],
-                r["location"] or "",
-                "times: " + ", ".join(r["times_present"]),
+            table.append(
+                [
+                    str(r["index"]),
+                    str(r["line"]),
+                    r["message_type"],
+                    r["control_id"],
+                    r["encounter_id"],
+                    r["class_code"],
+                    r["location"] or "",
+                    "times: " + ", ".join(r["times_present"]),
+                ]
             )
-        Console().print(table)
+        columns = [Column("#", justify="right"), Column("line", justify="right"), Column("type")]
+        columns += [Column("control id", fit="end"), Column("encounter", fit="end")]
+        columns += [Column("class", drop=1), Column("location", fit="end", drop=2)]
+        print_table([*columns, Column("note", fit="wrap")], table, title=path.name)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -20,6 +20,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
     from caretwin.ingest import IngestReport
@@ -33,14 +34,18 @@ lake_app = typer.Typer(help="The workspace's data lake.", no_args_is_help=True)
 
 
 def _print_report(report: IngestReport) -> None:
-    table = Table(title="ingest")
-    for col in ("resource type", "added", "unchanged", "quarantined"):
-        table.add_column(col, justify="left" if col == "resource type" else "right")
+    rows: list[list[str | Text]] = []
     for rtype, c in report.counts.items():
-        quarantined = f"[red]{c.quarantined}[/]" if c.quarantined else "0"
-        table.add_row(rtype, str(c.added), str(c.unchanged), quarantined)
-    console = Console()
-    console.print(table)
+        quarantined = Text(str(c.quarantined), style="red" if c.quarantined else "")
+        rows.append([rtype, str(c.added), str(c.unchanged), quarantined])
+    numbers = ("added", "unchanged", "quarantined")
+    console = Console(soft_wrap=True)
+    print_table(
+        [Column("resource type"), *(Column(n, justify="right") for n in numbers)],
+        rows,
+        title="ingest",
+        console=console,
+    )
     status = "no change" if report.no_change else f"snapshot {report.snapshot_id}"
     console.print(
         f"{status}\ndata hash {report.data_hash}\n"
@@ -81,12 +86,11 @@ def tables_cmd(
         if fmt == OutputFormat.json:
             print_json(result)
             return
-        table = Table(title=f"lake (data hash {result['data_hash'][:16]}…)")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, rows in result["tables"].items():
-            table.add_row(name, str(rows))
-        Console().print(table)
+        print_table(
+            [Column("table"), Column("rows", justify="right")],
+            [[name, str(rows)] for name, rows in result["tables"].items()],
+            title=f"lake (data hash {result['data_hash'][:16]}…)",
+        )
 
 
 @lake_app.command("quarantine")
@@ -104,12 +108,19 @@ def quarantine_cmd(
         if fmt == OutputFormat.json:
             print_json(rows)
             return
-        table = Table(title="quarantine")
-        for col in ("source file", "line", "type", "reason"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(r["source_file"], str(r["line"]), r["resource_type"] or "", r["reason"])
-        Console().print(table)
+        print_table(
+            [
+                Column("source file", fit="start"),
+                Column("line", justify="right"),
+                Column("type", fit="end"),
+                Column("reason", fit="wrap"),
+            ],
+            [
+                [r["source_file"], str(r["line"]), r["resource_type"] or "", r["reason"]]
+                for r in rows
+            ],
+            title="quarantine",
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -15,6 +13,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 runs_app = typer.Typer(help="Recorded runs and their manifests.", no_args_is_help=True)
 
@@ -36,20 +35,18 @@ def runs_list(
         if fmt == OutputFormat.json:
             print_json([r.to_dict() for r in runs])
             return
-        table = Table(title=f"runs — {ctx.workspace.root}")
-        for col in (
-            "run id",
-            "kind",
-            "status",
-            "created (UTC)",
-            "model",
-            "scenario",
-            "seed",
-            "reps",
-        ):
-            table.add_column(col, overflow="fold", no_wrap=col == "run id")
-        for r in runs:
-            table.add_row(
+        columns = [
+            Column("run id"),
+            Column("kind", drop=3),
+            Column("status"),
+            Column("created (UTC)"),
+            Column("model", fit="end"),
+            Column("scenario", fit="end", drop=4),
+            Column("seed", justify="right", drop=6),
+            Column("reps", justify="right", drop=5),
+        ]
+        rows = [
+            [
                 r.run_id,
                 r.kind,
                 r.status,
@@ -58,8 +55,10 @@ def runs_list(
                 r.scenario or "",
                 "" if r.seed is None else str(r.seed),
                 "" if r.replications is None else str(r.replications),
-            )
-        Console().print(table)
+            ]
+            for r in runs
+        ]
+        print_table(columns, rows, title="runs")
 
 
 @runs_app.command("show")
@@ -79,9 +78,7 @@ def runs_show(
         if fmt == OutputFormat.json:
             print_json(data)
             return
-        table = Table(title=f"run {run_id}", show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
+        rows = []
         for key, value in data.items():
             if isinstance(value, dict | list):
                 text = (
@@ -91,8 +88,8 @@ def runs_show(
                 )
             else:
                 text = "" if value is None else str(value)
-            table.add_row(key, text)
-        Console().print(table)
+            rows.append([key, text])
+        print_table([Column("field"), Column("value", fit="wrap")], rows, title=f"run {run_id}")
 
 
 def reproduce_cmd(

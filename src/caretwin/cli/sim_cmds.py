@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -20,6 +19,7 @@ from caretwin.cli.common import (
     progress_bar,
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
+from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
     from caretwin.services.simulation import SimulationRun
@@ -42,21 +42,21 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}" if abs(x) < 1000 else f"{x:.1f}"
 
 
-def _table(run: SimulationRun) -> Table:
+def _print_table(run: SimulationRun) -> None:
     names = list(run.results)
-    table = Table(
-        title=f"{run.primary.model_name} — {run.primary.replications.__len__()} replications"
-    )
-    table.add_column("KPI")
-    for n in names:
-        table.add_column(f"{n} (mean ± 95% CI)", justify="right")
+    rows: list[list[str | Text]] = []
     for kpi, s in run.primary.summary.items():
-        cells = []
+        cells: list[str | Text] = [Text.assemble(kpi, "  ", (s.label, "dim"))]
         for n in names:
             k = run.results[n].summary[kpi]
             cells.append(f"{_fmt(k.mean)} ± {_fmt(k.ci95)}")
-        table.add_row(f"{kpi}  [dim]{s.label}[/]", *cells)
-    return table
+        rows.append(cells)
+    print_table(
+        [Column("KPI", fit="wrap")]
+        + [Column(f"{n}\nmean ± 95% CI", justify="right", fit="wrap") for n in names],
+        rows,
+        title=f"{run.primary.model_name} — {len(run.primary.replications)} replications",
+    )
 
 
 def simulate_cmd(
@@ -138,16 +138,15 @@ def simulate_cmd(
                 }
             print_json(out)
             return
-        console = Console()
-        console.print(_table(run))
+        _print_table(run)
         secs = sum(r.wall_seconds for r in run.results.values())
         events = sum(r.events for r in run.results.values())
-        console.print(
+        typer.echo(
             f"{events:,} events in {secs:.1f} s on the {run.primary.engine} engine "
             f"({run.primary.executor}, {run.primary.workers} workers); run {run.run_id}"
         )
         if run.report_path:
-            console.print(f"report: {run.report_path}")
+            typer.echo(f"report: {run.report_path}")
 
 
 def register(app: typer.Typer) -> None:

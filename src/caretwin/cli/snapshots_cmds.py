@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -20,6 +19,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 app = typer.Typer(
     help="Lake snapshots: what each ingest added, diffs, data quality.", no_args_is_help=True
@@ -53,17 +53,17 @@ def list_cmd(
         if fmt == OutputFormat.json:
             print_json([s.model_dump(mode="json") for s in items])
             return
-        table = Table(title="snapshots")
-        for col in ("snapshot", "time", "actor", "source", "added", "quarantined", "data hash"):
-            numeric = col in ("added", "quarantined")
-            table.add_column(
-                col,
-                overflow="fold",
-                no_wrap=col in ("snapshot", "time", "data hash") or numeric,
-                justify="right" if numeric else "left",
-            )
-        for s in items:
-            table.add_row(
+        columns = [
+            Column("snapshot"),
+            Column("time"),
+            Column("actor", fit="end"),
+            Column("source", fit="start"),
+            Column("added", justify="right"),
+            Column("quarantined", justify="right"),
+            Column("data hash", drop=1),
+        ]
+        rows = [
+            [
                 _short(s.snapshot_id),
                 s.created_at[:19],
                 s.actor or "(not recorded)",
@@ -71,8 +71,10 @@ def list_cmd(
                 str(s.added),
                 str(s.quarantined),
                 _short(s.data_hash),
-            )
-        Console().print(table)
+            ]
+            for s in items
+        ]
+        print_table(columns, rows, title="snapshots")
 
 
 @app.command("show")
@@ -91,37 +93,52 @@ def show_cmd(
         if fmt == OutputFormat.json:
             print_json(d.model_dump(mode="json"))
             return
-        s, console = d.snapshot, Console()
-        console.print(
+        s = d.snapshot
+        typer.echo(
             f"snapshot {s.snapshot_id}\ntime {s.created_at}  actor "
             f"{s.actor or '(not recorded)'}\nsource {s.source or ''}\n"
             f"data hash {s.data_hash}"
         )
-        types = Table(title="resources by type")
-        for col in ("type", "new", "updated", "deleted", "added", "unchanged", "quarantined"):
-            types.add_column(col, justify="left" if col == "type" else "right")
         changes = {c.resource_type: c for c in d.changes}
+        rows = []
         for rtype in sorted(set(changes) | set(s.counts)):
             c, o = changes.get(rtype), s.counts.get(rtype, {})
-            types.add_row(
-                rtype,
-                *(str(getattr(c, k, 0)) for k in ("added", "updated", "deleted")),
-                *(str(o.get(k, "")) for k in ("added", "unchanged", "quarantined")),
+            rows.append(
+                [
+                    rtype,
+                    *(str(getattr(c, k, 0)) for k in ("added", "updated", "deleted")),
+                    *(str(o.get(k, "")) for k in ("added", "unchanged", "quarantined")),
+                ]
             )
-        console.print(types)
-        files = Table(title="files")
-        for col in ("file", "records", "quarantined"):
-            files.add_column(col, overflow="fold", justify="left" if col == "file" else "right")
-        for f in d.files:
-            files.add_row(f.source_file, str(f.records), str(f.quarantined))
-        console.print(files)
+        numbers = ("new", "updated", "deleted", "added", "unchanged", "quarantined")
+        print_table(
+            [Column("type"), *(Column(n, justify="right") for n in numbers)],
+            rows,
+            title="resources by type",
+        )
+        print_table(
+            [
+                Column("file", fit="start"),
+                Column("records", justify="right"),
+                Column("quarantined", justify="right"),
+            ],
+            [[f.source_file, str(f.records), str(f.quarantined)] for f in d.files],
+            title="files",
+        )
         if d.quarantine:
-            q = Table(title=f"quarantine ({len(d.quarantine)} of {d.quarantine_total})")
-            for col in ("file", "line", "type", "reason"):
-                q.add_column(col, overflow="fold")
-            for r in d.quarantine:
-                q.add_row(r.source_file, str(r.line), r.resource_type or "", r.reason)
-            console.print(q)
+            print_table(
+                [
+                    Column("file", fit="start"),
+                    Column("line", justify="right"),
+                    Column("type", fit="end"),
+                    Column("reason", fit="wrap"),
+                ],
+                [
+                    [r.source_file, str(r.line), r.resource_type or "", r.reason]
+                    for r in d.quarantine
+                ],
+                title=f"quarantine ({len(d.quarantine)} of {d.quarantine_total})",
+            )
 
 
 @app.command("diff")
@@ -145,24 +162,22 @@ def diff_cmd(
                 }
             )
             return
-        console = Console()
         note = " (given newest first; shown oldest first)" if d.swapped else ""
-        console.print(
+        typer.echo(
             f"{_short(d.from_snapshot)} → {_short(d.to_snapshot)}: "
             f"{d.snapshots_between} snapshot(s){note}"
         )
-        types = Table(title="resources")
-        for col in ("type", "added", "updated", "deleted"):
-            types.add_column(col, justify="left" if col == "type" else "right")
-        for t in d.types:
-            types.add_row(t.resource_type, str(t.added), str(t.updated), str(t.deleted))
-        console.print(types)
-        rows = Table(title="rows per table")
-        for col in ("table", "before", "after", "change"):
-            rows.add_column(col, justify="left" if col == "table" else "right")
-        for r in d.tables:
-            rows.add_row(r.table, str(r.before), str(r.after), f"{r.change:+d}")
-        console.print(rows)
+        print_table(
+            [Column("type")]
+            + [Column(c, justify="right") for c in ("added", "updated", "deleted")],
+            [[t.resource_type, str(t.added), str(t.updated), str(t.deleted)] for t in d.types],
+            title="resources",
+        )
+        print_table(
+            [Column("table")] + [Column(c, justify="right") for c in ("before", "after", "change")],
+            [[r.table, str(r.before), str(r.after), f"{r.change:+d}"] for r in d.tables],
+            title="rows per table",
+        )
 
 
 @app.command("quality")
@@ -200,23 +215,22 @@ def quality_cmd(
         if fmt == QualityFormat.html:
             typer.echo(run.html_path)
             return
-        table = Table(title=f"data quality of {_short(r.snapshot_id)} (run {run.run_id})")
-        for col in ("check", "rows", "in snapshot", "quarantined", "examples"):
-            table.add_column(
-                col,
-                overflow="fold",
-                justify="right" if col in ("rows", "in snapshot", "quarantined") else "left",
-            )
-        for f in r.findings:
-            count = f"[red]{f.count}[/]" if f.count else "0"
-            table.add_row(
-                f.check,
-                count,
-                "" if f.in_snapshot is None else str(f.in_snapshot),
-                str(f.quarantined),
-                ", ".join(f.examples + f.quarantine_examples),
-            )
-        Console().print(table)
+        print_table(
+            [Column("check", fit="end")]
+            + [Column(c, justify="right") for c in ("rows", "in snapshot", "quarantined")]
+            + [Column("examples", fit="wrap")],
+            [
+                [
+                    f.check,
+                    Text(str(f.count), style="red") if f.count else "0",
+                    "" if f.in_snapshot is None else str(f.in_snapshot),
+                    str(f.quarantined),
+                    ", ".join(f.examples + f.quarantine_examples),
+                ]
+                for f in r.findings
+            ],
+            title=f"data quality of {_short(r.snapshot_id)} (run {run.run_id})",
+        )
         stale = "" if r.current else " (the lake has changed since this snapshot)"
         typer.echo(f"{r.defects} defect(s){stale}; report {run.json_path}")
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -23,6 +22,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 from caretwin.connectors import AuthMode
 from caretwin.errors import ConfigError, DataError
 
@@ -117,12 +117,17 @@ def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPA
         if fmt == OutputFormat.json:
             print_json(rows)
             return
-        table = Table(title="sources")
-        for col in ("name", "kind", "base url", "auth", "added"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["name"], r["kind"], r["base_url"], r["auth"], r["created_at"][:19])
-        Console().print(table)
+        print_table(
+            [
+                Column("name"),
+                Column("kind"),
+                Column("base url", fit="end"),
+                Column("auth"),
+                Column("added", drop=1),
+            ],
+            [[r["name"], r["kind"], r["base_url"], r["auth"], r["created_at"][:19]] for r in rows],
+            title="sources",
+        )
 
 
 @sources_app.command("show")
@@ -140,26 +145,25 @@ def show_cmd(
         if fmt == OutputFormat.json:
             print_json(info)
             return
-        console = Console()
+        console = Console(soft_wrap=True)
         src = info["source"]
         deletes = "; reconciles deletes" if src.get("reconcile_deletes") else ""
         console.print(f"[bold]{name}[/] {src['base_url']} (auth {src['auth']['mode']}{deletes})")
         for rtype, mark in sorted(info["watermarks"].items()):
             console.print(f"  watermark {rtype}: {mark}")
-        table = Table(title="recent pulls")
-        for col in ("pull", "mode", "status", "started", "fetched", "snapshot"):
-            table.add_column(col)
-        for p in info["pulls"]:
-            fetched = sum((p["counts"].get("fetched") or {}).values())
-            table.add_row(
+        rows = [
+            [
                 p["pull_id"],
                 p["mode"],
                 p["status"],
                 p["started_at"][:19],
-                str(fetched),
+                str(sum((p["counts"].get("fetched") or {}).values())),
                 (p["snapshot_id"] or "-")[:16],
-            )
-        console.print(table)
+            ]
+            for p in info["pulls"]
+        ]
+        columns = ["pull", "mode", "status", "started", "fetched", "snapshot"]
+        print_table([Column(c) for c in columns], rows, title="recent pulls", console=console)
 
 
 @sources_app.command("set-url")
@@ -208,21 +212,27 @@ def remove_cmd(
 
 
 def _print_pull(report: PullReport) -> None:
-    console = Console()
-    table = Table(title=f"pull {report.pull_id} ({report.mode})")
-    for col in ("resource type", "fetched", "added", "unchanged", "deleted", "quarantined"):
-        table.add_column(col, justify="left" if col == "resource type" else "right")
+    console = Console(soft_wrap=True)
+    rows = []
     for rtype in sorted(set(report.fetched) | set(report.ingest)):
         c = report.ingest.get(rtype, {})
-        table.add_row(
-            rtype,
-            str(report.fetched.get(rtype, "-")),
-            str(c.get("added", 0)),
-            str(c.get("unchanged", 0)),
-            str(report.deleted.get(rtype, 0)),
-            str(c.get("quarantined", 0)),
+        rows.append(
+            [
+                rtype,
+                str(report.fetched.get(rtype, "-")),
+                str(c.get("added", 0)),
+                str(c.get("unchanged", 0)),
+                str(report.deleted.get(rtype, 0)),
+                str(c.get("quarantined", 0)),
+            ]
         )
-    console.print(table)
+    numbers = ("fetched", "added", "unchanged", "deleted", "quarantined")
+    print_table(
+        [Column("resource type"), *(Column(n, justify="right") for n in numbers)],
+        rows,
+        title=f"pull {report.pull_id} ({report.mode})",
+        console=console,
+    )
     s = report.stats
     console.print(
         f"status {report.status}; {s.get('requests', 0)} requests, {s.get('pages', 0)} pages, "

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -17,6 +15,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 from caretwin.errors import ConfigError
 
 
@@ -76,20 +75,20 @@ def synth_cmd(
             data: dict[str, Any] = report.to_dict()
             print_json(data)
             return
-        table = Table(title=f"{report.model_name} — {report.days} days, seed {report.seed}")
-        table.add_column("file")
-        table.add_column("records", justify="right")
-        for kind, n in report.counts.items():
-            name = "workorders.csv" if kind == "WorkOrder" else f"{kind}.ndjson"
-            table.add_row(name, f"{n:,}")
-        console = Console()
-        console.print(table)
-        console.print(
+        print_table(
+            [Column("file"), Column("records", justify="right")],
+            [
+                ["workorders.csv" if kind == "WorkOrder" else f"{kind}.ndjson", f"{n:,}"]
+                for kind, n in report.counts.items()
+            ],
+            title=f"{report.model_name} — {report.days} days, seed {report.seed}",
+        )
+        typer.echo(
             f"window {report.window_start} .. {report.window_end} "
             f"(warm-up {report.warmup_days:g} days); {report.trace_events:,} events "
             f"in {report.seconds:.1f} s"
         )
-        console.print(f"written to {report.out_dir}")
+        typer.echo(f"written to {report.out_dir}")
 
 
 def register(app: typer.Typer) -> None:

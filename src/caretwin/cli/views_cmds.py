@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -24,6 +22,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
     from caretwin.views.conformance import CaseResult
@@ -60,13 +59,17 @@ def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPA
         if fmt == OutputFormat.json:
             print_json(views)
             return
-        table = Table(title="views")
-        for col in ("name", "resource", "origin", "columns"):
-            table.add_column(col)
-        for v in views:
-            origin = "workspace (override)" if v["override"] else v["origin"]
-            table.add_row(v["name"], v["resource"], origin, ", ".join(v["columns"]))
-        Console().print(table)
+        rows = [
+            [
+                v["name"],
+                v["resource"],
+                "workspace (override)" if v["override"] else v["origin"],
+                ", ".join(v["columns"]),
+            ]
+            for v in views
+        ]
+        columns = [Column("name"), Column("resource"), Column("origin", fit="end")]
+        print_table([*columns, Column("columns", fit="wrap")], rows, title="views")
 
 
 @views_app.command("show")
@@ -129,12 +132,10 @@ def run_cmd(
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table()
-    for col in columns:
-        table.add_column(col)
-    for row in rows[:_SHOWN_ROWS]:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    Console().print(table)
+    print_table(
+        [Column(c, fit="end") for c in columns],
+        [["" if row[c] is None else str(row[c]) for c in columns] for row in rows[:_SHOWN_ROWS]],
+    )
     if len(rows) > _SHOWN_ROWS:
         typer.echo(f"… {len(rows) - _SHOWN_ROWS} more rows (use --out to write them all)")
 

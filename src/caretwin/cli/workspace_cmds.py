@@ -7,8 +7,7 @@ from typing import Any
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from caretwin.cli.common import (
     FORMAT_OPTION,
@@ -17,6 +16,7 @@ from caretwin.cli.common import (
     cli_errors,
     print_json,
 )
+from caretwin.cli.tables import Column, print_table
 
 DIRECTORY_ARGUMENT: Any = typer.Argument(
     ..., help="Folder for the new workspace (created if needed)."
@@ -62,21 +62,29 @@ def audit_list(
         if fmt == OutputFormat.json:
             print_json([e.to_dict() for e in events])
             return
-        table = Table(title=f"audit log — {ctx.workspace.root}")
-        for col in ("id", "at (UTC)", "actor", "action", "target", "outcome", "details"):
-            table.add_column(col, overflow="fold", no_wrap=col in ("action", "outcome"))
         colours = {"ok": "green", "denied": "yellow", "error": "red", "recovered": "magenta"}
-        for e in events:
-            table.add_row(
+        columns = [
+            Column("id", justify="right"),
+            Column("at (UTC)"),
+            Column("actor", fit="end", drop=1),
+            Column("action"),
+            Column("target", fit="end"),
+            Column("outcome"),
+            Column("details", fit="end"),
+        ]
+        rows: list[list[str | Text]] = [
+            [
                 str(e.id),
                 e.at.strftime("%Y-%m-%d %H:%M:%S"),
                 e.actor,
                 e.action,
                 e.target,
-                f"[{colours.get(e.outcome, 'white')}]{e.outcome}[/]",
+                Text(e.outcome, style=colours.get(e.outcome, "")),
                 orjson.dumps({k: v for k, v in e.details.items() if v is not None}).decode(),
-            )
-        Console().print(table)
+            ]
+            for e in events
+        ]
+        print_table(columns, rows, title="audit log")
 
 
 def register(app: typer.Typer) -> None:
