@@ -7,55 +7,23 @@ chunks are in flight, so memory stays bounded; results are taken in submission o
 lake is the same whatever the number of workers (``CARETWIN_INGEST_WORKERS`` overrides it; 1
 parses in this process).
 
-Workers die with this process: a killed ingest (SIGKILL, OOM killer) must not leave its workers
-(a few hundred MB each) and multiprocessing's resource tracker running under init. On Linux
-each worker asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``); everywhere a
-watchdog thread in the worker exits when its parent process changes. The resource tracker exits
-by itself once every holder of its pipe (this process and the workers) is gone.
+Workers die with this process (:func:`caretwin.lifetime.die_with_parent`): a killed ingest
+must not leave its workers (a few hundred MB each) and the resource tracker running under init.
 """
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
-import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from caretwin.ingest.parse import Chunk, Parsed, parse_chunk
+from caretwin.lifetime import die_with_parent
 
 #: Below this much input, starting processes costs more than it saves.
 PARALLEL_BYTES = 48 << 20
-
-
-#: prctl(2) option: the signal the kernel sends this process when its parent dies.
-_PR_SET_PDEATHSIG = 1
-#: How often a worker's watchdog looks for its parent (where PDEATHSIG is unavailable).
-WATCH_SECONDS = 0.5
-
-
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker when ``parent`` (the ingesting process) dies."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no libc prctl: the watchdog still works
-            pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(WATCH_SECONDS)
-    os._exit(1)  # orphaned: nobody will read our results
 
 
 def worker_count(size: int, workers: int | None) -> int:
@@ -75,7 +43,7 @@ def parse_all(chunks: Iterable[Chunk], size: int, workers: int | None = None) ->
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=n, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+        max_workers=n, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
     ) as pool:
         pending: deque[Future[Parsed]] = deque()
         for chunk in chunks:

@@ -30,6 +30,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, TypeVar
 
 from caretwin.errors import CareTwinError, SimulationError
+from caretwin.lifetime import die_with_parent
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -132,7 +133,10 @@ def _serial(job_fn: Callable[[J], R], jobs: Sequence[J], progress: Progress | No
 def _local(
     job_fn: Callable[[J], R], jobs: Sequence[J], workers: int, progress: Progress | None
 ) -> Iterator[R]:
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # workers die with this process: a killed run leaves no replication running under init
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
 
         def submit(i: int) -> Future[R]:
             return pool.submit(_call, job_fn, jobs[i])
