@@ -3,7 +3,8 @@
 PostgreSQL tests skip (with the reason) when no server answers on 127.0.0.1:5432 — handy on a
 laptop — but CI sets ``CARETWIN_REQUIRE_POSTGRES=1`` and then an unreachable server *fails* the
 tests, so the PostgreSQL path can never be skipped silently. ``CARETWIN_TEST_POSTGRES_URL`` points
-the tests at another server.
+the tests at another server. Browser tests follow the same rule with ``CARETWIN_REQUIRE_BROWSER=1``
+(headless Chromium at ``CARETWIN_CHROMIUM``, default Debian's ``/usr/bin/chromium``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -66,6 +68,30 @@ def pg_url(_pg_server: str | None) -> Iterator[str]:
     yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
     with psycopg.connect(_libpq_dsn(base), autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the session (a playwright ``Browser``); pages are per test.
+
+    Skips with the reason when playwright or the browser is missing, and fails instead under
+    ``CARETWIN_REQUIRE_BROWSER=1`` (CI), so the layout tests can never be skipped silently.
+    """
+    executable = os.environ.get("CARETWIN_CHROMIUM", "/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        missing = f"playwright is not installed ({exc}); pip install playwright"
+    else:
+        missing = "" if Path(executable).exists() else f"no Chromium at {executable}"
+    if missing:
+        if os.environ.get("CARETWIN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CARETWIN_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

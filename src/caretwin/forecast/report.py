@@ -13,51 +13,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from caretwin.forecast.run import ForecastResult
 from caretwin.reports import DISCLAIMER
-from caretwin.reports.figures import PALETTE, script_json
+from caretwin.reports.figures import PALETTE, base_layout, stacked_panels
 from caretwin.reports.output import write_document
-from caretwin.reports.report import plotly_js
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
- body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2329;
-        max-width: 1180px; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; line-height: 1.45; }
- .disclaimer { border-left: 4px solid #9a4a00; background: #fff6ea; padding: .6rem .9rem; }
- .meta { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }
- .meta dt { color: #5b6670; } .meta dd { margin: 0; }
- table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0 1rem; }
- th, td { border: 1px solid #d9dee3; padding: .25rem .5rem; }
- td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
- th { background: #f5f7f9; } .caption { color: #5b6670; font-size: .9rem; max-width: 80ch; }
- #plot { width: 100%; min-height: 300px; border: 1px solid #d9dee3; }
-</style></head><body>
-<h1>{{ title }}</h1>
-<dl class="meta">{% for k, v in meta %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>
-<p class="disclaimer">{{ disclaimer }}</p>
-<h2>Census forecast</h2>
-<div id="plot"></div>
-<p class="caption">{{ caption }}</p>
-<script type="application/json" id="figure-data">{{ figure }}</script>
-<h2>Numbers</h2>
-<p class="caption">Median [50% interval] (90% interval) of units held, by hour since the state.</p>
-<table><thead><tr><th>hour</th>{% for r in resources %}<th>{{ r }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in rows %}<tr><th>{{ row[0] }}</th>
-{% for c in row[1:] %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
-<script>{{ plotly_js }}</script>
-<script>
-(function () {
-  var fig = JSON.parse(document.getElementById("figure-data").textContent);
-  Plotly.newPlot("plot", fig.data, fig.layout, {displaylogo: false, responsive: true});
-})();
-</script></body></html>
-"""
+from caretwin.reports.plot import Plot
+from caretwin.reports.report import plotly_js, template
 
 
 def _x(result: ForecastResult) -> list[Any]:
@@ -69,18 +32,18 @@ def _x(result: ForecastResult) -> list[Any]:
 
 
 def forecast_figure(result: ForecastResult) -> dict[str, Any]:
-    """A fan chart per pool (own y axis), stacked vertically with a shared x axis."""
+    """A fan chart per pool (own y axis), stacked vertically over one x axis at the bottom."""
     q = result.quantiles()
     x = _x(result)
     n = len(result.resources)
-    layout: dict[str, Any] = {
-        "height": 60 + 190 * n,
-        "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
-        "showlegend": False,
-        "hovermode": "x",
-        "grid": {"rows": n, "columns": 1, "shared_xaxes": True},
-        "annotations": [],
-    }
+    panels = stacked_panels(n, panel_px=150, gap_px=26, top_px=20, bottom_px=56)
+    layout = base_layout(
+        height=panels.height,
+        margin={"l": 60, "r": 20, "t": 20, "b": 56},
+        showlegend=False,
+        hovermode="x",
+    )
+    layout.update(panels.axes)
     data: list[dict[str, Any]] = []
     for k, name in enumerate(result.resources):
         sfx = "" if k == 0 else str(k + 1)
@@ -110,8 +73,7 @@ def forecast_figure(result: ForecastResult) -> dict[str, Any]:
         data.append({"type": "scatter", "x": [x[0], x[-1]], "y": [cap, cap], "mode": "lines",
                      "line": {"color": "#7f7f7f", "dash": "dash", "width": 1},
                      "name": "capacity", "hoverinfo": "skip", **axes})  # fmt: skip
-        layout[f"yaxis{sfx}"] = {"rangemode": "tozero", "title": {"text": label}}
-        layout[f"xaxis{sfx}"] = {"matches": "x"} if k else {}
+        layout[f"yaxis{sfx}"].update(rangemode="tozero", nticks=4, title={"text": label})
     layout[f"xaxis{'' if n == 1 else n}"]["title"] = {
         "text": "local time" if result.as_of else "hours since the state"
     }
@@ -142,8 +104,14 @@ def table_rows(result: ForecastResult, every: int) -> list[list[str]]:
 
 def write_forecast_page(result: ForecastResult, path: Path, run_id: str) -> Path:
     """Render the page and write it atomically to ``path``."""
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    page = env.from_string(_PAGE).render(
+    caption = (
+        "Units held per pool at each hour mark (hour 0 is the state itself): the line is the "
+        "median across replications, the dark band the 50% prediction interval (p25–p75), "
+        "the light band the 90% interval (p05–p95); dashed: capacity. Beds held by boarding "
+        "or blocked patients count as held."
+    )
+    plot = Plot.of("plot-forecast", "Census forecast", caption, forecast_figure(result))
+    page = template("forecast.html.j2").render(
         title=f"{result.model_name}: {result.hours} h census forecast",
         meta=[
             ("run", run_id),
@@ -154,13 +122,7 @@ def write_forecast_page(result: ForecastResult, path: Path, run_id: str) -> Path
             ("model hash", result.model_hash),
         ],
         disclaimer=DISCLAIMER,
-        caption=(
-            "Units held per pool at each hour mark (hour 0 is the state itself): the line is the "
-            "median across replications, the dark band the 50% prediction interval (p25–p75), "
-            "the light band the 90% interval (p05–p95); dashed: capacity. Beds held by boarding "
-            "or blocked patients count as held."
-        ),
-        figure=Markup(script_json(forecast_figure(result))),
+        plots=[plot],
         resources=result.resources,
         rows=table_rows(result, 1),
         plotly_js=Markup(plotly_js()),

@@ -19,9 +19,10 @@ from caretwin.experiment import ExperimentResult, SearchResult
 from caretwin.experiment.variants import format_value, point_name
 from caretwin.reports import experiment_figures as ef
 from caretwin.reports import provenance, tables
-from caretwin.reports.figures import Figure, script_json
+from caretwin.reports.figures import Figure
 from caretwin.reports.output import write_document
-from caretwin.reports.report import DISCLAIMER, DISCLAIMER_BODY, Plot, _environment, plotly_js
+from caretwin.reports.plot import Plot
+from caretwin.reports.report import DISCLAIMER, DISCLAIMER_BODY, _environment, plotly_js
 
 __all__ = ["build_experiment_context", "render_experiment_report", "write_experiment_report"]
 
@@ -146,7 +147,7 @@ def _plots(result: ExperimentResult) -> list[Plot]:
 
     def add(pid: str, title: str, caption: str, fig: Figure | None) -> None:
         if fig is not None:
-            plots.append(Plot(pid, title, caption, Markup(script_json(fig))))
+            plots.append(Plot.of(pid, title, caption, fig))
 
     for i, kpi in enumerate(result.kpis):
         add(

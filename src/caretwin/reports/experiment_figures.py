@@ -12,7 +12,7 @@ from typing import Any
 
 from caretwin.experiment import ExperimentResult
 from caretwin.experiment.variants import point_name
-from caretwin.reports.figures import PALETTE, _layout, _num, _text
+from caretwin.reports.figures import LEGEND_ABOVE, PALETTE, _num, _text, base_layout
 
 __all__ = [
     "differences_figure",
@@ -76,9 +76,10 @@ def sweep_figure(result: ExperimentResult, kpi: str) -> Figure | None:
         shapes.append(_hline(target.goal, "#d62728", "dash"))
     return {
         "data": data,
-        "layout": _layout(
+        "layout": base_layout(
             height=380,
             shapes=shapes,
+            legend=LEGEND_ABOVE,
             xaxis={"title": {"text": _text(path)}, "gridcolor": "#e5e5e5"},
             yaxis={"title": {"text": _text(_kpi_title(result, kpi))}, "gridcolor": "#e5e5e5"},
         ),
@@ -145,7 +146,7 @@ def differences_figure(result: ExperimentResult, kpi: str) -> Figure | None:
         )
     return {
         "data": data,
-        "layout": _layout(
+        "layout": base_layout(
             height=max(260, 60 + 34 * len(rows)),
             shapes=[_vline(0, "#555555")],
             xaxis={"title": {"text": f"difference from baseline: {_text(kpi)}"}, "zeroline": True},
@@ -155,7 +156,7 @@ def differences_figure(result: ExperimentResult, kpi: str) -> Figure | None:
                 "autorange": "reversed",
                 "automargin": True,
             },
-            legend={"orientation": "h", "y": -0.25},
+            legend=LEGEND_ABOVE,
         ),
     }
 
@@ -179,7 +180,7 @@ def replications_figure(result: ExperimentResult) -> Figure | None:
                 "name": what,
             }
         ],
-        "layout": _layout(
+        "layout": base_layout(
             height=340,
             shapes=shapes,
             xaxis={"title": {"text": "replications"}},
@@ -215,12 +216,12 @@ def warmup_figure(result: ExperimentResult) -> Figure | None:
                 "line": {"color": "#1f77b4", "width": 2.5},
             },
         ],
-        "layout": _layout(
+        "layout": base_layout(
             height=360,
             shapes=shapes,
             xaxis={"title": {"text": "day from an empty start"}},
             yaxis={"title": {"text": f"{_text(adv.resource)} units held"}, "rangemode": "tozero"},
-            legend={"orientation": "h", "y": -0.25},
+            legend=LEGEND_ABOVE,
         ),
     }
 
@@ -245,7 +246,7 @@ def search_figure(result: ExperimentResult) -> Figure | None:
     first = result.searches[0]
     return {
         "data": data,
-        "layout": _layout(
+        "layout": base_layout(
             height=360,
             shapes=[_hline(first.goal, "#d62728", "dash")],
             xaxis={"title": {"text": _text(first.vary)}},

@@ -34,6 +34,11 @@ _LAYOUT: dict[str, Any] = {
     "hovermode": "closest",
 }
 _AXIS = {"gridcolor": "#e5e5e5", "zeroline": False, "automargin": True}
+# A horizontal legend above the plot area, where no axis title or tick label can meet it at any
+# width (below it, a legend placed as a fraction of a short plot lands on the x axis title).
+LEGEND_ABOVE: dict[str, Any] = {
+    "orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
+}  # fmt: skip
 
 
 def _text(s: str) -> str:
@@ -45,8 +50,49 @@ def _num(x: float) -> float | None:
     return float(f"{x:.6g}") if math.isfinite(x) else None
 
 
-def _layout(**extra: Any) -> dict[str, Any]:
+def base_layout(**extra: Any) -> dict[str, Any]:
+    """The look every report figure shares (font, white background, grid), plus ``extra``."""
     return {**_LAYOUT, "xaxis": dict(_AXIS), "yaxis": dict(_AXIS), **extra}
+
+
+@dataclass(frozen=True)
+class Panels:
+    """Axes of panels stacked vertically that share one x axis, drawn under the last panel."""
+
+    height: int  # px of the whole figure, which its box is given in CSS
+    axes: dict[str, Any]  # xaxis, yaxis, xaxis2, ... ready for the layout
+    tops: list[float]  # top edge of each panel, as a fraction of the plot area
+
+
+def stacked_panels(n: int, *, panel_px: int, gap_px: int, top_px: int, bottom_px: int) -> Panels:
+    """The layout make_subplots(rows=n, shared_xaxes=True) gives, with gaps set in px.
+
+    Every panel's x axis is anchored to its own y axis (so it sits under that panel, not under
+    the first) and matches the first one; only the bottom one shows tick labels. The figure's
+    height follows from the panel count, so a box of that height keeps every panel at
+    ``panel_px`` whatever the width.
+    """
+    height = top_px + bottom_px + n * panel_px + (n - 1) * gap_px
+    plot_h = height - top_px - bottom_px
+    axes: dict[str, Any] = {}
+    tops = []
+    for k in range(n):
+        suffix = "" if k == 0 else str(k + 1)
+        y1 = 1 - k * (panel_px + gap_px) / plot_h
+        last = k == n - 1
+        axes[f"xaxis{suffix}"] = {
+            **_AXIS,
+            "anchor": f"y{suffix}",
+            "showticklabels": last,
+            **({"matches": "x"} if k else {}),
+        }
+        axes[f"yaxis{suffix}"] = {
+            **_AXIS,
+            "domain": [max(0.0, y1 - panel_px / plot_h), y1],
+            "anchor": f"x{suffix}",
+        }
+        tops.append(y1)
+    return Panels(height, axes, tops)
 
 
 def occupancy_figure(results: Sequence[SimulationResult]) -> Figure | None:
@@ -62,37 +108,22 @@ def occupancy_figure(results: Sequence[SimulationResult]) -> Figure | None:
     if not resources:
         return None
     n = len(resources)
-    panel_h, gap_px, top_px, bottom_px = 130, 42, 34, 100
-    height = top_px + bottom_px + n * panel_h + (n - 1) * gap_px
-    plot_h = height - top_px - bottom_px
-    layout = _layout(
-        height=height,
+    top_px, bottom_px = 34, 100
+    panels = stacked_panels(n, panel_px=130, gap_px=42, top_px=top_px, bottom_px=bottom_px)
+    plot_h = panels.height - top_px - bottom_px
+    layout = base_layout(
+        height=panels.height,
         margin={"l": 60, "r": 20, "t": top_px, "b": bottom_px},
         legend={"orientation": "h", "x": 0, "y": -62 / plot_h, "yanchor": "top"},
     )
-    layout.pop("xaxis")
-    layout.pop("yaxis")
+    layout.update(panels.axes)
+    layout[f"xaxis{'' if n == 1 else n}"]["title"] = {"text": "day of the run window"}
     data: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for k, resource in enumerate(resources):
         suffix = "" if k == 0 else str(k + 1)
-        y1 = 1 - k * (panel_h + gap_px) / plot_h
-        y0 = max(0.0, y1 - panel_h / plot_h)
-        last = k == n - 1
-        layout[f"xaxis{suffix}"] = {
-            **_AXIS,
-            "anchor": f"y{suffix}",
-            "showticklabels": last,
-            **({"matches": "x"} if k else {}),
-            **({"title": {"text": "day of the run window"}} if last else {}),
-        }
-        layout[f"yaxis{suffix}"] = {
-            **_AXIS,
-            "domain": [y0, y1],
-            "anchor": f"x{suffix}",
-            "rangemode": "tozero",
-            "nticks": 4,
-        }
+        y1 = panels.tops[k]
+        layout[f"yaxis{suffix}"].update(rangemode="tozero", nticks=4)
         annotations.append(
             {
                 "text": f"<b>{_text(resource)}</b>",
@@ -277,9 +308,7 @@ def distribution_figure(
         }
         for i, (name, share) in enumerate(dist.shares)
     ]
-    layout = _layout(
-        height=380, barmode="overlay", bargap=0, legend={"orientation": "h", "y": -0.22}
-    )
+    layout = base_layout(height=380, barmode="overlay", bargap=0, legend=LEGEND_ABOVE)
     layout["xaxis"].update(
         title={"text": f"hours (bins of {HIST_BIN_H:g} h)"}, range=[0, dist.x_max]
     )
@@ -341,7 +370,9 @@ def distribution_figure(
     return {"data": data, "layout": layout}
 
 
-def kpi_bars_figure(results: Sequence[SimulationResult], columns: int = 3) -> Figure | None:
+def kpi_bars_figure(
+    results: Sequence[SimulationResult], columns: int = 3, row_px: int = 260
+) -> Figure | None:
     """One small bar chart per KPI: scenario means with 95% CI error bars."""
     names = kpi_names(results)
     if not names:
@@ -351,7 +382,7 @@ def kpi_bars_figure(results: Sequence[SimulationResult], columns: int = 3) -> Fi
     gap_x, gap_y = 0.08, min(0.12, 0.5 / rows)
     width = (1 - gap_x * (cols - 1)) / cols
     height = (1 - gap_y * (rows - 1)) / rows
-    layout = _layout(height=max(300, 260 * rows), showlegend=False)
+    layout = base_layout(height=max(300, row_px * rows), showlegend=False)
     layout.pop("xaxis")
     layout.pop("yaxis")
     data: list[dict[str, Any]] = []

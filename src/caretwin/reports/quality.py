@@ -17,8 +17,9 @@ import caretwin
 from caretwin.quality import QualityReport
 from caretwin.quality.valuesets import load_value_set
 from caretwin.reports import report as base
-from caretwin.reports.figures import PALETTE, script_json
+from caretwin.reports.figures import PALETTE
 from caretwin.reports.output import write_document
+from caretwin.reports.plot import Plot
 
 __all__ = ["build_quality_context", "render_quality_report", "write_quality_report"]
 
@@ -54,9 +55,11 @@ def _null_figure(report: QualityReport) -> dict[str, Any] | None:
         ],
         "layout": {
             "height": 120 + 22 * len(labels),
-            "margin": {"l": 220, "r": 20, "t": 20, "b": 40},
+            # the left margin grows to the longest column name (automargin), not a fixed 220 px
+            # that leaves a phone's plot 100 px wide
+            "margin": {"l": 20, "r": 20, "t": 20, "b": 40},
             "xaxis": {"title": {"text": "% null"}, "range": [0, 100]},
-            "yaxis": {"autorange": "reversed"},
+            "yaxis": {"autorange": "reversed", "automargin": True},
         },
     }
 
@@ -72,12 +75,12 @@ def build_quality_context(
     plots = []
     if fig is not None:
         plots.append(
-            base.Plot(
+            Plot.of(
                 "plot-nulls",
                 "Null rates",
                 "Share of rows with no value, for every column that has any null. Many columns are "
                 "optional by design (e.g. part_of, admit_source); the table below lists all.",
-                Markup(script_json(fig)),
+                fig,
             )
         )
     value_sets = [

@@ -20,6 +20,7 @@ import caretwin
 from caretwin.errors import DataError
 from caretwin.reports import figures, provenance, tables
 from caretwin.reports.output import write_document
+from caretwin.reports.plot import NARROW_MAX_WIDTH_PX, Plot
 from caretwin.sim.result import HIST_BIN_H, HIST_BINS, SimulationResult
 
 DISCLAIMER_BODY = (
@@ -51,23 +52,22 @@ class ReportInput:
     thresholds: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Plot:
-    id: str
-    title: str
-    caption: str
-    json: Markup
-
-
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("caretwin.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["narrow_max_width_px"] = NARROW_MAX_WIDTH_PX  # the CSS and the JS share it
+    return env
+
+
+def template(name: str) -> jinja2.Template:
+    """One of the report templates (``templates/``), in the shared autoescaping environment."""
+    return _environment().get_template(name)
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,9 +110,15 @@ def _plots(results: list[SimulationResult], thresholds: dict[str, float]) -> lis
     plots: list[Plot] = []
     others = " Other scenarios are dotted; click their legend entries to show them."
 
-    def add(pid: str, title: str, caption: str, fig: figures.Figure | None) -> None:
+    def add(
+        pid: str,
+        title: str,
+        caption: str,
+        fig: figures.Figure | None,
+        narrow: figures.Figure | None = None,
+    ) -> None:
         if fig is not None:
-            plots.append(Plot(pid, title, caption, Markup(figures.script_json(fig))))
+            plots.append(Plot.of(pid, title, caption, fig, narrow))
 
     add(
         "plot-occupancy",
@@ -141,6 +147,8 @@ def _plots(results: list[SimulationResult], thresholds: dict[str, float]) -> lis
         "Mean across replications per scenario; error bars are 95% confidence intervals of "
         "the mean.",
         figures.kpi_bars_figure(results),
+        # on a phone the titles of three columns collide: one column there
+        figures.kpi_bars_figure(results, columns=1, row_px=210),
     )
     return plots
 
