@@ -18,7 +18,7 @@ from typing import Any
 
 from caretwin.access import Actor, Permission, require
 from caretwin.audit import AuditLog
-from caretwin.errors import AccessDenied
+from caretwin.errors import AccessDenied, DiskFull
 from caretwin.workspace import Workspace
 from caretwin.workspace.diskfull import disk_full_error, is_disk_full
 from caretwin.workspace.locks import operation_lock
@@ -124,9 +124,15 @@ class ServiceContext:
         try:
             self.audit.record(self.actor, action, target, outcome, details)
         except Exception as exc:
-            if is_disk_full(exc):
+            if not is_disk_full(exc):
+                raise
+            if outcome == "started":
                 raise disk_full_error(exc, self.workspace.root, action) from exc
-            raise
+            raise DiskFull(  # the work is done: only its audit event is missing
+                f"no space left on the disk holding the workspace {self.workspace.root}: "
+                f"{action} finished but its audit event could not be written",
+                details={"workspace": str(self.workspace.root), "action": action},
+            ) from exc
 
     def _record_quietly(
         self, action: str, target: str, outcome: str, details: dict[str, Any]

@@ -95,8 +95,8 @@ def save_config(root: Path, config: WorkspaceConfig) -> Path:
     if holds_password(config.database_url):
         # created 0600 (never briefly readable), and tightened if it existed
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-        os.fchmod(fd, PRIVATE_FILE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.chmod(path, PRIVATE_FILE)  # before the secret is written (os.fchmod: POSIX only)
             fh.write(header + body)
     else:
         path.write_text(header + body, encoding="utf-8")
