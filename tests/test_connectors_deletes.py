@@ -15,6 +15,7 @@ import orjson
 import pytest
 from tests.fhirserver import FhirTestServer
 from tests.fhirserver.data import current_ids, encounter, lake_ids, patient, stamp
+from tests.fhirserver.server import now_instant
 
 from caretwin.access import Actor
 from caretwin.connectors import SourceConfig
@@ -150,6 +151,16 @@ def test_bulk_export_applies_the_manifest_deleted_files(
     assert report.deleted == {"Patient": 1, "Encounter": 2}
     assert report.delete_checks["*"] == "bulk: 1 deleted file(s) in the manifest"
     assert (Path(report.staging_dir) / "0-deleted.000.ndjson").exists()
+    assert (Path(report.staging_dir) / ".deleted" / "0-deleted.000.ndjson").exists()
     assert current_ids(workspace, "Patient") == {f"p{i}" for i in range(N)} - {"p4"}
     assert current_ids(workspace, "Encounter") == {f"e{i}" for i in range(N)} - {"e4", "e7"}
     assert "p4" not in _patients_table(workspace)
+    # p4 comes back and is exported, then is deleted a second time: that delete applies too,
+    # though the manifest's entry for it reads exactly like the first one
+    server.add(patient(4), last_updated=now_instant())
+    assert svc.pull(ctx, "ehr", bulk=True, types=["Patient"]).fetched == {"Patient": 1}
+    assert "p4" in current_ids(workspace, "Patient")
+    server.delete("Patient", "p4")
+    again = svc.pull(ctx, "ehr", bulk=True, types=["Patient"])
+    assert again.deleted == {"Patient": 1}
+    assert "p4" not in current_ids(workspace, "Patient")

@@ -13,9 +13,10 @@ mistaken for a finished one. ``Content-Encoding: gzip`` is undone by httpx while
 OperationOutcome files from the manifest's ``error`` list go to ``.errors/`` (a hidden folder
 ingest skips); their issues become quarantine rows (:mod:`caretwin.connectors.quarantine`).
 Files of the manifest's ``deleted`` list (Bulk Data 2.0: Bundles of type ``transaction`` whose
-entries are ``DELETE`` requests of ``Type/id``, for resources deleted since ``_since``) are staged
-as ``0-deleted.NNN.ndjson``: ingest turns their entries into tombstones, and reads them before the
-output files so a resource deleted and created again keeps its new version.
+entries are ``DELETE`` requests of ``Type/id``, for resources deleted since ``_since``) are kept in
+``.deleted/`` as downloaded; the pull stages a copy with times
+(:func:`caretwin.connectors.deletes.stamp_deletes`) as ``0-deleted.NNN.ndjson``, which ingest
+turns into tombstones.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from caretwin.connectors.deletes import DELETED_PREFIX
+from caretwin.connectors.deletes import DELETED_DIR, DELETED_PREFIX
 from caretwin.connectors.http import ConnectorError, FhirHttp, parse_retry_after
 
 __all__ = ["STATE_FILE", "BulkRequest", "BulkState", "run_export"]
@@ -184,7 +185,8 @@ def _plan(state: BulkState) -> None:
             seq[f"{kind}:{stem}"] = n + 1
             gz = ".gz" if urlsplit(url).path.endswith(".gz") else ""
             name = f"{stem}.{n:03d}.ndjson{gz}"
-            rel = f"{ERRORS_DIR}/{name}" if kind == "error" else name
+            hidden = {"error": ERRORS_DIR, "deleted": DELETED_DIR}.get(kind)
+            rel = f"{hidden}/{name}" if hidden else name
             state.files[url] = {"kind": kind, "type": rtype, "path": rel, "done": False}
 
 

@@ -17,10 +17,16 @@ versions stay in the raw layer):
 Staged names start with ``0-deleted`` so ingest reads them before the search results (files are
 read in name order): a resource deleted and then created again within one pull keeps its new
 version, since a delete without a time of its own is placed right after what came before it.
+
+A Bulk Data ``deleted`` file names no times, and ingest records a timeless delete by content alone,
+so a second delete of a resource that came back in between would look like a repeat of the first
+and be passed over. :func:`stamp_deletes` therefore copies such a file giving each entry the time
+just after the lake's current version of what it deletes (the same rule as reconciliation).
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from caretwin.connectors.http import ConnectorError, FhirHttp
 from caretwin.connectors.rest import next_link
@@ -37,17 +44,21 @@ from caretwin.lake import Lake
 from caretwin.lake.versions import latest_sql
 
 __all__ = [
+    "DELETED_DIR",
     "DELETED_PREFIX",
     "DeleteCheck",
     "history_deletes",
     "history_types",
     "reconcile_deletes",
+    "stamp_deletes",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Staged delete files start with this, so ingest reads them before any resource file.
 DELETED_PREFIX = "0-deleted"
+#: Delete files as the server gave them (hidden: ingest reads the stamped copies).
+DELETED_DIR = ".deleted"
 
 
 @dataclass
@@ -103,11 +114,14 @@ def _write_bundle(fh: Any, btype: str, entries: list[dict[str, Any]]) -> None:
 
 
 def history_deletes(
-    http: FhirHttp, rtype: str, since: str, out_dir: Path, page_size: int
+    http: FhirHttp, rtype: str, since: str, out_dir: Path, page_size: int, lake_dir: Path
 ) -> DeleteCheck:
-    """Stage the ``DELETE`` entries of ``rtype``'s history since ``since``."""
+    """Stage the ``DELETE`` entries of ``rtype``'s history since ``since`` (an entry without
+    ``lastModified`` or version is stamped like a Bulk ``deleted`` entry)."""
     check = DeleteCheck("history")
-    target = out_dir / f"{DELETED_PREFIX}.{rtype}.history.ndjson"
+    (out_dir / DELETED_DIR).mkdir(exist_ok=True)
+    name = f"{DELETED_PREFIX}.{rtype}.history.ndjson"
+    target = out_dir / DELETED_DIR / name
     params = {"_since": since, "_count": str(page_size)}
     with open(target, "wb") as fh:
         for bundle in _pages(http, http.url(f"{rtype}/_history"), params, f"{rtype} history"):
@@ -119,6 +133,7 @@ def history_deletes(
             if keep:
                 _write_bundle(fh, "history", keep)
                 check.staged += len(keep)
+    stamp_deletes(lake_dir, target, out_dir / name)
     return check
 
 
@@ -194,3 +209,80 @@ def _when(now: datetime, last: datetime | None) -> str:
     resource came back) a new record rather than a repeat of the first."""
     when = now if last is None else last + timedelta(milliseconds=1)
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _timeless_ref(entry: Any) -> tuple[str, str] | None:
+    """``(type, id)`` of a ``DELETE`` entry that carries no version or time of its own."""
+    if not isinstance(entry, dict):
+        return None
+    request = entry.get("request")
+    response = entry.get("response")
+    if not isinstance(request, dict) or request.get("method") != "DELETE":
+        return None
+    if isinstance(response, dict) and (response.get("lastModified") or response.get("etag")):
+        return None
+    url = request.get("url")
+    parts = url.strip("/").split("/") if isinstance(url, str) and "?" not in url else []
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+
+
+def _live_versions(lake_dir: Path, refs: set[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """lastUpdated of the current version of each of ``refs`` the lake holds live."""
+    if not refs:
+        return {}
+    wanted = pa.table({"resource_type": [r[0] for r in refs], "resource_id": [r[1] for r in refs]})
+    con = Lake(lake_dir).connect()
+    try:
+        con.register("wanted", wanted)
+        types = ", ".join(sorted({sql_str(r[0]) for r in refs}))
+        cur = latest_sql("resources", f"resource_type IN ({types})")
+        rows = con.execute(
+            f"SELECT resource_type, resource_id, last_updated FROM ({cur}) "
+            "SEMI JOIN wanted USING (resource_type, resource_id) "
+            "WHERE NOT deleted AND last_updated IS NOT NULL"
+        ).fetchall()
+    finally:
+        con.close()
+    return {(t, i): lu for t, i, lu in rows}
+
+
+def stamp_deletes(lake_dir: Path, source: Path, dest: Path) -> int:
+    """Copy the delete Bundles of ``source`` (NDJSON, plain or gzip) to ``dest``, each timeless
+    ``DELETE`` entry of a resource the lake holds live given the time just after that version.
+
+    Lines stay lines, unreadable ones copied as they are, so ingest quarantines a bad line with
+    the line number it has in the server's file. Returns the entries stamped.
+    """
+    opener = gzip.open if source.name.endswith(".gz") else open
+    with opener(source, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    docs: list[Any] = []
+    refs: set[tuple[str, str]] = set()
+    for line in lines:
+        try:
+            doc = orjson.loads(line) if line.strip() else None
+        except orjson.JSONDecodeError:
+            doc = None
+        docs.append(doc)
+        if isinstance(doc, dict) and isinstance(doc.get("entry"), list):
+            refs.update(r for r in map(_timeless_ref, doc["entry"]) if r is not None)
+    live = _live_versions(lake_dir, refs)
+    now, stamped = datetime.now(UTC), 0
+    out: list[bytes] = []
+    for line, doc in zip(lines, docs, strict=True):
+        changed = False
+        if isinstance(doc, dict) and isinstance(doc.get("entry"), list):
+            for entry in doc["entry"]:
+                ref = _timeless_ref(entry)
+                if ref is not None and ref in live:
+                    response = (
+                        entry.get("response") if isinstance(entry.get("response"), dict) else {}
+                    )
+                    entry["response"] = {**response, "lastModified": _when(now, live[ref])}
+                    changed = True
+                    stamped += 1
+        out.append(orjson.dumps(doc) if changed else line)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_bytes(b"\n".join(out))
+    tmp.replace(dest)
+    return stamped

@@ -35,6 +35,7 @@ from caretwin.connectors.deletes import (
     history_deletes,
     history_types,
     reconcile_deletes,
+    stamp_deletes,
 )
 from caretwin.connectors.http import ConnectorError, FhirHttp
 from caretwin.connectors.quarantine import quarantine_outcomes
@@ -346,7 +347,8 @@ def _deletes(
         elif since is None:
             report.delete_checks[rtype] = "history: first pull, nothing to compare"
         else:
-            check = history_deletes(http, rtype, since, folder, page_size)
+            lake = ctx.workspace.lake_dir
+            check = history_deletes(http, rtype, since, folder, page_size, lake)
     except ConnectorError as exc:
         how = "reconciliation" if reconcile else "history"
         report.delete_checks[rtype] = f"{how} failed"
@@ -403,7 +405,13 @@ def _bulk(
 
     state = run_export(http, request, folder, state, save_db)
     assert state.manifest is not None
-    deleted_files = sum(1 for item in state.files.values() if item["kind"] == "deleted")
+    deleted = [item for item in state.files.values() if item["kind"] == "deleted"]
+    for item in deleted:
+        # the staged copy is remade on every attempt: it depends on the lake as it is now
+        source = folder / item["path"]
+        name = source.name.removesuffix(".gz")
+        stamp_deletes(ctx.workspace.lake_dir, source, folder / name)
+    deleted_files = len(deleted)
     if request.since is not None or deleted_files:
         report.delete_checks["*"] = f"bulk: {deleted_files} deleted file(s) in the manifest"
     for item in state.files.values():
