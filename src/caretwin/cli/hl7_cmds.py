@@ -38,6 +38,16 @@ def mllp_cmd(
         1.0, "--batch-seconds", min=0.01, help="Commit a batch at most S seconds after it began."
     ),
     batch_size: int = typer.Option(50, "--batch-size", min=1, help="Commit every N messages."),
+    idle_timeout: float = typer.Option(
+        60.0, "--idle-timeout", min=0, help="Close a connection idle S seconds (0: never)."
+    ),
+    max_connections: int = typer.Option(
+        64, "--max-connections", min=1, help="Connections served at once; more are closed."
+    ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="PEM certificate (chain): serve MLLP over TLS."
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     fmt: OutputFormat = FORMAT_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
@@ -54,11 +64,18 @@ def mllp_cmd(
             batch_size=batch_size,
             batch_seconds=batch_seconds,
             max_messages=max_messages,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
 
         def ready(listener: MllpListener) -> None:
             # stderr, so --format json keeps stdout for the final summary only
-            print(f"listening on {host}:{listener.stats.port} (MLLP)", file=sys.stderr, flush=True)
+            mode = "MLLP over TLS" if listener.tls else "MLLP"
+            print(
+                f"listening on {host}:{listener.stats.port} ({mode})", file=sys.stderr, flush=True
+            )
 
         stats = listen_mllp(ctx, config, ready=ready, handle_signals=True)
         if fmt == OutputFormat.json:
@@ -68,6 +85,11 @@ def mllp_cmd(
                 f"stopped: {stats.messages} messages on {stats.connections} connections, "
                 f"{stats.batches} batches; {stats.accepted} stored, {stats.duplicates} duplicates, "
                 f"{stats.refused} refused, {stats.commit_errors} not stored"
+                + (
+                    f"; {stats.connections_refused} connections refused"
+                    if stats.connections_refused
+                    else ""
+                )
             )
 
 

@@ -1,8 +1,9 @@
 """An asyncio MLLP listener: receive ADT messages, commit them in small batches, then ACK.
 
-Framing and the server plumbing come from ``hl7.mllp`` (``start_hl7_server`` and its stream
-classes; the reader's ``readuntil`` reassembles frames split across TCP segments). Frames are
-read leniently: bytes before the start block (a stray newline between frames) are skipped.
+Connections are accepted by :mod:`caretwin.hl7v2.server` (connection cap, back-off at the
+open-file limit, optional TLS); frames are read with ``StreamReader.readuntil``, which
+reassembles frames split across TCP segments. Bytes before the start block (a stray newline
+between frames) are skipped.
 
 Durability before acknowledgement: each message joins the pending batch and its ACK waits for
 the batch's commit. A batch is committed when it holds ``batch_size`` messages, when its first
@@ -10,6 +11,16 @@ message has waited ``batch_seconds``, and at shutdown. Commits run one at a time
 thread (the lake writer is blocking), in arrival order, so the event loop keeps accepting while
 a batch is written. Each connection answers in the order its messages arrived, so a sender that
 pipelines messages without waiting gets its ACKs in order.
+
+Every message is answered from its own outcome. If a batch's commit raises, its messages are
+committed again one by one, so only the one that fails alone is answered ``AE`` (not stored,
+send again) and the others are stored. If the ACK builder raises, the listener answers with a
+minimal ACK of its own (:func:`fallback_ack`): an answer is never lost, so a connection never
+waits forever and shutdown never hangs on one.
+
+Limits: a connection with no complete frame for ``idle_timeout`` seconds (while none of its
+ACKs is pending) is closed; beyond ``max_connections`` the connection idle the longest (at
+least ``EVICT_IDLE`` seconds) is closed to make room, else the new one is closed at once.
 
 Shutdown (``stop()``, SIGINT/SIGTERM, or ``max_messages`` received) stops accepting, stops
 reading, commits what is pending, sends the ACKs and closes the connections. A message whose
@@ -19,24 +30,45 @@ frame was not complete is not acknowledged, so the sender sends it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import signal
+import socket
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from hl7.mllp import start_hl7_server
-
+from caretwin.errors import ConfigError
 from caretwin.hl7v2.ack import build_ack
 from caretwin.hl7v2.events import SEGMENT_SEQUENCE_ERROR, STORE_FAILED
-from caretwin.hl7v2.feed import APPLIED, DUPLICATE, Outcome
-from caretwin.hl7v2.framing import FRAME_END, START_BLOCK, RawMessage, decode, split_messages
+from caretwin.hl7v2.feed import APPLIED, DUPLICATE, FAILED, Outcome
+from caretwin.hl7v2.framing import FRAME_END, START_BLOCK, RawMessage, decode, frame, split_messages
+from caretwin.hl7v2.server import (
+    RateLimitedLog,
+    accept_forever,
+    connection_cap,
+    listening_socket,
+    tls_context,
+)
 
 log = logging.getLogger(__name__)
 
 #: Commits a batch of messages durably and says what became of each (runs in a worker thread).
 Commit = Callable[[Sequence[RawMessage]], Sequence[Outcome]]
 MAX_FRAME = 4 * 1024 * 1024
+#: A connection idle this long may be closed to make room for a new one at the cap.
+EVICT_IDLE = 1.0
+#: At most this many evicted connections may be closing at once.
+EVICT_BURST = 4
+#: A peer that does not read its ACKs for this long is disconnected.
+WRITE_TIMEOUT = 30.0
+NOT_STORED = "the message could not be stored; send it again"
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+_ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 
 
 @dataclass
@@ -47,6 +79,10 @@ class ListenerConfig:
     batch_seconds: float = 1.0
     max_messages: int | None = None
     source: str = ""
+    idle_timeout: float = 60.0  # 0: never
+    max_connections: int = 64
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 @dataclass
@@ -61,9 +97,35 @@ class ListenerStats:
     duplicates: int = 0
     refused: int = 0
     commit_errors: int = 0
+    connections_refused: int = 0
+    connections_evicted: int = 0
+    connections_idle_closed: int = 0
+    accept_errors: int = 0
+    tls_errors: int = 0
+    ack_fallbacks: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+
+def fallback_ack(text: str, code: str, reason: str = "", error_code: str = "") -> str:
+    """A minimal ACK built without parsing ``text``: used when the ACK builder fails.
+
+    Only the control id is taken from the message, and only its plain characters, so nothing
+    in the answer comes from a field that could hold patient data or break the ACK's syntax.
+    """
+    head = text.split("\r", 1)[0]
+    fields = head.split(head[3]) if head.startswith("MSH") and len(head) > 3 else []
+    control_id = _SAFE_ID.sub("", fields[9])[:20] if len(fields) > 9 else ""
+    code = code if code in ("AA", "AE", "AR") else "AE"
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    ack = f"MSH|^~\\&|CareTwin||||{now}||ACK|ACK{control_id}|P|2.5\rMSA|{code}|{control_id}"
+    if code == "AA" or not reason:
+        return ack
+    for raw, esc in _ESCAPES:
+        reason = reason.replace(raw, esc)
+    reason = reason.replace("\r", " ").replace("\n", " ")[:80]
+    return f"{ack}|{reason}\rERR|||{error_code or STORE_FAILED}^{reason}^HL70357|E||||{reason}"
 
 
 @dataclass
@@ -74,10 +136,13 @@ class _Pending:
 
 @dataclass(eq=False)  # identity, so connections can live in a set
 class _Conn:
-    writer: Any
-    reader_task: asyncio.Task[None] | None = None
+    writer: asyncio.StreamWriter
+    last_active: float
+    task: asyncio.Task[None] | None
     acks: asyncio.Queue[asyncio.Future[str] | None] = field(default_factory=asyncio.Queue)
     responder: asyncio.Task[None] | None = None
+    outstanding: int = 0  # messages read whose ACK is not written yet
+    evicted: bool = False
 
 
 class MllpListener:
@@ -91,7 +156,13 @@ class MllpListener:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._conns: set[_Conn] = set()
+        self._open = 0  # accepted sockets whose descriptor is not closed yet
+        self._evicting = 0
+        self._cap = config.max_connections
+        self._ssl: ssl.SSLContext | None = None
+        self._warn = RateLimitedLog(log)
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._source = config.source or f"mllp://{config.host}:{config.port}"
@@ -103,6 +174,15 @@ class MllpListener:
         """What quarantine rows and raw resources name as the source file (``mllp://h:port``)."""
         return self._source
 
+    @property
+    def connection_limit(self) -> int:
+        """``max_connections``, lowered if the open-file limit cannot hold that many."""
+        return self._cap
+
+    @property
+    def tls(self) -> bool:
+        return self._ssl is not None
+
     def stop(self) -> None:
         """Ask the listener to shut down; safe from any thread."""
         if self._loop is not None:
@@ -111,97 +191,216 @@ class MllpListener:
     async def serve(
         self, ready: Callable[[int], None] | None = None, handle_signals: bool = False
     ) -> ListenerStats:
-        self._loop = asyncio.get_running_loop()
-        server = await start_hl7_server(
-            self._on_connect, self.config.host, self.config.port, limit=MAX_FRAME
+        loop = self._loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._on_loop_error)
+        cfg = self.config
+        if cfg.tls_cert is not None and cfg.tls_key is not None:
+            self._ssl = tls_context(cfg.tls_cert, cfg.tls_key)
+        sock = listening_socket(cfg.host, cfg.port)
+        self._cap = connection_cap(cfg.max_connections)
+        self.stats.port = int(sock.getsockname()[1])
+        if not cfg.source:
+            self._source = f"mllp://{cfg.host}:{self.stats.port}"
+        acceptor = asyncio.create_task(
+            accept_forever(sock, self._on_socket, self._warn, self._count_accept_error)
         )
-        self.stats.port = int(server.sockets[0].getsockname()[1])
-        if not self.config.source:
-            self._source = f"mllp://{self.config.host}:{self.stats.port}"
-        if handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._loop.add_signal_handler(sig, self._stop.set)
-        if ready is not None:
-            ready(self.stats.port)
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self._stop.set)
         try:
+            if ready is not None:
+                ready(self.stats.port)
+            if self._cap < cfg.max_connections:
+                log.warning(
+                    "MLLP: at most %d connections (the open-file limit leaves no room for %d)",
+                    self._cap,
+                    cfg.max_connections,
+                )
             await self._stop.wait()
         finally:
-            server.close()
+            acceptor.cancel()
+            await asyncio.gather(acceptor, return_exceptions=True)
+            sock.close()
             await self._shutdown()
-            await server.wait_closed()
-            if handle_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    self._loop.remove_signal_handler(sig)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
         return self.stats
 
     async def _shutdown(self) -> None:
-        for conn in list(self._conns):
-            if conn.reader_task is not None:
-                conn.reader_task.cancel()
-        await asyncio.gather(
-            *(c.reader_task for c in list(self._conns) if c.reader_task), return_exceptions=True
-        )
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*list(self._handlers), return_exceptions=True)
         await self._flush()
-        await asyncio.gather(*self._flushes, return_exceptions=True)
+        await asyncio.gather(*list(self._flushes), return_exceptions=True)
         await asyncio.gather(
             *(c.responder for c in list(self._conns) if c.responder), return_exceptions=True
         )
 
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # One line, rate-limited: asyncio would print a traceback for each occurrence.
+        exc = context.get("exception")
+        kind = type(exc).__name__ if exc is not None else "no exception"
+        self._warn.warning("loop", "MLLP: %s (%s)", context.get("message", "error"), kind)
+
+    def _count_accept_error(self) -> None:
+        self.stats.accept_errors += 1
+
     # -- connections --------------------------------------------------------------------------
 
-    async def _on_connect(self, reader: Any, writer: Any) -> None:
-        conn = _Conn(writer=writer, reader_task=asyncio.current_task())
-        conn.responder = asyncio.create_task(self._respond(conn))
-        self._conns.add(conn)
-        self.stats.connections += 1
-        try:
-            await self._read(reader, conn)
-        except asyncio.CancelledError:
-            pass  # shutdown: stop reading; what was read is still answered
-        finally:
-            conn.acks.put_nowait(None)
+    def _on_socket(self, sock: socket.socket) -> None:
+        if self._stop.is_set():
+            sock.close()
+            return
+        # An evicted connection holds its descriptor until its close completes: a few may be
+        # in flight beyond the cap (COMMIT_FDS leaves room), a burst of new ones may not.
+        full = self._open >= self._cap + min(self._evicting, EVICT_BURST)
+        if full and not (self._evicting < EVICT_BURST and self._evict_idle()):
+            self.stats.connections_refused += 1
+            self._warn.warning(
+                "cap",
+                "MLLP: connection refused: %d connections open (limit %d)",
+                self._open,
+                self._cap,
+            )
+            sock.close()
+            return
+        self._open += 1
+        task = asyncio.create_task(self._handle(sock))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
 
-    async def _read(self, reader: Any, conn: _Conn) -> None:
+    def _evict_idle(self) -> bool:
+        """Close the connection idle the longest (if long enough) to make room for a new one."""
+        assert self._loop is not None
+        now = self._loop.time()
+        idle = [
+            c
+            for c in self._conns
+            if not c.evicted and c.outstanding == 0 and now - c.last_active >= EVICT_IDLE
+        ]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last_active)
+        oldest.evicted = True
+        self._evicting += 1
+        self.stats.connections_evicted += 1
+        if oldest.task is not None:
+            oldest.task.cancel()
+        return True
+
+    async def _handle(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        conn: _Conn | None = None
+        try:
+            reader = asyncio.StreamReader(limit=MAX_FRAME)
+            protocol = asyncio.StreamReaderProtocol(reader)
+            handshake = (self.config.idle_timeout or 60.0) if self._ssl is not None else None
+            try:
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, sock, ssl=self._ssl, ssl_handshake_timeout=handshake
+                )
+            except (OSError, ssl.SSLError) as exc:
+                self.stats.tls_errors += self._ssl is not None
+                self._warn.warning(
+                    "handshake", "MLLP: connection setup failed (%s)", type(exc).__name__
+                )
+                sock.close()
+                return
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            conn = _Conn(writer, loop.time(), asyncio.current_task())
+            conn.responder = asyncio.create_task(self._respond(conn))
+            self._conns.add(conn)
+            self.stats.connections += 1
+            try:
+                await self._read(reader, conn)
+            except asyncio.CancelledError:
+                pass  # shutdown or eviction: stop reading; what was read is still answered
+            except Exception as exc:  # never let one connection's error reach the loop
+                self._warn.warning("read", "MLLP: connection error (%s)", type(exc).__name__)
+            finally:
+                conn.acks.put_nowait(None)  # the responder answers what was read, then closes
+        finally:
+            if conn is None:
+                self._open -= 1
+
+    async def _read(self, reader: asyncio.StreamReader, conn: _Conn) -> None:
+        loop = asyncio.get_running_loop()
+        idle = self.config.idle_timeout
         while not self._stop.is_set():
             try:
-                block: bytes = await reader.readuntil(FRAME_END)
+                if idle > 0:
+                    wait = max(0.05, conn.last_active + idle - loop.time())
+                    block = await asyncio.wait_for(reader.readuntil(FRAME_END), wait)
+                else:
+                    block = await reader.readuntil(FRAME_END)
+            except TimeoutError:  # a cancelled readuntil keeps the bytes it buffered
+                if conn.outstanding or loop.time() - conn.last_active < idle:
+                    continue  # waiting for our own ACK is not idleness
+                self.stats.connections_idle_closed += 1
+                return
             except asyncio.IncompleteReadError:
                 return  # the peer closed; an unfinished frame is not acknowledged
             except asyncio.LimitOverrunError:
-                fut = self._loop_future()
-                fut.set_result(build_ack("", "AR", reason="frame too large", error_code="100"))
-                await conn.acks.put(fut)
+                await self._answer_now(conn, "AR", "frame too large")
                 return  # the stream cannot be resynchronised safely
-            except ConnectionError:
+            except (ConnectionError, OSError):
                 return
+            conn.last_active = loop.time()
             start = block.find(START_BLOCK)
             if start < 0:
-                fut = self._loop_future()
-                reason = "not an MLLP frame (no start block)"
-                fut.set_result(build_ack("", "AR", reason=reason, error_code="100"))
-                await conn.acks.put(fut)
+                await self._answer_now(conn, "AR", "not an MLLP frame (no start block)")
                 continue
-            await conn.acks.put(self._submit(decode(block[start + 1 : -len(FRAME_END)])))
+            conn.outstanding += 1
+            await conn.acks.put(self._submit_safely(decode(block[start + 1 : -len(FRAME_END)])))
             if self.config.max_messages and self.stats.messages >= self.config.max_messages:
                 self._stop.set()
                 return
 
+    async def _answer_now(self, conn: _Conn, code: str, reason: str) -> None:
+        fut = self._loop_future()
+        fut.set_result(self._reply("", code, reason=reason, error_code=SEGMENT_SEQUENCE_ERROR))
+        conn.outstanding += 1
+        await conn.acks.put(fut)
+
     async def _respond(self, conn: _Conn) -> None:
+        loop = asyncio.get_running_loop()
+        abort = False
         try:
             while (fut := await conn.acks.get()) is not None:
                 ack = await fut
-                conn.writer.writeblock(ack.encode("utf-8"))
-                await conn.writer.drain()
+                conn.writer.write(frame(ack.encode("utf-8")))
+                await asyncio.wait_for(conn.writer.drain(), WRITE_TIMEOUT)
+                conn.outstanding -= 1
+                conn.last_active = loop.time()
+        except TimeoutError:
+            abort = True  # the peer does not read: do not wait on it to close either
         except (ConnectionError, OSError):
             pass  # the peer went away; its unacknowledged messages will be resent
         finally:
-            conn.writer.close()
+            if abort:
+                conn.writer.transport.abort()
+            else:
+                conn.writer.close()
             self._conns.discard(conn)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.writer.wait_closed(), WRITE_TIMEOUT)
+            self._open -= 1  # only now is the descriptor free
+            self._evicting -= conn.evicted
 
     # -- batching -----------------------------------------------------------------------------
 
     def _loop_future(self) -> asyncio.Future[str]:
         return asyncio.get_running_loop().create_future()
+
+    def _submit_safely(self, text: str) -> asyncio.Future[str]:
+        try:
+            return self._submit(text)
+        except Exception as exc:  # answered, so the connection keeps its order and goes on
+            self._warn.warning("submit", "MLLP: message not queued (%s)", type(exc).__name__)
+            self.stats.commit_errors += 1
+            fut = self._loop_future()
+            fut.set_result(fallback_ack(text, "AE", NOT_STORED, STORE_FAILED))
+            return fut
 
     def _submit(self, text: str) -> asyncio.Future[str]:
         self.stats.messages += 1
@@ -209,7 +408,9 @@ class MllpListener:
         parts = split_messages(text, self._source)
         if len(parts) != 1 or parts[0].error is not None:
             reason = "an MLLP frame must hold exactly one message"
-            fut.set_result(build_ack(text, "AR", reason=reason, error_code=SEGMENT_SEQUENCE_ERROR))
+            fut.set_result(
+                self._reply(text, "AR", reason=reason, error_code=SEGMENT_SEQUENCE_ERROR)
+            )
             self.stats.refused += 1
             return fut
         # The line is the message's arrival number in this listener session.
@@ -237,31 +438,95 @@ class MllpListener:
             if not batch:
                 return
             self.stats.batches += 1
-            messages = [p.message for p in batch]
             try:
-                outcomes = list(await asyncio.to_thread(self._commit, messages))
-            except Exception as exc:  # answer AE so the sender retries; never log content
-                log.error("HL7 batch of %d messages not committed: %s", len(batch), type(exc))
-                self.stats.commit_errors += len(batch)
-                reason = "the message could not be stored; send it again"
+                outcomes = await self._commit_batch([p.message for p in batch])
+                for p, outcome in zip(batch, outcomes, strict=True):
+                    p.future.set_result(self._answer(p.message, outcome))
+            finally:  # whatever went wrong above, every message of the batch gets an answer
                 for p in batch:
-                    p.future.set_result(
-                        build_ack(p.message.text, "AE", reason=reason, error_code=STORE_FAILED)
-                    )
-                return
-            for p, outcome in zip(batch, outcomes, strict=True):
-                p.future.set_result(self._ack(p.message, outcome))
+                    if not p.future.done():
+                        self.stats.commit_errors += 1
+                        p.future.set_result(
+                            fallback_ack(p.message.text, "AE", NOT_STORED, STORE_FAILED)
+                        )
 
-    def _ack(self, message: RawMessage, outcome: Outcome) -> str:
+    async def _commit_batch(self, messages: list[RawMessage]) -> list[Outcome | None]:
+        """Each message's outcome, ``None`` for one that could not be stored."""
+        try:
+            return [*await self._commit_checked(messages)]
+        except Exception as exc:  # the type only: an exception's text may quote the message
+            log.error(
+                "HL7 batch of %d messages not committed (%s)", len(messages), type(exc).__name__
+            )
+            if len(messages) == 1:
+                self.stats.commit_errors += 1
+                return [None]
+        # One bad message must not cost the others: commit them one by one.
+        out: list[Outcome | None] = []
+        for message in messages:
+            try:
+                out.extend(await self._commit_checked([message]))
+            except Exception as exc:
+                self.stats.commit_errors += 1
+                log.error("HL7 message #%d not stored (%s)", message.index, type(exc).__name__)
+                out.append(None)
+        return out
+
+    async def _commit_checked(self, messages: list[RawMessage]) -> list[Outcome]:
+        outcomes = list(await asyncio.to_thread(self._commit, messages))
+        if len(outcomes) != len(messages):
+            raise RuntimeError(f"{len(outcomes)} outcomes for {len(messages)} messages")
+        return outcomes
+
+    def _answer(self, message: RawMessage, outcome: Outcome | None) -> str:
+        if outcome is None:
+            return self._reply(message.text, "AE", reason=NOT_STORED, error_code=STORE_FAILED)
         if outcome.status in (APPLIED, DUPLICATE):
             self.stats.accepted += outcome.status == APPLIED
             self.stats.duplicates += outcome.status == DUPLICATE
-            return build_ack(message.text, "AA")
-        self.stats.refused += 1
-        return build_ack(
+            return self._reply(message.text, "AA")
+        if outcome.status == FAILED:  # judged fine but not stored: the sender sends it again
+            self.stats.commit_errors += 1
+        else:
+            self.stats.refused += 1
+        return self._reply(
             message.text,
             outcome.ack,
             reason=outcome.reason,
             error_code=outcome.code,
             where=outcome.where,
         )
+
+    def _reply(
+        self, text: str, code: str, *, reason: str = "", error_code: str = "", where: str = ""
+    ) -> str:
+        """``build_ack``, or the listener's own minimal ACK if it raises: always an answer."""
+        try:
+            return build_ack(text, code, reason=reason, error_code=error_code, where=where)
+        except Exception as exc:
+            self.stats.ack_fallbacks += 1
+            self._warn.warning(
+                "ack", "MLLP: the ACK builder failed (%s); sent a minimal ACK", type(exc).__name__
+            )
+            return fallback_ack(text, code, reason, error_code)
+
+
+def check_config(config: ListenerConfig) -> None:
+    """Refuse limits and TLS settings that cannot work, before anything is bound."""
+    if config.idle_timeout < 0 or config.max_connections < 1:
+        raise ConfigError("idle timeout must be 0 (none) or positive, max connections at least 1")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+
+
+def session_details(listener: MllpListener) -> dict[str, object]:
+    """What the session-start audit event records: where and how the listener listens."""
+    cfg = listener.config
+    return {
+        "port": listener.stats.port,
+        "tls": listener.tls,
+        "max_connections": listener.connection_limit,
+        "idle_timeout": cfg.idle_timeout,
+        "batch_size": cfg.batch_size,
+        "batch_seconds": cfg.batch_seconds,
+    }

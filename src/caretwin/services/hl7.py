@@ -22,7 +22,13 @@ from caretwin.errors import ConfigError
 from caretwin.hl7v2.events import STORE_FAILED, InvalidMessage, parse_event
 from caretwin.hl7v2.feed import FAILED, Outcome, feed_messages
 from caretwin.hl7v2.framing import RawMessage, read_messages
-from caretwin.hl7v2.listener import ListenerConfig, ListenerStats, MllpListener
+from caretwin.hl7v2.listener import (
+    ListenerConfig,
+    ListenerStats,
+    MllpListener,
+    check_config,
+    session_details,
+)
 from caretwin.ingest import IngestReport
 from caretwin.ingest.pipeline import ingest_feed
 from caretwin.services.context import ServiceContext
@@ -130,6 +136,7 @@ def listen_mllp(
     """
     if config.batch_size < 1 or config.batch_seconds <= 0:
         raise ConfigError("batch size must be at least 1 and batch seconds positive")
+    check_config(config)
     target = f"mllp://{config.host}:{config.port}"
     with ctx.operation("data.listen_mllp", Permission.INGEST, target=target) as op:
         holder: list[MllpListener] = []
@@ -141,14 +148,21 @@ def listen_mllp(
         async def main() -> ListenerStats:
             listener = MllpListener(config, commit)
             holder.append(listener)
-            on_bound = (lambda _port: ready(listener)) if ready is not None else None
+
+            def on_bound(_port: int) -> None:
+                details = session_details(listener)  # a "started" with no end: killed
+                ctx.audit.record(ctx.actor, "data.listen_mllp", target, "started", details)
+                if ready is not None:
+                    ready(listener)
+
             return await listener.serve(on_bound, handle_signals=handle_signals)
 
         try:
             stats = asyncio.run(main())
         except OSError as exc:  # port in use, address not available
             raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
-        op.details.update(stats.as_dict())
+        finally:  # the session's totals are audited however it ended
+            op.details.update(holder[0].stats.as_dict() if holder else {})
     return stats
 
 
