@@ -27,10 +27,10 @@ from tests.mllp_helpers import (
 )
 
 from caretwin.errors import ConfigError
-from caretwin.hl7v2 import ListenerConfig, RawMessage, frame
-from caretwin.hl7v2 import listener as listener_module
+from caretwin.hl7v2 import ListenerConfig, RawMessage, batching, frame
+from caretwin.hl7v2.batching import fallback_ack
 from caretwin.hl7v2.feed import Outcome
-from caretwin.hl7v2.listener import check_config, fallback_ack
+from caretwin.hl7v2.listener import EVICT_IDLE, check_config
 from caretwin.lake import Lake
 from caretwin.workspace import Workspace
 
@@ -71,14 +71,14 @@ def test_one_message_that_makes_the_commit_raise_is_refused_alone(workspace: Wor
 def test_a_failing_ack_builder_still_gets_an_answer_and_shutdown_completes(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_build = listener_module.build_ack
+    real_build = batching.build_ack
 
     def build_ack(text: str, code: str = "AA", **kw: str) -> str:
         if "RS-2002" in text:
             raise TypeError("'str' object is not callable")
         return real_build(text, code, **kw)
 
-    monkeypatch.setattr(listener_module, "build_ack", build_ack)
+    monkeypatch.setattr(batching, "build_ack", build_ack)
     stay = stay_messages()
     run = start_listener(service_commit(workspace), batch_size=2, batch_seconds=0.05)
     with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as sock:
@@ -118,7 +118,7 @@ def test_connections_beyond_the_limit_are_refused_and_idle_ones_make_room(
         time.sleep(0.2)
         with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as third:
             assert closed_by_peer(third, within=10)  # both others are busy-young: refused
-        time.sleep(listener_module.EVICT_IDLE + 0.2)
+        time.sleep(EVICT_IDLE + 0.2)
         with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as sender:
             acks = AckReader(sender)
             for text in stay[:2]:

@@ -4,7 +4,8 @@
 - :mod:`~caretwin.hl7v2.events`: one message checked and read into an :class:`AdtEvent`;
 - :mod:`~caretwin.hl7v2.state`: what A01–A13 do to an encounter, cancels included;
 - :mod:`~caretwin.hl7v2.feed`: messages into an ingest run (dedup, order, rows, lineage);
-- :mod:`~caretwin.hl7v2.ack`, :mod:`~caretwin.hl7v2.listener`: ACKs and the MLLP server.
+- :mod:`~caretwin.hl7v2.ack`, :mod:`~caretwin.hl7v2.listener`: ACKs and the MLLP server
+  (:mod:`~caretwin.hl7v2.batching` its batches, :mod:`~caretwin.hl7v2.server` accept and TLS).
 
 ``caretwin ingest`` reads ``.hl7`` files through this package; the audited entry points are in
 :mod:`caretwin.services.hl7`. docs/hl7v2.md is the mapping reference.

@@ -6,17 +6,9 @@ reassembles frames split across TCP segments. Bytes before the start block (a st
 between frames) are skipped.
 
 Durability before acknowledgement: each message joins the pending batch and its ACK waits for
-the batch's commit. A batch is committed when it holds ``batch_size`` messages, when its first
-message has waited ``batch_seconds``, and at shutdown. Commits run one at a time in a worker
-thread (the lake writer is blocking), in arrival order, so the event loop keeps accepting while
-a batch is written. Each connection answers in the order its messages arrived, so a sender that
+the batch's commit (:mod:`caretwin.hl7v2.batching`: batches, commits, one answer per message
+whatever fails). Each connection answers in the order its messages arrived, so a sender that
 pipelines messages without waiting gets its ACKs in order.
-
-Every message is answered from its own outcome. If a batch's commit raises, its messages are
-committed again one by one, so only the one that fails alone is answered ``AE`` (not stored,
-send again) and the others are stored. If the ACK builder raises, the listener answers with a
-minimal ACK of its own (:func:`fallback_ack`): an answer is never lost, so a connection never
-waits forever and shutdown never hangs on one.
 
 Limits: a connection with no complete frame for ``idle_timeout`` seconds (while none of its
 ACKs is pending) is closed; beyond ``max_connections`` the connection idle the longest (at
@@ -32,21 +24,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import signal
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from caretwin.errors import ConfigError
-from caretwin.hl7v2.ack import build_ack
-from caretwin.hl7v2.events import SEGMENT_SEQUENCE_ERROR, STORE_FAILED
-from caretwin.hl7v2.feed import APPLIED, DUPLICATE, FAILED, Outcome
-from caretwin.hl7v2.framing import FRAME_END, START_BLOCK, RawMessage, decode, frame, split_messages
+from caretwin.hl7v2.batching import Batcher, Commit
+from caretwin.hl7v2.events import SEGMENT_SEQUENCE_ERROR
+from caretwin.hl7v2.framing import FRAME_END, START_BLOCK, decode, frame
 from caretwin.hl7v2.server import (
     RateLimitedLog,
     accept_forever,
@@ -57,8 +46,6 @@ from caretwin.hl7v2.server import (
 
 log = logging.getLogger(__name__)
 
-#: Commits a batch of messages durably and says what became of each (runs in a worker thread).
-Commit = Callable[[Sequence[RawMessage]], Sequence[Outcome]]
 MAX_FRAME = 4 * 1024 * 1024
 #: A connection idle this long may be closed to make room for a new one at the cap.
 EVICT_IDLE = 1.0
@@ -66,9 +53,6 @@ EVICT_IDLE = 1.0
 EVICT_BURST = 4
 #: A peer that does not read its ACKs for this long is disconnected.
 WRITE_TIMEOUT = 30.0
-NOT_STORED = "the message could not be stored; send it again"
-_SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
-_ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 
 
 @dataclass
@@ -108,32 +92,6 @@ class ListenerStats:
         return dict(self.__dict__)
 
 
-def fallback_ack(text: str, code: str, reason: str = "", error_code: str = "") -> str:
-    """A minimal ACK built without parsing ``text``: used when the ACK builder fails.
-
-    Only the control id is taken from the message, and only its plain characters, so nothing
-    in the answer comes from a field that could hold patient data or break the ACK's syntax.
-    """
-    head = text.split("\r", 1)[0]
-    fields = head.split(head[3]) if head.startswith("MSH") and len(head) > 3 else []
-    control_id = _SAFE_ID.sub("", fields[9])[:20] if len(fields) > 9 else ""
-    code = code if code in ("AA", "AE", "AR") else "AE"
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    ack = f"MSH|^~\\&|CareTwin||||{now}||ACK|ACK{control_id}|P|2.5\rMSA|{code}|{control_id}"
-    if code == "AA" or not reason:
-        return ack
-    for raw, esc in _ESCAPES:
-        reason = reason.replace(raw, esc)
-    reason = reason.replace("\r", " ").replace("\n", " ")[:80]
-    return f"{ack}|{reason}\rERR|||{error_code or STORE_FAILED}^{reason}^HL70357|E||||{reason}"
-
-
-@dataclass
-class _Pending:
-    message: RawMessage
-    future: asyncio.Future[str]
-
-
 @dataclass(eq=False)  # identity, so connections can live in a set
 class _Conn:
     writer: asyncio.StreamWriter
@@ -150,12 +108,7 @@ class MllpListener:
 
     def __init__(self, config: ListenerConfig, commit: Commit) -> None:
         self.config = config
-        self._commit = commit
         self.stats = ListenerStats()
-        self._batch: list[_Pending] = []
-        self._lock = asyncio.Lock()
-        self._timer: asyncio.TimerHandle | None = None
-        self._flushes: set[asyncio.Task[None]] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._conns: set[_Conn] = set()
         self._open = 0  # accepted sockets whose descriptor is not closed yet
@@ -163,6 +116,9 @@ class MllpListener:
         self._cap = config.max_connections
         self._ssl: ssl.SSLContext | None = None
         self._warn = RateLimitedLog(log)
+        self._batcher = Batcher(
+            commit, self.stats, config.batch_size, config.batch_seconds, self._warn
+        )
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._source = config.source or f"mllp://{config.host}:{config.port}"
@@ -230,8 +186,7 @@ class MllpListener:
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*list(self._handlers), return_exceptions=True)
-        await self._flush()
-        await asyncio.gather(*list(self._flushes), return_exceptions=True)
+        await self._batcher.drain()
         await asyncio.gather(
             *(c.responder for c in list(self._conns) if c.responder), return_exceptions=True
         )
@@ -351,14 +306,16 @@ class MllpListener:
                 await self._answer_now(conn, "AR", "not an MLLP frame (no start block)")
                 continue
             conn.outstanding += 1
-            await conn.acks.put(self._submit_safely(decode(block[start + 1 : -len(FRAME_END)])))
+            text = decode(block[start + 1 : -len(FRAME_END)])
+            await conn.acks.put(self._batcher.submit(text, self._source))
             if self.config.max_messages and self.stats.messages >= self.config.max_messages:
                 self._stop.set()
                 return
 
     async def _answer_now(self, conn: _Conn, code: str, reason: str) -> None:
-        fut = self._loop_future()
-        fut.set_result(self._reply("", code, reason=reason, error_code=SEGMENT_SEQUENCE_ERROR))
+        fut = self._batcher.answered(
+            self._batcher.reply("", code, reason=reason, error_code=SEGMENT_SEQUENCE_ERROR)
+        )
         conn.outstanding += 1
         await conn.acks.put(fut)
 
@@ -368,6 +325,8 @@ class MllpListener:
         try:
             while (fut := await conn.acks.get()) is not None:
                 ack = await fut
+                if conn.writer.transport.is_closing():
+                    break  # lost: asyncio would log a warning for every further write
                 conn.writer.write(frame(ack.encode("utf-8")))
                 await asyncio.wait_for(conn.writer.drain(), WRITE_TIMEOUT)
                 conn.outstanding -= 1
@@ -386,129 +345,6 @@ class MllpListener:
                 await asyncio.wait_for(conn.writer.wait_closed(), WRITE_TIMEOUT)
             self._open -= 1  # only now is the descriptor free
             self._evicting -= conn.evicted
-
-    # -- batching -----------------------------------------------------------------------------
-
-    def _loop_future(self) -> asyncio.Future[str]:
-        return asyncio.get_running_loop().create_future()
-
-    def _submit_safely(self, text: str) -> asyncio.Future[str]:
-        try:
-            return self._submit(text)
-        except Exception as exc:  # answered, so the connection keeps its order and goes on
-            self._warn.warning("submit", "MLLP: message not queued (%s)", type(exc).__name__)
-            self.stats.commit_errors += 1
-            fut = self._loop_future()
-            fut.set_result(fallback_ack(text, "AE", NOT_STORED, STORE_FAILED))
-            return fut
-
-    def _submit(self, text: str) -> asyncio.Future[str]:
-        self.stats.messages += 1
-        fut = self._loop_future()
-        parts = split_messages(text, self._source)
-        if len(parts) != 1 or parts[0].error is not None:
-            reason = "an MLLP frame must hold exactly one message"
-            fut.set_result(
-                self._reply(text, "AR", reason=reason, error_code=SEGMENT_SEQUENCE_ERROR)
-            )
-            self.stats.refused += 1
-            return fut
-        # The line is the message's arrival number in this listener session.
-        message = RawMessage(self._source, self.stats.messages, self.stats.messages, parts[0].text)
-        self._batch.append(_Pending(message, fut))
-        if len(self._batch) >= self.config.batch_size:
-            self._schedule_flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(
-                self.config.batch_seconds, self._schedule_flush
-            )
-        return fut
-
-    def _schedule_flush(self) -> None:
-        task = asyncio.create_task(self._flush())
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
-
-    async def _flush(self) -> None:
-        async with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            batch, self._batch = self._batch, []
-            if not batch:
-                return
-            self.stats.batches += 1
-            try:
-                outcomes = await self._commit_batch([p.message for p in batch])
-                for p, outcome in zip(batch, outcomes, strict=True):
-                    p.future.set_result(self._answer(p.message, outcome))
-            finally:  # whatever went wrong above, every message of the batch gets an answer
-                for p in batch:
-                    if not p.future.done():
-                        self.stats.commit_errors += 1
-                        p.future.set_result(
-                            fallback_ack(p.message.text, "AE", NOT_STORED, STORE_FAILED)
-                        )
-
-    async def _commit_batch(self, messages: list[RawMessage]) -> list[Outcome | None]:
-        """Each message's outcome, ``None`` for one that could not be stored."""
-        try:
-            return [*await self._commit_checked(messages)]
-        except Exception as exc:  # the type only: an exception's text may quote the message
-            log.error(
-                "HL7 batch of %d messages not committed (%s)", len(messages), type(exc).__name__
-            )
-            if len(messages) == 1:
-                self.stats.commit_errors += 1
-                return [None]
-        # One bad message must not cost the others: commit them one by one.
-        out: list[Outcome | None] = []
-        for message in messages:
-            try:
-                out.extend(await self._commit_checked([message]))
-            except Exception as exc:
-                self.stats.commit_errors += 1
-                log.error("HL7 message #%d not stored (%s)", message.index, type(exc).__name__)
-                out.append(None)
-        return out
-
-    async def _commit_checked(self, messages: list[RawMessage]) -> list[Outcome]:
-        outcomes = list(await asyncio.to_thread(self._commit, messages))
-        if len(outcomes) != len(messages):
-            raise RuntimeError(f"{len(outcomes)} outcomes for {len(messages)} messages")
-        return outcomes
-
-    def _answer(self, message: RawMessage, outcome: Outcome | None) -> str:
-        if outcome is None:
-            return self._reply(message.text, "AE", reason=NOT_STORED, error_code=STORE_FAILED)
-        if outcome.status in (APPLIED, DUPLICATE):
-            self.stats.accepted += outcome.status == APPLIED
-            self.stats.duplicates += outcome.status == DUPLICATE
-            return self._reply(message.text, "AA")
-        if outcome.status == FAILED:  # judged fine but not stored: the sender sends it again
-            self.stats.commit_errors += 1
-        else:
-            self.stats.refused += 1
-        return self._reply(
-            message.text,
-            outcome.ack,
-            reason=outcome.reason,
-            error_code=outcome.code,
-            where=outcome.where,
-        )
-
-    def _reply(
-        self, text: str, code: str, *, reason: str = "", error_code: str = "", where: str = ""
-    ) -> str:
-        """``build_ack``, or the listener's own minimal ACK if it raises: always an answer."""
-        try:
-            return build_ack(text, code, reason=reason, error_code=error_code, where=where)
-        except Exception as exc:
-            self.stats.ack_fallbacks += 1
-            self._warn.warning(
-                "ack", "MLLP: the ACK builder failed (%s); sent a minimal ACK", type(exc).__name__
-            )
-            return fallback_ack(text, code, reason, error_code)
 
 
 def check_config(config: ListenerConfig) -> None:
