@@ -51,8 +51,17 @@ def _print_report(report: IngestReport) -> None:
         f"{status}\ndata hash {report.data_hash}\n"
         f"{report.records} records from {len(report.files)} files in {report.seconds:.2f} s "
         f"({report.resources_per_second:,.0f} records/s); "
-        f"{report.quarantined} quarantined ({report.quarantine_rows_added} new quarantine rows)"
+        f"{report.quarantined} quarantined ({report.quarantine_rows_added} new quarantine rows)",
+        markup=False,
     )
+    if report.quarantined:
+        from caretwin.ingest.report import QUARANTINE_HINT
+
+        console.print(QUARANTINE_HINT, markup=False)
+    if report.skipped:
+        console.print(f"skipped {len(report.skipped)} files in the folders given:", markup=False)
+        for line in report.skipped:
+            console.print(f"  {line}", markup=False, highlight=False)
 
 
 def ingest_cmd(
@@ -110,17 +119,64 @@ def quarantine_cmd(
             return
         print_table(
             [
+                Column("id"),
                 Column("source file", fit="start"),
                 Column("line", justify="right"),
                 Column("type", fit="end"),
                 Column("reason", fit="wrap"),
             ],
             [
-                [r["source_file"], str(r["line"]), r["resource_type"] or "", r["reason"]]
+                [r["id"], r["source_file"], str(r["line"]), r["resource_type"] or "", r["reason"]]
                 for r in rows
             ],
             title="quarantine",
         )
+        if rows:
+            Console(soft_wrap=True).print(
+                "After a fix (a corrected file, a site view), retry: "
+                "caretwin lake retry --id ID (or --all)",
+                markup=False,
+            )
+
+
+@lake_app.command("retry")
+def retry_cmd(
+    ids: list[str] = typer.Option(
+        [], "--id", help="A quarantine row's id (from `caretwin lake quarantine`); repeatable."
+    ),
+    all_rows: bool = typer.Option(False, "--all", help="Retry every quarantined record."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Run quarantined records through ingestion again (after fixing the file or a view).
+
+    Records are read again from their source files with the current views; those that land
+    leave the quarantine, the others stay with their new reason.
+    """
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.ingest_retry import retry_quarantine
+
+    with cli_errors(fmt):
+        result = retry_quarantine(ServiceContext.for_cli(workspace), ids, all_rows)
+        if fmt == OutputFormat.json:
+            print_json(result.model_dump(mode="json"))
+            return
+        console = Console(soft_wrap=True)
+        lines = [
+            f"{result.selected} quarantined records retried: {result.cleared} left the "
+            f"quarantine, {result.still_quarantined} still there"
+        ]
+        if result.ingest is not None and not result.ingest.no_change:
+            lines.append(f"snapshot {result.ingest.snapshot_id}")
+        lines += [f"  source file no longer readable: {p}" for p in result.missing_files]
+        if result.unknown_ids:
+            lines.append(f"  unknown ids: {', '.join(result.unknown_ids)}")
+        if result.still_quarantined:
+            from caretwin.ingest.report import QUARANTINE_HINT
+
+            lines.append(QUARANTINE_HINT)
+        for line in lines:
+            console.print(line, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

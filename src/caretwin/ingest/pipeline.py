@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -33,10 +33,17 @@ from caretwin.hl7v2.framing import is_hl7_file, read_messages
 from caretwin.ingest.chunkpool import parse_all
 from caretwin.ingest.report import IngestReport, TypeCounts
 from caretwin.ingest.run import IngestRun
-from caretwin.ingest.sources import chunks, discover, is_csv
+from caretwin.ingest.sources import (
+    EXPECTED,
+    chunks,
+    discover_inputs,
+    is_csv,
+    is_line_file,
+    line_chunks,
+)
 from caretwin.lake import TABLES, Lake, LakeWriter
 
-__all__ = ["IngestRun", "ingest_feed", "ingest_paths"]
+__all__ = ["IngestRun", "ingest_feed", "ingest_lines", "ingest_paths"]
 
 
 def ingest_paths(
@@ -51,23 +58,68 @@ def ingest_paths(
     (default: the lake's parent folder, as ``<workspace>/lake``); ``workers`` the parsing
     processes (default: automatic, see :func:`caretwin.ingest.chunkpool.parse_all`).
     """
-    files = discover(paths)
+    paths = list(paths)
+    files, skipped = discover_inputs(paths)
+    if not files:
+        from caretwin.errors import DataError
+
+        where = ", ".join(p.as_posix() for p in paths)[:300]
+        listed = f"; skipped: {', '.join(skipped[:10])}" if skipped else ""
+        raise DataError(f"no supported input file in {where} (expected {EXPECTED}){listed}")
 
     def feed(run: IngestRun) -> None:
-        hl7_files = [path for path in files if is_hl7_file(path)]
-        fhir = [p for p in files if p not in hl7_files and not is_csv(p)]
-        for path in files:
-            if is_csv(path):
-                run.add_work_orders(path)
-        size = sum(p.stat().st_size for p in fhir)
-        todo = (run.assign(c) for p in fhir for c in chunks(p))
-        for parsed in parse_all(todo, size, workers):
-            run.add_parsed(parsed)
-        # HL7 v2 ADT events apply to the state of encounters, so they go in after FHIR records.
-        if hl7_files:
-            feed_messages(run, [m for path in hl7_files for m in read_messages(path)])
+        _feed_files(run, files, {}, workers)
+
+    report = ingest_feed(lake_dir, feed, [f.as_posix() for f in files], views_root)
+    report.skipped = skipped
+    return report
+
+
+def ingest_lines(
+    lake_dir: Path,
+    lines: Mapping[Path, set[int]],
+    views_root: Path | None = None,
+) -> IngestReport:
+    """Read again some lines of NDJSON files (whole files of other kinds) into the lake.
+
+    The retry of quarantined records (:func:`caretwin.services.ingestion.retry_quarantine`):
+    the lines go through the whole pipeline with the workspace's current views, and quarantine
+    rows of what was read again and is not refused again leave the quarantine.
+    """
+    files = list(lines)
+
+    def feed(run: IngestRun) -> None:
+        _feed_files(run, files, lines, None)
 
     return ingest_feed(lake_dir, feed, [f.as_posix() for f in files], views_root)
+
+
+def _feed_files(
+    run: IngestRun, files: list[Path], only: Mapping[Path, set[int]], workers: int | None
+) -> None:
+    """Feed ``files`` to ``run``: every line, or of an NDJSON file in ``only`` those lines."""
+    hl7_files = [path for path in files if is_hl7_file(path)]
+    fhir = [p for p in files if p not in hl7_files and not is_csv(p)]
+    for path in files:
+        if path in only and is_line_file(path):
+            run.reread_lines.update((path.as_posix(), n) for n in only[path])
+        elif path not in hl7_files:
+            # HL7 v2 messages are refused against the state they met (a retransmission is
+            # known, not refused again): reading the file again says nothing of old refusals
+            run.reread_files.add(path.as_posix())
+        if is_csv(path):
+            run.add_work_orders(path)
+    size = sum(p.stat().st_size for p in fhir)
+    todo = (
+        run.assign(c)
+        for p in fhir
+        for c in (line_chunks(p, only[p]) if p in only and is_line_file(p) else chunks(p))
+    )
+    for parsed in parse_all(todo, size, workers):
+        run.add_parsed(parsed)
+    # HL7 v2 ADT events apply to the state of encounters, so they go in after FHIR records.
+    if hl7_files:
+        feed_messages(run, [m for path in hl7_files for m in read_messages(path)])
 
 
 def ingest_feed(
@@ -105,6 +157,7 @@ def ingest_feed(
         counts=dict(sorted(merged.items())),
         quarantined=len(run.quarantine),
         quarantine_rows_added=run.quarantine_added,
+        quarantine_rows_removed=run.quarantine_removed,
         files=files,
         records=run.records,
         seconds=round(seconds, 4),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+#: Where a user reads why records were quarantined (said by every summary that counts them).
+QUARANTINE_HINT = "See why with `caretwin lake quarantine`."
+
 
 class TypeCounts(BaseModel):
     """Records of one resource type by outcome.
@@ -44,7 +47,11 @@ class IngestReport(BaseModel):
     counts: dict[str, TypeCounts] = Field(default_factory=dict)
     quarantined: int = 0
     quarantine_rows_added: int = 0
+    #: old quarantine rows of records read again and accepted (a corrected file, a retry)
+    quarantine_rows_removed: int = 0
     files: list[str] = Field(default_factory=list)
+    #: files found in the given folders but not read: ``path (why)`` (manifests, other kinds)
+    skipped: list[str] = Field(default_factory=list)
     records: int = 0
     seconds: float = 0.0
     resources_per_second: float = 0.0
@@ -55,3 +62,9 @@ class IngestReport(BaseModel):
     @property
     def added(self) -> int:
         return sum(c.added for c in self.counts.values())
+
+    @property
+    def all_quarantined(self) -> bool:
+        """Records were read and every one was quarantined: nothing landed or was known."""
+        landed = sum(c.added + c.unchanged for c in self.counts.values())
+        return self.quarantined > 0 and landed == 0

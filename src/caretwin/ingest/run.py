@@ -75,6 +75,11 @@ class IngestRun:
         self.records = 0
         self.counts: dict[str, TypeCounts] = defaultdict(TypeCounts)
         self.quarantine: list[dict[str, Any]] = []
+        #: what this ingest read in full (files) or again (lines of a file): their old
+        #: quarantine rows that this run does not refuse again leave the quarantine
+        self.reread_files: set[str] = set()
+        self.reread_lines: set[tuple[str, int]] = set()
+        self.quarantine_removed = 0
         self.seen: set[tuple[str, str, str]] = set()
         self.added_hashes: list[str] = []  # HL7 lineage only (FHIR is counted in DuckDB)
         self.raw = _RawSink()
@@ -449,20 +454,37 @@ class IngestRun:
         self.writer.add_dir("resources", folder)
 
     def _stage_quarantine(self) -> int:
-        old = self.lake.read_table("quarantine", ["source_file", "line", "reason", "excerpt"])
-        seen = set(zip(*(old[c].to_pylist() for c in old.column_names), strict=True))
+        """Add this run's new quarantine rows; drop the old ones of what it read again and
+        accepted (a corrected file, a retry after a view was fixed). Returns rows changed."""
+        old = self.lake.read_table("quarantine")
+        keys = ("source_file", "line", "reason", "excerpt")
+        now = {tuple(row[k] for k in keys) for row in self.quarantine}
+        kept: list[dict[str, Any]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for row in old.to_pylist() if old.num_rows else []:
+            key = tuple(row[k] for k in keys)
+            reread = (
+                row["source_file"] in self.reread_files
+                or (row["source_file"], row["line"]) in self.reread_lines
+            )
+            if reread and key not in now:
+                self.quarantine_removed += 1
+                continue
+            kept.append(row)
+            seen.add(key)
         rows = []
         for row in self.quarantine:
-            key = (row["source_file"], row["line"], row["reason"], row["excerpt"])
+            key = tuple(row[k] for k in keys)
             if key not in seen:
                 seen.add(key)
                 rows.append({"snapshot_id": self.snapshot_id, **row})
-        if rows:
-            self.writer.append(
-                "quarantine", pa.Table.from_pylist(rows, schema=SCHEMAS["quarantine"])
-            )
+        schema = SCHEMAS["quarantine"]
+        if self.quarantine_removed:
+            self.writer.replace("quarantine", pa.Table.from_pylist(kept + rows, schema=schema))
+        elif rows:
+            self.writer.append("quarantine", pa.Table.from_pylist(rows, schema=schema))
         self.quarantine_added = len(rows)
-        return len(rows)
+        return len(rows) + self.quarantine_removed
 
     def close(self) -> None:
         if self.con is not None:

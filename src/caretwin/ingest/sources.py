@@ -33,6 +33,7 @@ from caretwin.ingest.workorders import read_csv
 #: Size of the NDJSON blocks handed to parsing (a line longer than this is one block).
 CHUNK_BYTES = 4 << 20
 SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv")
+EXPECTED = ", ".join((*SUFFIXES, ".hl7", ".txt (HL7 v2)"))
 
 
 #: Files describing a data set rather than holding it: `caretwin synth`'s ``synth-manifest.json``
@@ -49,29 +50,36 @@ def _is_manifest(path: Path) -> bool:
     return path.name.lower().endswith(MANIFEST_SUFFIX)
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """The input files: given files, plus matching files found recursively under given folders.
+def discover_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """The input files, and the files passed over in the given folders (``path (why)``).
 
-    Hidden files and folders (``.staging`` and the like) and data-set manifests are skipped; a
-    file listed twice is read once. A missing path or an explicitly named file of an unsupported
-    kind is a :class:`DataError`.
+    Given files, plus matching files found recursively under given folders. Hidden files and
+    folders (``.staging`` and the like) are skipped silently; data-set manifests and files of
+    an unsupported kind in a folder are skipped and listed, so the user sees what was not read.
+    A file listed twice is read once. A missing path or an explicitly named file of an
+    unsupported kind is a :class:`DataError`.
     """
     found: dict[Path, None] = {}
+    skipped: list[str] = []
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path).parts
-                hidden = any(p.startswith(".") for p in rel)
-                if child.is_file() and _matches(child) and not hidden and not _is_manifest(child):
+                if not child.is_file() or any(p.startswith(".") for p in rel):
+                    continue
+                if _is_manifest(child):
+                    skipped.append(f"{child.as_posix()} (a data-set manifest)")
+                elif not _matches(child):
+                    skipped.append(f"{child.as_posix()} (unsupported kind)")
+                else:
                     found.setdefault(child.resolve())
         elif path.is_file():
             if not _matches(path):
-                expected = ", ".join((*SUFFIXES, ".hl7", ".txt (HL7 v2)"))
-                raise DataError(f"{path}: unsupported input (expected {expected})")
+                raise DataError(f"{path}: unsupported input (expected {EXPECTED})")
             found.setdefault(path.resolve())
         else:
             raise DataError(f"{path}: no such file or folder")
-    return list(found)
+    return list(found), skipped
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -87,6 +95,27 @@ def _file_type(path: Path) -> str | None:
 
 def is_csv(path: Path) -> bool:
     return path.name.lower().endswith(".csv")
+
+
+def is_line_file(path: Path) -> bool:
+    """NDJSON: each line a record, so one line can be read again on its own."""
+    return path.name.lower().endswith((".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz"))
+
+
+def line_chunks(path: Path, lines: set[int]) -> Iterator[Chunk]:
+    """The given (1-based) lines of an NDJSON file, one chunk each, in file order."""
+    source = path.as_posix()
+    ftype = _file_type(path)
+    last = max(lines, default=0)
+    try:
+        with _open(path) as fh:
+            for n, raw in enumerate(fh, 1):
+                if n in lines:
+                    yield Chunk(source, n, raw, file_type=ftype)
+                if n >= last:
+                    return
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{source}: cannot read: {exc}") from exc
 
 
 def chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[Chunk]:

@@ -9,17 +9,22 @@ Audit details carry ids, counts and hashes only, never record content (PHI).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from caretwin.access import Permission
+from caretwin.errors import DataError
 from caretwin.faults import fault_point
 from caretwin.ingest import IngestReport, ingest_paths
+from caretwin.ingest.report import QUARANTINE_HINT
 from caretwin.lake import Lake
 from caretwin.services.context import ServiceContext
 from caretwin.store import add_snapshot
 
-__all__ = ["IngestReport", "ingest", "lake_counts", "quarantine_rows"]
+__all__ = [
+    "QUARANTINE_HINT", "IngestReport", "ingest", "lake_counts", "quarantine_id", "quarantine_rows",
+]  # fmt: skip
 
 _TARGET_CHARS = 500
 QUARANTINE_COLUMNS = ("snapshot_id", "source_file", "line", "resource_type", "reason")
@@ -30,39 +35,68 @@ def _target(paths: list[Path]) -> str:
 
 
 def ingest(ctx: ServiceContext, paths: list[Path]) -> IngestReport:
-    """Ingest FHIR NDJSON/Bundles and work-order CSV files or folders into the lake."""
+    """Ingest FHIR NDJSON/Bundles and work-order CSV files or folders into the lake.
+
+    Raises :class:`DataError` (exit 4) when no supported file was found, and after committing
+    the quarantine when every record read was quarantined (so its reasons can be read).
+    """
     target = _target(paths)
     with ctx.operation("data.ingest", Permission.INGEST, target=target) as op:
         report = ingest_paths(ctx.workspace.lake_dir, paths)
         fault_point("ingest.after_lake_commit")  # tests: a kill here is repaired on next open
+        if report.all_quarantined:
+            _details(op.details, report)
+            raise DataError(
+                f"every record was quarantined ({report.quarantined}); nothing landed. "
+                f"{QUARANTINE_HINT}",
+                details={"quarantined": report.quarantined, "files": report.files,
+                         "skipped": report.skipped},
+            )  # fmt: skip
+        record_ingest(ctx, op.details, report, target)
+    after_ingest(ctx, report)
+    return report
+
+
+def _details(details: dict[str, Any], report: IngestReport) -> None:
+    details.update(
+        {
+            "snapshot_id": report.snapshot_id,
+            "no_change": report.no_change,
+            "data_hash": report.data_hash,
+            "files": len(report.files),
+            "skipped": len(report.skipped),
+            "records": report.records,
+            "added": report.added,
+            "quarantined": report.quarantined,
+            "quarantine_removed": report.quarantine_rows_removed,
+            "seconds": report.seconds,
+        }
+    )
+
+
+def record_ingest(
+    ctx: ServiceContext, details: dict[str, Any], report: IngestReport, target: str
+) -> None:
+    """Audit details (ids and counts only, never content) and the snapshot record."""
+    _details(details, report)
+    if not report.no_change:
         counts = {t: c.model_dump() for t, c in report.counts.items()}
-        op.details.update(
-            {
-                "snapshot_id": report.snapshot_id,
-                "no_change": report.no_change,
-                "data_hash": report.data_hash,
-                "files": len(report.files),
-                "records": report.records,
-                "added": report.added,
-                "quarantined": report.quarantined,
-                "seconds": report.seconds,
-            }
+        add_snapshot(
+            ctx.workspace,
+            report.snapshot_id,
+            ctx.actor,
+            source=target,
+            counts=counts,
+            data_hash=report.data_hash,
         )
-        if not report.no_change:
-            add_snapshot(
-                ctx.workspace,
-                report.snapshot_id,
-                ctx.actor,
-                source=target,
-                counts=counts,
-                data_hash=report.data_hash,
-            )
-    # Every snapshot gets its data-quality report at once (audited and recorded on its own),
-    # so a reviewer never meets data nobody has checked.
+
+
+def after_ingest(ctx: ServiceContext, report: IngestReport) -> None:
+    """Every snapshot gets its data-quality report at once (audited and recorded on its own),
+    so a reviewer never meets data nobody has checked."""
     from caretwin.services.snapshots import quality_after_ingest
 
     quality_after_ingest(ctx, report)
-    return report
 
 
 def lake_counts(ctx: ServiceContext) -> dict[str, Any]:
@@ -74,14 +108,22 @@ def lake_counts(ctx: ServiceContext) -> dict[str, Any]:
     return result
 
 
+def quarantine_id(source_file: str, line: int, reason: str) -> str:
+    """A quarantine row's id (for ``caretwin lake retry --id``): stable while the row is."""
+    return hashlib.sha256(f"{source_file}\n{line}\n{reason}".encode()).hexdigest()[:12]
+
+
 def quarantine_rows(ctx: ServiceContext, limit: int = 50) -> list[dict[str, Any]]:
-    """Quarantine rows by file and line, without the excerpt (it may hold PHI)."""
+    """Quarantine rows by file and line with their id, without the excerpt (it may hold PHI)."""
     with ctx.operation("data.quarantine", Permission.DATA_READ, target="lake") as op:
         lake = Lake(ctx.workspace.lake_dir)
         cols = ", ".join(QUARANTINE_COLUMNS)
         table = lake.query(
             f"SELECT {cols} FROM quarantine ORDER BY source_file, line LIMIT {int(limit)}"
         )
-        rows: list[dict[str, Any]] = table.to_pylist()
+        rows: list[dict[str, Any]] = [
+            {"id": quarantine_id(r["source_file"], r["line"], r["reason"]), **r}
+            for r in table.to_pylist()
+        ]
         op.details["rows"] = len(rows)
     return rows
