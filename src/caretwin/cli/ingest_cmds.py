@@ -71,15 +71,19 @@ def ingest_cmd(
 ) -> None:
     """Load FHIR R4 data and CMMS work orders into the lake as one snapshot."""
     from caretwin.services.context import ServiceContext
-    from caretwin.services.ingestion import ingest
+    from caretwin.services.ingestion import ingest, ingest_outcome_error
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
         report = ingest(ctx, paths)
+        error = ingest_outcome_error(paths, report)  # exit 4, the report in its details
         if fmt == OutputFormat.json:
-            print_json(report.model_dump(mode="json"))
-        else:
+            if error is None:
+                print_json(report.model_dump(mode="json"))
+        elif report.files:
             _print_report(report)
+        if error is not None:
+            raise error
 
 
 @lake_app.command("tables")

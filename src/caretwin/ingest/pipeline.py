@@ -34,7 +34,6 @@ from caretwin.ingest.chunkpool import parse_all
 from caretwin.ingest.report import IngestReport, TypeCounts
 from caretwin.ingest.run import IngestRun
 from caretwin.ingest.sources import (
-    EXPECTED,
     chunks,
     discover_inputs,
     is_csv,
@@ -58,14 +57,7 @@ def ingest_paths(
     (default: the lake's parent folder, as ``<workspace>/lake``); ``workers`` the parsing
     processes (default: automatic, see :func:`caretwin.ingest.chunkpool.parse_all`).
     """
-    paths = list(paths)
     files, skipped = discover_inputs(paths)
-    if not files:
-        from caretwin.errors import DataError
-
-        where = ", ".join(p.as_posix() for p in paths)[:300]
-        listed = f"; skipped: {', '.join(skipped[:10])}" if skipped else ""
-        raise DataError(f"no supported input file in {where} (expected {EXPECTED}){listed}")
 
     def feed(run: IngestRun) -> None:
         _feed_files(run, files, {}, workers)

@@ -18,12 +18,14 @@ from caretwin.errors import DataError
 from caretwin.faults import fault_point
 from caretwin.ingest import IngestReport, ingest_paths
 from caretwin.ingest.report import QUARANTINE_HINT
+from caretwin.ingest.sources import EXPECTED
 from caretwin.lake import Lake
 from caretwin.services.context import ServiceContext
 from caretwin.store import add_snapshot
 
 __all__ = [
-    "QUARANTINE_HINT", "IngestReport", "ingest", "lake_counts", "quarantine_id", "quarantine_rows",
+    "QUARANTINE_HINT", "IngestReport", "ingest", "ingest_outcome_error", "lake_counts",
+    "quarantine_id", "quarantine_rows",
 ]  # fmt: skip
 
 _TARGET_CHARS = 500
@@ -37,24 +39,36 @@ def _target(paths: list[Path]) -> str:
 def ingest(ctx: ServiceContext, paths: list[Path]) -> IngestReport:
     """Ingest FHIR NDJSON/Bundles and work-order CSV files or folders into the lake.
 
-    Raises :class:`DataError` (exit 4) when no supported file was found, and after committing
-    the quarantine when every record read was quarantined (so its reasons can be read).
+    Finding no supported file, or quarantining every record, is not an error here (a pull whose
+    export was empty calls this too); the command line turns both into exit code 4
+    (:func:`ingest_outcome_error`).
     """
     target = _target(paths)
     with ctx.operation("data.ingest", Permission.INGEST, target=target) as op:
         report = ingest_paths(ctx.workspace.lake_dir, paths)
         fault_point("ingest.after_lake_commit")  # tests: a kill here is repaired on next open
-        if report.all_quarantined:
-            _details(op.details, report)
-            raise DataError(
-                f"every record was quarantined ({report.quarantined}); nothing landed. "
-                f"{QUARANTINE_HINT}",
-                details={"quarantined": report.quarantined, "files": report.files,
-                         "skipped": report.skipped},
-            )  # fmt: skip
         record_ingest(ctx, op.details, report, target)
     after_ingest(ctx, report)
     return report
+
+
+def ingest_outcome_error(paths: list[Path], report: IngestReport) -> DataError | None:
+    """The data error of an ingest a user asked for that found nothing to read, or whose every
+    record was quarantined (the quarantine is committed: its reasons can be read)."""
+    if not report.files:
+        where = _target(paths)[:300]
+        listed = f"; skipped: {', '.join(report.skipped[:10])}" if report.skipped else ""
+        return DataError(
+            f"no supported input file in {where} (expected {EXPECTED}){listed}",
+            details={"skipped": report.skipped},
+        )
+    if report.all_quarantined:
+        return DataError(
+            f"every record was quarantined ({report.quarantined}); nothing landed. "
+            f"{QUARANTINE_HINT}",
+            details={"report": report.model_dump(mode="json")},
+        )
+    return None
 
 
 def _details(details: dict[str, Any], report: IngestReport) -> None:
