@@ -86,6 +86,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hl7": ("hl7_cmds", "HL7 v2 messages."),
     "views": ("views_cmds", "SQL on FHIR v2 views: list, show, run, test."),
     "snapshots": ("snapshots_cmds", "Lake snapshots: what each ingest added, diffs, data quality."),
+    "plugins": (
+        "plugins_cmds",
+        "Plugins: engines, KPIs, feeders, fitters, report sections, commands.",
+    ),
 }
 
 AREAS = [f"caretwin.cli.{m}" for m in dict.fromkeys(module for module, _ in COMMANDS.values())]
@@ -112,6 +116,8 @@ class LazyGroup(TyperGroup):
             self.commands.setdefault(name, _Placeholder(name=name, help=help_line))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS and not self._listing:
+            self._add_plugin_command(cmd_name)
         cmd = self.commands.get(cmd_name)
         if isinstance(cmd, _Placeholder) and not self._listing:
             loaded = area_group(f"caretwin.cli.{COMMANDS[cmd_name][0]}").commands
@@ -130,7 +136,22 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
+    # Plugin command groups (caretwin.cli.plugin): looked up only for a name that is not one of
+    # CareTwin's and when --help lists commands, so built-in commands load no plugin.
+    def _add_plugin_command(self, name: str) -> None:
+        if name in self.commands and not isinstance(self.commands[name], _Placeholder):
+            return
+        from caretwin.cli.plugin import plugin_commands, to_click
+
+        group = plugin_commands().get(name)
+        if group is not None:
+            self.commands[name] = to_click(group)
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
+        from caretwin.cli.plugin import plugin_commands
+
+        for name, group in plugin_commands().items():
+            self.commands.setdefault(name, _Placeholder(name=name, help=group.help))
         with self._names_only():
             super().format_help(ctx, formatter)
 

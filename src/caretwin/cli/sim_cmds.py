@@ -25,12 +25,6 @@ if TYPE_CHECKING:
     from caretwin.services.simulation import SimulationRun
 
 
-class EngineOption(enum.StrEnum):
-    auto = "auto"
-    fast = "fast"
-    reference = "reference"
-
-
 class ExecutorOption(enum.StrEnum):
     local = "local"
     dask = "dask"
@@ -69,10 +63,13 @@ def simulate_cmd(
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Local worker processes (default: all cores)."
     ),
-    engine: EngineOption = typer.Option(
-        EngineOption.auto,
+    engine: str = typer.Option(
+        "auto",
         "--engine",
-        help="auto: the fast core when it supports the model; every engine gives the same numbers.",
+        help=(
+            "auto (the fast core when it supports the model), fast, reference, or a plugin's "
+            "engine (caretwin plugins list); the built-in engines give the same numbers."
+        ),
     ),
     executor: ExecutorOption = typer.Option(
         ExecutorOption.local,
@@ -107,7 +104,7 @@ def simulate_cmd(
             seed=seed,
             workers=workers,
             report=not no_report,
-            engine=engine.value,
+            engine=engine,
             executor=executor.value,
             scheduler=scheduler,
         )

@@ -3,10 +3,11 @@
 Replication ``i`` draws only from streams keyed by ``(seed, i, ...)``, so results are identical
 whatever the number of workers or the order in which workers finish.
 
-Two engines run a replication: the reference engine (:mod:`caretwin.sim.engine`, pure Python)
-and the fast core (:mod:`caretwin.sim.fast`, numba), which gives bit-identical results for every
-model it supports. ``engine="auto"`` takes the fast core when it can and the reference engine
-otherwise; the choice never changes a number, only the time it takes.
+Engines are registered through the ``register_engines`` hook (:mod:`caretwin.plugins`). CareTwin's
+own (:mod:`caretwin.sim.plugin`) are the reference engine (:mod:`caretwin.sim.engine`, pure
+Python) and the fast core (:mod:`caretwin.sim.fast`, numba), which gives bit-identical results for
+every model it supports. ``engine="auto"`` takes the fast core when it can and the reference
+engine otherwise; the choice never changes a number, only the time it takes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from caretwin.errors import SimulationError
 from caretwin.model.definition import TwinDefinition
@@ -25,55 +26,79 @@ from caretwin.sim.executors import ExecutorKind, map_replications
 from caretwin.sim.result import ReplicationResult, SimulationResult, summarise
 from caretwin.sim.trace import Trace, TraceRecorder
 
+if TYPE_CHECKING:
+    from numpy.random import SeedSequence
+
+    from caretwin.plugins.specs import EngineSpec
+
 Progress = Callable[[int], None]
-EngineChoice = Literal["auto", "fast", "reference"]
-EngineName = Literal["fast", "reference"]
+#: ``"auto"`` or the name of a registered engine (``caretwin plugins list``).
+EngineChoice = str
+EngineName = str
+RunFn = Callable[[CompiledModel, "SeedSequence"], ReplicationResult]
 
 log = logging.getLogger(__name__)
 
 
-def resolve_engine(model: CompiledModel, engine: EngineChoice = "auto") -> EngineName:
-    """The engine that runs ``model``: ``"fast"`` asked for but impossible is an error, ``"auto"``
-    falls back to the reference engine (and logs why)."""
-    if engine == "reference":
-        return "reference"
-    from caretwin.sim import fast  # light: numba itself loads only when a fast run starts
+def engine_names() -> list[str]:
+    """``auto`` and every registered engine (built-in and from plugins)."""
+    from caretwin.plugins import registry
 
-    reason = fast.supports(model)
-    if reason is None:
-        return "fast"
-    if engine == "fast":
-        raise SimulationError(f"the fast engine cannot run this model: {reason}")
-    log.info("fast engine not used (%s); running the reference engine", reason)
-    return "reference"
+    return ["auto", *registry.engines()]
+
+
+def _engine(name: str) -> EngineSpec:
+    from caretwin.plugins import registry
+
+    found = registry.engines().get(name)
+    if found is None:
+        raise SimulationError(
+            f"unknown engine {name!r} (engines: {', '.join(engine_names())})",
+            details={"engine": name},
+        )
+    return found.spec
+
+
+def resolve_engine(model: CompiledModel, engine: EngineChoice = "auto") -> EngineName:
+    """The engine that runs ``model``: a named engine that cannot is an error, ``"auto"`` takes
+    the first engine by ``auto_rank`` that can (and logs why others could not)."""
+    from caretwin.plugins import registry
+
+    if engine != "auto":
+        spec = _engine(engine)
+        reason = spec.supports(model) if spec.supports else None
+        if reason is not None:
+            raise SimulationError(f"the {engine} engine cannot run this model: {reason}")
+        return engine
+    ranked = sorted(
+        (p.spec for p in registry.engines().values() if p.spec.auto_rank is not None),
+        key=lambda s: (s.auto_rank, s.name),
+    )
+    for spec in ranked:
+        reason = spec.supports(model) if spec.supports else None
+        if reason is None:
+            return spec.name
+        log.info("%s engine not used (%s)", spec.name, reason)
+    raise SimulationError("no registered engine can run this model")
 
 
 def run_replication(
     model: CompiledModel, seed: int, replication: int, engine: EngineName = "reference"
 ) -> ReplicationResult:
-    if engine == "fast":
-        from caretwin.sim.fast import run_replication_fast
+    from caretwin.sim.plugin import replication_seed
 
-        return run_replication_fast(model, seed, replication)
-    return Engine(model, seed, replication).run()
+    return _engine(engine).run(model, replication_seed(seed, replication))
 
 
-def _worker(args: tuple[CompiledModel, int, int, EngineName]) -> ReplicationResult:
-    model, seed, rep, engine = args
-    return run_replication(model, seed, rep, engine)
+def _worker(args: tuple[RunFn, CompiledModel, int, int]) -> ReplicationResult:
+    from caretwin.sim.plugin import replication_seed
+
+    run, model, seed, rep = args
+    return run(model, replication_seed(seed, rep))
 
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
-
-
-def _prepare(model: CompiledModel, engine: EngineName) -> None:
-    """Compile (or load from numba's cache) the fast core once in this process, before workers
-    start, so parallel workers load cached machine code instead of each compiling it."""
-    if engine == "fast":
-        from caretwin.sim.fast import warm_up
-
-        warm_up(model)
 
 
 def simulate(
@@ -101,12 +126,14 @@ def simulate(
     log.info("simulating %s: %d replications on the %s engine", defn.name, reps, chosen)
     started = time.perf_counter()
     workers = max(1, min(workers, reps))
-    if (executor == "local" and workers > 1) or executor == "dask":
-        _prepare(model, chosen)
+    spec = _engine(chosen)
+    if spec.prepare and ((executor == "local" and workers > 1) or executor == "dask"):
+        # e.g. compile the fast core once here, so workers load cached machine code
+        spec.prepare(model)
     try:
         results: list[ReplicationResult] = map_replications(
             _worker,
-            [(model, root_seed, i, chosen) for i in range(reps)],
+            [(spec.run, model, root_seed, i) for i in range(reps)],
             workers=workers,
             executor=executor,
             scheduler=scheduler,

@@ -1,0 +1,69 @@
+"""The hooks a CareTwin plugin implements (pluggy, project name ``caretwin``).
+
+Every hook takes no argument and returns a list of typed specs (:mod:`caretwin.plugins.specs`);
+the registry (:mod:`caretwin.plugins.registry`) calls each plugin's implementation separately so
+every spec is attributed to the plugin, distribution and version that provided it. CareTwin's own
+engines, KPIs, feeders, fitters, report sections and command groups come through these same hooks
+(the ``caretwin`` distribution's entry points). The contracts are in ``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from caretwin.plugins.specs import (
+        CommandGroup,
+        EngineSpec,
+        FeederSpec,
+        FitterSpec,
+        KpiSpec,
+        ReportSection,
+    )
+
+PROJECT = "caretwin"
+#: The entry-point group plugins are discovered from.
+ENTRY_POINT_GROUP = "caretwin"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Hook names, in the order ``caretwin plugins list`` shows them.
+HOOKS = (
+    "register_engines",
+    "register_kpis",
+    "register_feeders",
+    "register_fitters",
+    "register_report_sections",
+    "register_commands",
+)
+
+
+class CareTwinSpecs:
+    """Hook specifications. Implementations are module-level functions marked ``@hookimpl``."""
+
+    @hookspec
+    def register_engines(self) -> list[EngineSpec]:  # type: ignore[empty-body]
+        """Simulation engines: each runs one replication of a compiled model."""
+
+    @hookspec
+    def register_kpis(self) -> list[KpiSpec]:  # type: ignore[empty-body]
+        """KPI kinds: a ``type`` of the twin format's ``kpis`` and how its value is computed."""
+
+    @hookspec
+    def register_feeders(self) -> list[FeederSpec]:  # type: ignore[empty-body]
+        """Input formats of ``caretwin ingest``: the files they recognise, how they are read."""
+
+    @hookspec
+    def register_fitters(self) -> list[FitterSpec]:  # type: ignore[empty-body]
+        """Duration families calibration may fit (the lowest AIC wins)."""
+
+    @hookspec
+    def register_report_sections(self) -> list[ReportSection]:  # type: ignore[empty-body]
+        """Sections added to the simulation report."""
+
+    @hookspec
+    def register_commands(self) -> list[CommandGroup]:  # type: ignore[empty-body]
+        """Top-level command groups of the ``caretwin`` command line."""

@@ -1,0 +1,162 @@
+"""What a plugin registers: one typed spec per engine, KPI kind, feeder, fitter, report section
+and command group. The contracts each spec carries are stated in ``docs/plugins.md``.
+
+This module imports nothing heavy (types only), so a plugin module that builds its specs at
+import time stays cheap to load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import typer
+    from pydantic import BaseModel
+
+    from caretwin.ingest.run import IngestRun
+    from caretwin.model.distributions import Distribution
+    from caretwin.reports.report import ReportInput
+    from caretwin.sim.compiled import CompiledModel
+    from caretwin.sim.result import ReplicationResult
+
+__all__ = [
+    "CommandGroup",
+    "EngineSpec",
+    "FeederSpec",
+    "FitterSpec",
+    "KpiInput",
+    "KpiSpec",
+    "ReportSection",
+    "ResourceRecord",
+]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A simulation engine.
+
+    ``run(model, seed_seq)`` runs one replication: ``seed_seq`` is that replication's
+    ``numpy.random.SeedSequence`` (entropy = the root seed, ``spawn_key = (replication,)``) and
+    the result must depend on nothing else, so runs reproduce whatever the workers. ``run`` is
+    called in worker processes: it must be a module-level function (picklable by reference).
+    ``supports(model)`` returns why the engine cannot run a model, or ``None``. ``auto_rank``
+    makes the engine a candidate for ``--engine auto`` (lowest rank first; ``None``: only when
+    named). ``prepare(model)`` runs once in the parent before workers start (e.g. compiling).
+    """
+
+    name: str
+    description: str
+    run: Callable[[CompiledModel, np.random.SeedSequence], ReplicationResult]
+    supports: Callable[[CompiledModel], str | None] | None = None
+    prepare: Callable[[CompiledModel], None] | None = None
+    auto_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class KpiInput:
+    """What a plugin KPI receives for one replication.
+
+    ``replication`` is the engine's record of it: ``kpis`` (the values of the built-in KPIs of
+    the model), ``events``, ``occupancy_daily`` (per pool, mean units held in each day of the run
+    window) and ``histograms``; ``model`` is the compiled model it ran (pools, steps, window).
+    """
+
+    name: str
+    model: CompiledModel
+    replication: ReplicationResult
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """A KPI kind: the ``type`` a twin definition's ``kpis`` entry names.
+
+    ``config`` is the pydantic model of an entry (a subclass of
+    :class:`caretwin.model.definition.KpiConfig` whose ``type`` field is ``Literal[kind]``); the
+    twin format validates entries with it and ``caretwin schema`` shows it. ``compute(config,
+    data)`` returns the KPI's value for one replication as a float (NaN when undefined).
+    Built-in kinds have ``compute=None``: every engine collects them while it runs.
+    """
+
+    kind: str
+    config: type[BaseModel]
+    compute: Callable[[Any, KpiInput], float] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    """One record a plugin feeder read: a FHIR R4 resource, or why a line could not be one."""
+
+    line: int
+    resource: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FeederSpec:
+    """An input format of ``caretwin ingest``.
+
+    A file is recognised when its lower-cased name ends with one of ``suffixes`` or ``sniff(path)``
+    says so (cheap: a look at the name or the first bytes). Exactly one of the two readers:
+
+    * ``read(path)`` (for plugins) yields :class:`ResourceRecord` s: FHIR R4 resources that go
+      through the same checks, views and quarantine as NDJSON lines (an ``error`` quarantines
+      that line with its reason);
+    * ``feed(run, paths, workers)`` (built-in formats) feeds whole files into the ingest batch.
+
+    ``order`` sorts feeders within one ingest (lower first; HL7 v2 events apply last).
+    """
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...] = ()
+    sniff: Callable[[Path], bool] | None = None
+    read: Callable[[Path], Iterable[ResourceRecord]] | None = None
+    feed: Callable[[IngestRun, list[Path], int | None], None] | None = None
+    order: int = 50
+
+    def recognises(self, path: Path) -> bool:
+        if path.name.lower().endswith(self.suffixes):
+            return True
+        return self.sniff is not None and self.sniff(path)
+
+
+@dataclass(frozen=True)
+class FitterSpec:
+    """A duration family calibration may fit.
+
+    ``fit(x, censored)`` returns ``(distribution, log_likelihood)`` for positive completed
+    durations ``x`` and right-censored elapsed times; ``n_params`` counts its free parameters
+    (for the AIC); ``cdf(distribution, x)`` is used for the KS statistic.
+    """
+
+    family: str
+    n_params: int
+    fit: Callable[[np.ndarray, np.ndarray], tuple[Distribution, float]]
+    cdf: Callable[[Distribution, np.ndarray], np.ndarray]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A section of the simulation report: ``render(inp)`` returns an HTML fragment (escaped by
+    the plugin), or ``None`` to leave the section out. Sections are shown by ``order``."""
+
+    name: str
+    title: str
+    render: Callable[[ReportInput], str | None]
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """A top-level command of ``caretwin``: ``load()`` returns the Typer app (a group) or a
+    command function; it is called only when the command runs, so imports go inside it."""
+
+    name: str
+    help: str
+    load: Callable[[], typer.Typer | Callable[..., Any]]

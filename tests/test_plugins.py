@@ -1,0 +1,52 @@
+"""The plugin mechanism: CareTwin's own engines, KPIs, feeders, ... come through the hooks."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from caretwin.errors import SimulationError
+from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
+from caretwin.plugins import registry
+from caretwin.plugins.manager import BUILTIN, BUILTIN_DISTRIBUTION
+from caretwin.services.plugins import list_plugins
+from caretwin.sim.compiled import compile_definition
+from caretwin.sim.runner import engine_names, resolve_engine, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_builtin_entry_points_in_pyproject_match_the_fallback_list() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["entry-points"]["caretwin"] == BUILTIN
+    assert "pluggy>=1.5" in project["project"]["dependencies"]
+
+
+def test_builtin_engines_come_through_the_hooks() -> None:
+    engines = registry.engines()
+    assert {"fast", "reference"} <= set(engines)
+    assert all(
+        engines[n].plugin.distribution == BUILTIN_DISTRIBUTION for n in ("fast", "reference")
+    )
+    assert engine_names()[0] == "auto"
+    rows = {r.name: r for r in list_plugins()}
+    assert rows["builtin_engines"].provides["engines"] == ["fast", "reference"]
+    assert rows["builtin_engines"].status == "loaded"
+    assert "simulate" in rows["builtin_commands"].provides["commands"]
+
+
+def test_an_unknown_engine_is_a_clear_error_naming_the_engines() -> None:
+    defn = load_definition(example_path(REFERENCE_HOSPITAL))
+    with pytest.raises(SimulationError, match=r"unknown engine 'nope' \(engines: auto, fast"):
+        resolve_engine(compile_definition(defn), "nope")
+
+
+def test_every_registered_engine_gives_the_reference_numbers_on_rh1() -> None:
+    defn = load_definition(example_path(REFERENCE_HOSPITAL))
+    defn = defn.model_copy(update={"run": defn.run.model_copy(update={"run_days": 5.0})})
+    ref = simulate(defn, replications=2, seed=3, engine="reference")
+    fast = simulate(defn, replications=2, seed=3, engine="fast")
+    assert ref.engine == "reference" and fast.engine == "fast"
+    assert [r.kpis for r in ref.replications] == [r.kpis for r in fast.replications]
