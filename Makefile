@@ -1,48 +1,65 @@
-# Common commands. `make demo` and `make test` are the two set-up commands of the README:
-# each creates .venv (if needed), installs CareTwin into it and runs.
+# Common commands. `make demo` and `make test` are the two set-up commands of the README: each
+# creates .venv (if needed), installs CareTwin into it and runs. `make demo` installs only what
+# CareTwin needs to run; `make test` adds the test and lint tools (pytest, mypy, ruff, Dask,
+# PostgreSQL driver, FHIR model libraries, SimPy).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+# `make test-quick`: the edit loop's subset (no slow or browser tests), stopping at the first failure
+QUICK  ?= -m "not slow and not browser" -x -q
 
-.PHONY: install demo test lint format bench bench-quick fuzz-fhir fuzz-hl7 clean
+.PHONY: install install-test demo test test-quick lint format bench bench-quick fuzz-fhir fuzz-hl7 clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@ $(RUN_STAMP)
 
-install: $(STAMP)
+install: $(RUN_STAMP)
 
-demo: $(STAMP)
+install-test: $(TEST_STAMP)
+
+demo: $(RUN_STAMP)
 	$(BIN)/caretwin demo
 
-test: $(STAMP)
+# everything, slow and browser tests included: nothing is deselected
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+test-quick: $(TEST_STAMP)
+	$(BIN)/python -m pytest $(QUICK)
+
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py
 
-bench-quick: $(STAMP)
+bench-quick: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py --quick
 
 # 50,000 mutated FHIR lines through the ingest (CI runs 2,000 in tests/test_fuzz_fhir.py)
-fuzz-fhir: $(STAMP)
+fuzz-fhir: $(TEST_STAMP)
 	$(BIN)/python -m tests.fuzz.fhir_fuzz --cases 50000 --seed 1
 
 # 50,000 mutated HL7 v2 messages through parse, feed, lake commit and ACK (CI runs 1,200 in
 # tests/test_hl7_fuzz.py)
-fuzz-hl7: $(STAMP)
+fuzz-hl7: $(TEST_STAMP)
 	$(BIN)/python -m tests.fuzz.hl7_fuzz --cases 50000 --seed 1
 
 clean:

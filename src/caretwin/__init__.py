@@ -38,6 +38,7 @@ if _t.TYPE_CHECKING:
         parse_definition,
     )
     from caretwin.services.context import ServiceContext
+    from caretwin.sim.comparison import Comparisons, compare
     from caretwin.sim.result import KpiSummary, ReplicationResult, SimulationResult
     from caretwin.sim.runner import simulate
     from caretwin.workspace import Workspace
@@ -53,6 +54,8 @@ _LAZY = {
     "load_definition": "caretwin.model",
     "parse_definition": "caretwin.model",
     "ServiceContext": "caretwin.services.context",
+    "Comparisons": "caretwin.sim.comparison",
+    "compare": "caretwin.sim.comparison",
     "KpiSummary": "caretwin.sim.result",
     "ReplicationResult": "caretwin.sim.result",
     "SimulationResult": "caretwin.sim.result",
@@ -79,6 +82,7 @@ __all__ = [
     "Actor",
     "CalibrationError",
     "CareTwinError",
+    "Comparisons",
     "ConfigError",
     "DataError",
     "DefinitionError",
@@ -98,6 +102,7 @@ __all__ = [
     "WorkspaceNotFound",
     "__version__",
     "apply_scenario",
+    "compare",
     "dump_definition",
     "example_path",
     "load_definition",

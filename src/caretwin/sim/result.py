@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from caretwin.sim.frames import pandas
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Interval and wait KPIs also feed a histogram of fixed bins, so a report can draw the
 # distribution of, e.g., ED length of stay from any number of replications in bounded memory.
@@ -100,6 +105,23 @@ class SimulationResult:
         hists = [r.histograms[kpi] for r in self.replications if kpi in r.histograms]
         total: np.ndarray = np.sum(hists, axis=0) if hists else np.zeros(HIST_BINS, dtype=np.int64)
         return total
+
+    def to_frame(self) -> pd.DataFrame:
+        """The KPI summary as a pandas DataFrame: one row per KPI (the index), with label, unit,
+        mean, ci95 (half-width of the 95% interval of the mean), sd and n."""
+        rows = [
+            {"kpi": k, "label": s.label, "unit": s.unit, "mean": s.mean, "ci95": s.ci95}
+            | {"sd": s.sd, "n": s.n}
+            for k, s in self.summary.items()
+        ]
+        columns = ["kpi", "label", "unit", "mean", "ci95", "sd", "n"]
+        return pandas().DataFrame(rows, columns=columns).set_index("kpi")
+
+    def replications_frame(self) -> pd.DataFrame:
+        """Per-replication KPI values as a pandas DataFrame: one row per replication."""
+        rows = [{"replication": r.replication, **r.kpis} for r in self.replications]
+        columns = ["replication", *self.summary]
+        return pandas().DataFrame(rows, columns=columns).set_index("replication")
 
     def to_json(self) -> dict[str, Any]:
         return {
