@@ -1,13 +1,13 @@
 """Every report kind laid out in headless Chromium at phone to wide-screen widths, after resizes.
 
 Each page (simulation report with two scenarios, experiment report, forecast page, data-quality
-report, all from small seeded runs) is opened at 1280 px and then resized to 900, 390, 1440 and
-1920 px; a page with a phone layout is also opened fresh at 390 px. At every width the geometry must
-hold: no plot box overlaps another plot or any heading, caption, paragraph or table; each
-figure's svg lies inside its box; the page never scrolls sideways; a figure's legend, axis
-titles and panel titles do not overlap each other; and in the stacked-panel figures (forecast,
-occupancy) the x axis labels sit under the last panel. Screenshots at 390/900/1440 px go to
-``$CARETWIN_SCREENSHOTS`` or, when it exists, ``test-results/screenshots/``.
+report, all from small seeded runs) is opened at 1280 px and then resized to 900, 730, 390, 1440
+and 1920 px; a page with a phone layout is also opened fresh at 390 px. At every width the
+geometry must hold: no plot box overlaps another plot or any heading, caption, paragraph or
+table; each figure's svg lies inside its box; the page never scrolls sideways; a figure's
+legend, axis titles and panel titles do not overlap each other; and in the stacked-panel
+figures (forecast, occupancy) the x axis labels sit under the last panel. Screenshots at
+390/900/1440 px go to ``$CARETWIN_SCREENSHOTS`` or, when it exists, ``test-results/screenshots/``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 import yaml
 from tests.quality_helpers import base_resources, defect_encounters, write_ndjson
 from tests.test_experiment_sim import EXP, queue_model
-from tests.test_reports import report_input
+from tests.test_reports import BASE, LABELS, SURGE, make_result, report_input
 
 from caretwin.experiment import run_experiment_spec, spec_from_data
 from caretwin.forecast import run_forecast, state_at
@@ -37,7 +37,7 @@ from caretwin.reports.experiment import write_experiment_report
 from caretwin.reports.quality import write_quality_report
 from caretwin.sim.runner import trace_run
 
-RESIZES = [900, 390, 1440, 1920]  # after opening at 1280 px
+RESIZES = [900, 730, 390, 1440, 1920]  # after opening at 1280 px; 730: narrowest 3 columns
 SCREENSHOT_WIDTHS = {390, 900, 1440}
 STACKED = {"plot-forecast", "plot-occupancy"}  # panels over one shared x axis
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +57,7 @@ MEASURE = """() => {
     p.querySelectorAll("text.annotation-text")
       .forEach((e) => add("annotation " + e.textContent, e));
     p.querySelectorAll('g[class^="g-x"][class$="title"] text').forEach((e) => add("x title", e));
+    p.querySelectorAll('g[class^="g-y"][class$="title"] text').forEach((e) => add("y title", e));
     const panels = [...p.querySelectorAll("g.draglayer rect.nsewdrag")].map(box).filter(seen);
     // tick labels of x axes: g.xtick, g.x2tick, ...
     const ticks = [...p.querySelectorAll('g[class^="x"][class$="tick"] text')]
@@ -161,7 +162,13 @@ def summary(m: dict[str, Any]) -> str:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One page of every report kind, from small seeded runs (about a second each)."""
     out = tmp_path_factory.mktemp("layout")
-    pages = {"simulation": write_report(report_input(), out / "simulation.html")}
+    # RH1's longest KPI label, whose title must not run into its neighbours' in three columns
+    labels = {**LABELS, "ed_wait_mean_h": ("ED boarding (bed request to bed assigned)", "h")}
+    results = {
+        name: make_result(name, kpis, labels)
+        for name, kpis in (("baseline", BASE), ("surge", SURGE))
+    }
+    pages = {"simulation": write_report(report_input(results=results), out / "simulation.html")}
     defn = definition_from_data(queue_model(5, 4.0, EXP, days=1, warmup=0.5))
     spec = spec_from_data(
         yaml.safe_load(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +37,10 @@ _LAYOUT: dict[str, Any] = {
 _AXIS = {"gridcolor": "#e5e5e5", "zeroline": False, "automargin": True}
 # A horizontal legend above the plot area, where no axis title or tick label can meet it at any
 # width (below it, a legend placed as a fraction of a short plot lands on the x axis title).
+# It hangs from the figure's top edge (yref container): placed from the plot area instead, plotly
+# leaves it where a wrapped two-row legend was after a resize, down over the plot's top.
 LEGEND_ABOVE: dict[str, Any] = {
-    "orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
+    "orientation": "h", "x": 0, "xanchor": "left", "y": 1, "yanchor": "top", "yref": "container",
 }  # fmt: skip
 
 
@@ -262,13 +265,19 @@ def _hours(h: float) -> str:
     return f"{h:g} h"
 
 
+def _share(tail: Tail) -> str:
+    return f"{tail.share:.2g}%" if tail.share < 1 else f"{tail.share:.1f}%"
+
+
+def _longest(tail: Tail) -> str:
+    return f"{tail.longest:g} h or more" if tail.open_ended else f"about {tail.longest:g} h"
+
+
 def tail_text(tail: Tail) -> str:
     """E.g. ``0.31% (longest 71.75 h or more)``: the share beyond the visible range."""
     if tail.share <= 0:
         return "none"
-    share = f"{tail.share:.2g}%" if tail.share < 1 else f"{tail.share:.1f}%"
-    longest = f"{tail.longest:g} h or more" if tail.open_ended else f"about {tail.longest:g} h"
-    return f"{share} (longest {longest})"
+    return f"{_share(tail)} (longest {_longest(tail)})"
 
 
 def distribution_figure(
@@ -347,10 +356,13 @@ def distribution_figure(
         ref = dist.tails[0]
         annotations.append(
             {
-                "text": _text(
-                    f"{ref.scenario}: {tail_text(ref)} beyond {dist.x_max:g} h →"
+                # two short lines: one long line is wider than a phone's plot area
+                "text": (
+                    _text(f"{ref.scenario}: {_share(ref)} beyond {dist.x_max:g} h →")
+                    + "<br>"
+                    + _text(f"(longest {_longest(ref)})")
                     if ref.share > 0
-                    else f"other scenarios: values beyond {dist.x_max:g} h →"
+                    else _text(f"other scenarios: values beyond {dist.x_max:g} h →")
                 ),
                 "x": 1,
                 "y": 0.5,
@@ -368,6 +380,9 @@ def distribution_figure(
     layout["shapes"] = shapes
     layout["annotations"] = annotations
     return {"data": data, "layout": layout}
+
+
+TITLE_CHARS = 22  # per line of a small multiple's title: ~160 px of bold 12 px text
 
 
 def kpi_bars_figure(
@@ -420,9 +435,11 @@ def kpi_bars_figure(
             }
         )
         label = (meta.label if meta and meta.label else name) + unit
+        # wrapped: on one line a long label runs into its neighbours' in a narrow column
+        lines = textwrap.wrap(label, TITLE_CHARS, break_long_words=False) or [label]
         annotations.append(
             {
-                "text": f"<b>{_text(label)}</b>",
+                "text": "<b>" + "<br>".join(_text(line) for line in lines) + "</b>",
                 "x": x0 + width / 2,
                 "y": y1,
                 "xref": "paper",

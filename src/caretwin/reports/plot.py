@@ -21,7 +21,7 @@ from markupsafe import Markup
 from caretwin.reports.figures import Figure, script_json
 
 DEFAULT_HEIGHT_PX = 360  # for a figure whose layout gives no height
-NARROW_MAX_WIDTH_PX = 640  # viewport width up to which a plot's narrow figure is drawn
+NARROW_MAX_WIDTH_PX = 720  # viewport width up to which a plot's narrow layout is drawn
 
 
 @dataclass(frozen=True)
