@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from typer.testing import CliRunner
 
+from caretwin.audit import AuditLog
 from caretwin.cli.app import app
 from caretwin.lake import Lake
 from caretwin.views.catalog import shipped_views
@@ -118,3 +119,8 @@ def test_retry_after_a_site_view_is_fixed(workspace: Workspace, tmp_path: Path) 
     ids = Lake(workspace.lake_dir).read_table("patients")["patient_id"].to_pylist()
     assert sorted(ids) == ["p1", "p9"]
     assert _cli(workspace, "lake", "retry").exit_code == 4  # says what to select
+    events = [e for e in AuditLog(workspace).list(action="data.retry") if e.outcome != "started"]
+    assert [(e.outcome, e.target) for e in events] == [("ok", "all"), ("ok", "all")]
+    assert (events[0].details["selected"], events[0].details["cleared"]) == (1, 1)
+    assert (events[1].details["selected"], events[1].details["cleared"]) == (1, 0)
+    assert "p1" not in str(events[0].details)  # ids and counts only, no record content

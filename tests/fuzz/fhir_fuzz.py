@@ -8,9 +8,11 @@ arrays; fields deleted; dates and codes made invalid; wrong or unknown ``resourc
 at the byte level truncation, invalid UTF-8, huge numbers and stray bytes.
 
 Cases go through :func:`caretwin.ingest.ingest_paths` in this process (one parse process,
-the native views, and every fourth batch the compiled views), a batch of lines per ingest into a
-fresh lake. The outcome of every line must be accounted for: it landed in the raw table, or it
-is in the quarantine with its file, line and a reason (or it repeats a line that landed). A
+the native views, and every fourth batch the compiled views; every other batch with a site
+view that fails on patients with several identifiers, so records a view fails on at commit are
+quarantined too), a batch of lines per ingest into a fresh lake. The outcome of every line must
+be accounted for: it landed in the raw table, or it is in the quarantine with its file, line and
+a reason (or it repeats a line that landed). A
 **crash** is any exception out of the pipeline (the batch is then split to name the lines
 that cause it), or a record quarantined because its checks raised (``INTERNAL_ERROR``). Each
 batch holds unmutated controls, so a batch is never entirely bad and no error is expected.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -221,6 +224,7 @@ class Outcome:
     crashes: Counter[str] = field(default_factory=Counter)
     examples: dict[str, bytes] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)  # quarantine reasons, shortened
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -237,10 +241,29 @@ def _signature(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {where}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
 
 
-def _ingest(lines: list[bytes], work: Path, compiled: bool) -> tuple[Lake, Any, Path]:
+def _site_view(work: Path) -> None:
+    """A site's patients view whose ``mrn`` yields every identifier value (no ``first()``):
+    the checks pass records with two identifiers and the view fails on them at commit."""
+    from caretwin.views.catalog import shipped_views
+
+    view = dict(shipped_views()["patients"].view.raw)
+    view["select"] = [{"column": [
+        {"name": "patient_id", "path": "getResourceKey()", "type": "id"},
+        {"name": "gender", "path": "gender", "type": "code"},
+        {"name": "birth_date", "path": "birthDate", "type": "date"},
+        {"name": "mrn", "path": "identifier.value", "type": "string"}]}]  # fmt: skip
+    (work / "views").mkdir()
+    (work / "views" / "patients.json").write_bytes(orjson.dumps(view))
+
+
+def _ingest(
+    lines: list[bytes], work: Path, compiled: bool, site_view: bool = False
+) -> tuple[Lake, Any, Path]:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    if site_view:
+        _site_view(work)
     path = work / "fuzz.ndjson"
     path.write_bytes(b"\n".join(lines) + b"\n")
     old = os.environ.get(NATIVE_ENV)
@@ -266,10 +289,12 @@ def _parse_crashes(lines: list[bytes]) -> Iterator[tuple[int, str]]:
             yield i, _signature(exc)
 
 
-def _crashing(lines: list[bytes], work: Path, compiled: bool) -> Iterator[tuple[int, str]]:
+def _crashing(
+    lines: list[bytes], work: Path, compiled: bool, site: bool
+) -> Iterator[tuple[int, str]]:
     """(index, signature) of the lines that crash the pipeline (bisection)."""
     try:
-        _ingest(lines, work, compiled)
+        _ingest(lines, work, compiled, site)
         return
     except Exception as exc:  # what the fuzzer looks for
         sig = _signature(exc)
@@ -277,8 +302,17 @@ def _crashing(lines: list[bytes], work: Path, compiled: bool) -> Iterator[tuple[
         yield 0, sig
         return
     half = len(lines) // 2
-    yield from _crashing(lines[:half], work, compiled)
-    yield from ((i + half, s) for i, s in _crashing(lines[half:], work, compiled))
+    yield from _crashing(lines[:half], work, compiled, site)
+    yield from ((i + half, s) for i, s in _crashing(lines[half:], work, compiled, site))
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its specifics (element paths, indexes, parser positions)."""
+    if reason.startswith("view "):
+        return reason.split(":")[0] + ": (a view fails on the record)"
+    reason = re.sub(r"Bundle\.entry\[\d+\]: ", "", reason)
+    reason = re.sub(r"^[A-Z][A-Za-z]*(\.[A-Za-z]+|\[\d+\])*:? ", "<element> ", reason)
+    return re.sub(r"\d+", "N", reason.split(": line")[0])[:70]
 
 
 def _account(lines: list[bytes], lake: Lake, report: Any, path: Path, out: Outcome) -> None:
@@ -299,6 +333,7 @@ def _account(lines: list[bytes], lake: Lake, report: Any, path: Path, out: Outco
             out.crashes[sig] += 1
             out.examples.setdefault(sig, lines[row["line"] - 1])
         quarantined.add(row["line"])
+        out.reasons[_reason_kind(row["reason"])] += 1
     unchanged = sum(c.unchanged for c in report.counts.values())
     missing = [n for n in range(1, len(lines) + 1) if n not in landed and n not in quarantined]
     if len(missing) > unchanged:
@@ -333,13 +368,14 @@ def run(cases: int, seed: int = 1, batch: int = 1000, work: Path | None = None) 
                     pick = rng.choice(_EXTRA_SEEDS) if rng.random() < 0.1 else rng.choice(seeds)
                     lines.append(make_case(pick, done + i, rng))
             compiled = batch_no % 4 == 3
+            site = batch_no % 4 in (1, 3)  # a site view the checks do not cover
             out.cases += n
             try:
-                lake, report, path = _ingest(lines, root / "batch", compiled)
+                lake, report, path = _ingest(lines, root / "batch", compiled, site)
             except Exception:  # a crash: find the lines that cause it
                 bad = dict(_parse_crashes(lines))
                 rest = [i for i in range(n) if i not in bad]
-                later = _crashing([lines[i] for i in rest], root / "bisect", compiled)
+                later = _crashing([lines[i] for i in rest], root / "bisect", compiled, site)
                 bad.update((rest[i], sig) for i, sig in later)
                 out.crashed += len(bad)
                 for index, sig in bad.items():
@@ -347,7 +383,7 @@ def run(cases: int, seed: int = 1, batch: int = 1000, work: Path | None = None) 
                     out.examples.setdefault(sig, lines[index])
                 good = [x for i, x in enumerate(lines) if i not in bad]
                 try:
-                    lake, report, path = _ingest(good, root / "batch", compiled)
+                    lake, report, path = _ingest(good, root / "batch", compiled, site)
                 except Exception as exc:  # crashes of combinations only: count the rest
                     out.problems.append(f"batch {batch_no} still fails: {_signature(exc)}")
                     out.unaccounted += len(good)
@@ -374,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     print(out.summary())
     for sig, count in out.crashes.most_common():
         print(f"  {count:6d} x {sig}\n         e.g. {out.examples[sig][:300]!r}")
+    print("quarantine reasons (most frequent):")
+    for reason, count in out.reasons.most_common(25):
+        print(f"  {count:6d}  {reason}")
     for problem in out.problems[:20]:
         print(f"  problem: {problem}")
     return 1 if out.crashed or out.unaccounted else 0

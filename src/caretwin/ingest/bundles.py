@@ -54,6 +54,9 @@ def excerpt_of(data: Any) -> str:
 def expand_bundle(bundle: dict[str, Any]) -> Iterator[Entry]:
     """The entries of ``bundle`` in order (a refusal of the whole bundle is one entry)."""
     btype = bundle.get("type")
+    if btype is None:
+        yield Entry(error="Bundle.type is required")
+        return
     if type(btype) is not str or btype not in BUNDLE_TYPES:
         shown = repr(btype[:40]) if type(btype) is str else f"of JSON type {type(btype).__name__}"
         yield Entry(error=f"Bundle type {shown} is not supported")

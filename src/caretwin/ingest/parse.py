@@ -28,7 +28,7 @@ from caretwin.ingest.bundles import Entry, expand_bundle
 from caretwin.ingest.dates import DateFormatError, parse_datetime
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.records import EXCERPT_CHARS, InvalidRecord
-from caretwin.ingest.shapes import Reads, check_reads, compile_reads
+from caretwin.ingest.shapes import Reads, compile_reads
 from caretwin.ingest.validate import VALIDATORS, identity
 from caretwin.ingest.viewrows import ViewRows
 from caretwin.lake.schema import STR, TS
@@ -147,9 +147,9 @@ class _Builder:
             check = VALIDATORS.get(rtype)
             if check is not None:
                 check(data)
-            tree = self.shapes.get(rtype)
-            if tree is not None:
-                check_reads(data, rtype, tree)
+            shape = self.shapes.get(rtype)
+            if shape is not None:
+                shape(data)
             meta = data.get("meta")
             version_id = lu_text = last_updated = None
             if isinstance(meta, dict):

@@ -22,13 +22,12 @@ name the FHIR path, never the value (PHI).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
-from caretwin.ingest.dates import DateFormatError, parse_date, parse_datetime
-from caretwin.ingest.records import InvalidRecord
+from caretwin.ingest.shapecode import generate
 from caretwin.views.definition import Select, View
 from caretwin.views.fpwalk import PathWalker
 from caretwin.views.paths import Node, ParsedPath
@@ -237,13 +236,18 @@ def _kind(tpath: str | None) -> str | None:
     return "object" if name[:1].isupper() else None
 
 
+#: The check of one resource type (raises :class:`InvalidRecord`).
+Check = Callable[[dict[str, Any]], None]
+
+
 @lru_cache(maxsize=16)
-def compile_reads(reads: Reads) -> dict[str, dict[str, _Node]]:
-    """The check trees of ``reads`` per resource type (cached: workers get them per chunk)."""
+def compile_reads(reads: Reads) -> dict[str, Check]:
+    """A check per resource type of ``reads`` (cached: workers get the reads with each chunk),
+    generated as one Python function per type (:mod:`caretwin.ingest.shapecode`)."""
     bindings = required_bindings()
-    out: dict[str, dict[str, _Node]] = {}
+    trees: dict[str, dict[str, _Node]] = {}
     for rtype, paths in reads:
-        root: dict[str, _Node] = out.setdefault(rtype, {})
+        root: dict[str, _Node] = trees.setdefault(rtype, {})
         for path in paths:
             level = root
             for key, defpath, tpath in path:
@@ -254,95 +258,7 @@ def compile_reads(reads: Reads) -> dict[str, dict[str, _Node]]:
                     codes = bindings.get(defpath) if name == "code" else None
                     node = level[key] = _Node(_kind(tpath), name, repeats, codes)
                 level = node.children
-    return out
+    return {rtype: generate(rtype, dict(tree)) for rtype, tree in trees.items()}
 
 
-class _Bad(Exception):
-    def __init__(self, message: str) -> None:
-        self.message = message
-        self.where: list[str] = []
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
-
-
-def _expect(node: _Node) -> str:
-    if node.kind == "object":
-        return f"an object ({node.type_name})"
-    if node.kind in ("integer", "decimal"):
-        return f"a number ({node.type_name})"
-    return f"a {'boolean' if node.kind == 'boolean' else 'string'} ({node.type_name})"
-
-
-def _item(value: Any, node: _Node) -> None:
-    kind = node.kind
-    if kind == "object":
-        if type(value) is not dict:
-            raise _Bad(f"must be {_expect(node)}, not {_json_kind(value)}")
-        for key, child in node.children.items():
-            sub = value.get(key)
-            if sub is not None:
-                try:
-                    _element(sub, child)
-                except _Bad as bad:
-                    bad.where.append("." + key)
-                    raise
-        return
-    if kind is None:
-        return
-    if kind in ("text", "dateTime", "date"):
-        if type(value) is not str:
-            raise _Bad(f"must be {_expect(node)}, not {_json_kind(value)}")
-        if kind == "dateTime" or kind == "date":
-            try:
-                parse_datetime(value) if kind == "dateTime" else parse_date(value)
-            except DateFormatError as exc:
-                raise _Bad(str(exc)) from None
-        elif node.codes is not None and value not in node.codes:
-            raise _Bad("is not a code of its required R4 value set")
-    elif kind == "boolean":
-        if type(value) is not bool:
-            raise _Bad(f"must be {_expect(node)}, not {_json_kind(value)}")
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"must be {_expect(node)}, not {_json_kind(value)}")
-    elif kind == "integer" and isinstance(value, float):
-        raise _Bad(f"must be {_expect(node)}, not a decimal")
-
-
-def _element(value: Any, node: _Node) -> None:
-    if node.repeats:
-        if type(value) is not list:
-            raise _Bad(f"must be a list ({node.type_name} repeats), not {_json_kind(value)}")
-        for i, item in enumerate(value):
-            if item is not None:
-                try:
-                    _item(item, node)
-                except _Bad as bad:
-                    bad.where.append(f"[{i}]")
-                    raise
-    elif type(value) is list:
-        raise _Bad("must be a single value, not a list")
-    else:
-        _item(value, node)
-
-
-def check_reads(resource: dict[str, Any], rtype: str, tree: dict[str, _Node]) -> None:
-    """Raise :class:`InvalidRecord` naming the first element read by a view that is ill-typed."""
-    for key, node in tree.items():
-        value = resource.get(key)
-        if value is not None:
-            try:
-                _element(value, node)
-            except _Bad as bad:
-                path = rtype + "." + key + "".join(reversed(bad.where))
-                raise InvalidRecord(f"{path} {bad.message}") from None
-
-
-__all__ = ["REPEATING", "Reads", "check_reads", "compile_reads", "required_bindings", "view_reads"]
+__all__ = ["REPEATING", "Check", "Reads", "compile_reads", "required_bindings", "view_reads"]
