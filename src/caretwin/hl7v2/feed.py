@@ -12,9 +12,10 @@ them as one snapshot. This module adds ADT messages to such a run:
    quarantined;
 3. the rest are applied in message order (MSH-7, then EVN-2, then arrival) to the encounters as
    the lake holds them (:mod:`~caretwin.hl7v2.state`); a conflict quarantines that message only;
-4. touched encounters, their movements, patients and new locations are staged whole (the
-   lake's "latest wins" merge replaces an encounter's rows together), and each applied message
-   is stored in ``resources`` as ``HL7v2:ADT^Axx`` with its content hash, for lineage.
+4. touched encounters, their movements, patients and new locations are staged whole
+   (:mod:`~caretwin.hl7v2.staging`: the lake's "latest wins" merge replaces an encounter's rows
+   together), and each applied message is stored in ``resources`` as ``HL7v2:ADT^Axx`` with its
+   content hash, for lineage.
 
 Quarantine rows carry the message's starting line, its index and verdict in the reason, and the
 MSH segment as the excerpt (MSH names systems and the message, never the patient). Whatever goes
@@ -28,13 +29,11 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from caretwin.hl7v2 import dedup
+from caretwin.hl7v2 import dedup, staging
 from caretwin.hl7v2.dedup import EXCERPT_CHARS, UNKNOWN, Verdict
 from caretwin.hl7v2.er7 import Er7, Er7Error
 from caretwin.hl7v2.events import (
@@ -48,11 +47,8 @@ from caretwin.hl7v2.events import (
     read_header,
 )
 from caretwin.hl7v2.framing import RawMessage
+from caretwin.hl7v2.staging import IngestRun
 from caretwin.hl7v2.state import EncounterState, StateConflict, apply
-from caretwin.lake import Lake
-
-if TYPE_CHECKING:  # caretwin.ingest imports this module: no runtime import back
-    from caretwin.ingest.report import TypeCounts
 
 __all__ = ["EXCERPT_CHARS", "UNKNOWN", "IngestRun", "Outcome", "feed_messages"]
 
@@ -60,33 +56,6 @@ log = logging.getLogger(__name__)
 APPLIED, DUPLICATE, REFUSED = "applied", "duplicate", "refused"
 #: Not stored for a reason that is not the message's fault: AE ``206``, send again.
 FAILED = "failed"
-
-
-class RawSink(Protocol):
-    def add(self, row: dict[str, Any]) -> None: ...
-
-
-class IngestRun(Protocol):
-    """The parts of the pipeline's ingest run that HL7 feeding uses."""
-
-    records: int
-
-    @property
-    def lake(self) -> Lake: ...
-    @property
-    def known(self) -> set[tuple[str, str, str]]: ...
-    @property
-    def seen(self) -> set[tuple[str, str, str]]: ...
-    @property
-    def added_hashes(self) -> list[str]: ...
-    @property
-    def counts(self) -> dict[str, TypeCounts]: ...
-    @property
-    def rows(self) -> dict[str, dict[str, list[dict[str, Any]]]]: ...
-    @property
-    def quarantine(self) -> list[dict[str, Any]]: ...
-    @property
-    def raw(self) -> RawSink: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,38 +181,6 @@ def _verdict(exc: InvalidMessage | StateConflict, where: str = "PV1^1^19") -> Ve
     return Verdict("AE", exc.code, where, exc.reason)
 
 
-def _load(lake: Lake, table: str, key: str, ids: set[str]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    data = lake.read_table(table)
-    mask = pc.is_in(data[key], value_set=pa.array(sorted(ids), pa.string()))
-    rows: list[dict[str, Any]] = data.filter(mask).to_pylist()
-    return rows
-
-
-def _states(run: IngestRun, ids: set[str]) -> dict[str, EncounterState]:
-    """Current state of encounters: rows staged earlier in this run, else the lake's."""
-    staged_enc = run.rows.get("encounters", {})
-    staged_mov = run.rows.get("movements", {})
-    from_lake = ids - set(staged_enc)
-    encs = {r["encounter_id"]: r for r in _load(run.lake, "encounters", "encounter_id", from_lake)}
-    moves: dict[str, list[dict[str, Any]]] = {}
-    for row in _load(run.lake, "movements", "encounter_id", from_lake):
-        moves.setdefault(row["encounter_id"], []).append(row)
-    for eid in ids & set(staged_enc):
-        encs[eid] = staged_enc[eid][0]
-        moves[eid] = staged_mov.get(eid, [])
-    return {eid: EncounterState.from_rows(row, moves.get(eid, [])) for eid, row in encs.items()}
-
-
-def _patients(run: IngestRun, ids: set[str]) -> dict[str, dict[str, Any]]:
-    staged = run.rows.get("patients", {})
-    rows = _load(run.lake, "patients", "patient_id", ids - set(staged))
-    found = {r["patient_id"]: r for r in rows}
-    found.update({pid: staged[pid][0] for pid in ids & set(staged)})
-    return found
-
-
 def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcome]:
     """Add ``messages`` (in arrival order) to ``run``; one :class:`Outcome` per message.
 
@@ -361,8 +298,10 @@ def _apply_all(
     run: IngestRun, feed: _Feed, items: list[_Item], outcomes: list[Outcome | None]
 ) -> None:
     events = [it.event for it in items if it.event is not None]
-    states: dict[str, EncounterState | None] = dict(_states(run, {e.encounter_id for e in events}))
-    patients = _patients(run, {e.patient_id for e in events})
+    states: dict[str, EncounterState | None] = dict(
+        staging.states(run, {e.encounter_id for e in events})
+    )
+    patients = staging.patients(run, {e.patient_id for e in events})
     touched: set[str] = set()
     touched_patients: set[str] = set()
     locations: dict[str, dict[str, Any]] = {}
@@ -382,7 +321,7 @@ def _apply_all(
         states[ev.encounter_id] = state
         touched.add(ev.encounter_id)
         touched_patients.add(ev.patient_id)
-        _patient(patients, ev)
+        staging.merge_patient(patients, ev)
         locations.update((r["location_id"], r) for r in places)
         _store_raw(run, item)
         outcomes[item.pos] = Outcome(
@@ -391,41 +330,7 @@ def _apply_all(
             item.header.message_type,
             encounter_id=ev.encounter_id,
         )
-    used: set[str] = set()
-    for eid in sorted(touched):
-        final = states[eid]
-        assert final is not None
-        run.rows.setdefault("encounters", {})[eid] = [final.encounter_row()]
-        run.rows.setdefault("movements", {})[eid] = final.movement_rows()
-        used.update(m.location_id for m in final.moves if m.location_id is not None)
-    # Locations for the places movements name, with their units (a prior location that no
-    # movement uses, e.g. a transfer's PV1-6 for a stay the lake already holds, adds nothing).
-    units = {locations[lid]["part_of"] for lid in used if lid in locations}
-    locations = {lid: row for lid, row in locations.items() if lid in used or lid in units}
-    for pid in sorted(touched_patients):
-        run.rows.setdefault("patients", {})[pid] = [patients[pid]]
-    _stage_locations(run, locations)
-
-
-def _patient(patients: dict[str, dict[str, Any]], ev: AdtEvent) -> None:
-    """Latest message wins per field; a field a message leaves empty keeps its earlier value."""
-    old = patients.get(ev.patient_id, {})
-    patients[ev.patient_id] = {
-        "patient_id": ev.patient_id,
-        "gender": ev.gender or old.get("gender"),
-        "birth_date": ev.birth_date or old.get("birth_date"),
-        "mrn": ev.mrn,
-    }
-
-
-def _stage_locations(run: IngestRun, locations: dict[str, dict[str, Any]]) -> None:
-    if not locations:
-        return
-    staged = run.rows.get("locations", {})
-    existing = set(run.lake.read_table("locations", ["location_id"])["location_id"].to_pylist())
-    for lid in sorted(locations):
-        if lid not in existing and lid not in staged:
-            run.rows.setdefault("locations", {})[lid] = [locations[lid]]
+    staging.stage(run, states, touched, patients, touched_patients, locations)
 
 
 def _store_raw(run: IngestRun, item: _Item) -> None:
