@@ -43,7 +43,8 @@ def test_simulate_json_prints_kpis_with_ci(tmp_path: Path, short_rh1: Path) -> N
     out = orjson.loads(result.stdout)
     assert set(out["kpis"]) >= {"ed_wait_mean_h", "icu_occupancy_mean", "ed_los_over_4h_pct"}
     for summary in out["kpis"].values():
-        assert set(summary) == {"mean", "ci95"}
+        assert set(summary) == {"mean", "ci95", "sd", "n", "label", "unit"}
+    assert list(out["scenarios"]) == ["baseline"] and out["scenarios"]["baseline"] == out["kpis"]
     assert out["replications"] == 3 and out["seed"] == 5
     run_dir = ws / "runs" / out["run_id"]
     manifest = orjson.loads((run_dir / "manifest.json").read_bytes())

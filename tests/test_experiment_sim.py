@@ -243,7 +243,7 @@ def test_recorded_run_reproduces_identically(workspace: Workspace, tmp_path: Pat
     assert manifest["parameters"]["spec"]["sweeps"][0]["from"] == 5
     assert set(manifest["outputs"]["variants"]) >= {"baseline", "server.capacity=6"}
     assert (run.run_dir / "model.yaml").exists() and (run.run_dir / "experiment.yaml").exists()
-    html = run.report_path.read_text(encoding="utf-8") if run.report_path else ""
+    html = run.report.read_text(encoding="utf-8") if run.report else ""
     assert "Paired difference" in html and "Warm-up advisor" in html
     assert html.count("Plotly.newPlot") == 1 and 'src="http' not in html
     repro = reproduce(ctx, run.run_id)

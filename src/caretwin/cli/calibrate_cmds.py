@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -36,30 +36,12 @@ def _print_table(report: CalibrationReport) -> None:
         [Column("parameter", fit="start")]
         + [Column(c, justify="right", fit="wrap") for c in ("template", "fitted")]
         + [Column("n", justify="right")],
-        [[row.name, row.template, row.fitted, f"{row.n:,}"] for row in report.rows],
+        [[row.name, row.template, row.fitted, f"{row.n:,}"] for row in report.parameters],
         title=(
-            f"{report.model_name} {report.model_version}: fitted on "
+            f"{report.model} {report.model_version}: fitted on "
             f"[{report.date_from}, {report.date_to})"
         ),
     )
-
-
-def _json(report: CalibrationReport) -> dict[str, Any]:
-    return {
-        "out": str(report.out),
-        "run_id": report.run_id,
-        "model": report.model_name,
-        "model_version": report.model_version,
-        "model_hash": report.model_hash,
-        "template": report.template,
-        "data_snapshot_hash": report.data_snapshot_hash,
-        "date_from": report.date_from.isoformat(),
-        "date_to": report.date_to.isoformat(),
-        "parameters": [
-            {"name": r.name, "template": r.template, "fitted": r.fitted, "n": r.n}
-            for r in report.rows
-        ],
-    }
 
 
 def calibrate_cmd(
@@ -88,7 +70,7 @@ def calibrate_cmd(
         tmpl = resolve_model_path(template) if template else None
         report = calibrate(ctx, out, _day(date_from), _day(date_to), tmpl)
         if fmt == OutputFormat.json:
-            print_json(_json(report))
+            print_json(report.to_dict())
             return
         _print_table(report)
         typer.echo(

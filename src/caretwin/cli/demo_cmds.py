@@ -19,16 +19,15 @@ if TYPE_CHECKING:
 
 
 def _print_summary(res: DemoResult, console: Console) -> None:
-    rows = []
-    for name, value in res.observed.items():
-        reps = [r.kpis.get(name, float("nan")) for r in res.holdout.replications]
-        s = res.holdout.summary.get(name)
-        if s is None:
-            continue
-        lo, hi = s.mean - 1.96 * s.sd, s.mean + 1.96 * s.sd
-        if min(reps) >= 0:
-            lo = max(lo, 0.0)
-        rows.append([name, f"{value:.4g}", f"{s.mean:.4g}", f"{lo:.4g} .. {hi:.4g}"])
+    rows = [
+        [
+            h.kpi,
+            f"{h.observed:.4g}",
+            f"{h.simulated_mean:.4g}",
+            f"{h.simulated_low:.4g} .. {h.simulated_high:.4g}",
+        ]
+        for h in res.holdout
+    ]
     print_table(
         [Column("KPI", fit="wrap")]
         + [Column(c, justify="right") for c in ("observed", "simulated mean")]
@@ -90,7 +89,7 @@ def demo(
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items() if k != "total")
         console.print(f"timings: {timings}; total {time.perf_counter() - started:.1f}s")
         console.print(f"run {res.run_id}; calibrated model {res.calibrated_model}")
-        typer.echo(f"report: {res.report_path}")
+        typer.echo(f"report: {res.report}")
 
 
 def register(app: typer.Typer) -> None:

@@ -25,25 +25,36 @@ from caretwin.cli.common import (
 )
 from caretwin.cli.model_cmds import MODEL_ARGUMENT
 from caretwin.cli.tables import Column, print_table
-from caretwin.errors import DataError
 
 if TYPE_CHECKING:
     from caretwin.services.forecast import ForecastRun
 
 
-def _print_table(run: ForecastRun, every: int) -> None:
-    from caretwin.forecast.report import table_rows
+def _rows(run: ForecastRun, every: int) -> list[list[str]]:
+    """Hours 0, every, 2·every, ... and the last, with "median [p25–p75] (p05–p95)" cells."""
+    rows = []
+    for h in sorted({*range(0, run.hours + 1, max(1, every)), run.hours}):
+        cells = [str(h)]
+        for s in run.quantiles.values():
+            cells.append(
+                f"{s['median'][h]:.0f} [{s['p25'][h]:.0f}–{s['p75'][h]:.0f}] "
+                f"({s['p05'][h]:.0f}–{s['p95'][h]:.0f})"
+            )
+        rows.append(cells)
+    return rows
 
-    res = run.result
+
+def _print_table(run: ForecastRun, every: int) -> None:
+    start = run.as_of or f"hour {run.start_hour_of_week:g} of the week"
     print_table(
         [Column("hour", justify="right")]
         + [
             Column(f"{name}\n(cap {cap})", justify="right", fit="wrap")
-            for name, cap in zip(res.resources, res.capacities, strict=True)
+            for name, cap in run.capacity.items()
         ],
-        [list(row) for row in table_rows(res, every)],
-        title=f"{res.model_name} ({res.scenario}) — census forecast, {res.replications} "
-        f"replications, from {res.as_of or f'hour {res.start_hour:g} of the week'}",
+        _rows(run, every),
+        title=f"{run.model} ({run.scenario}) — census forecast, {run.replications} "
+        f"replications, from {start}",
         caption="units held at each hour mark: median [50% interval] (90% interval)",
     )
 
@@ -77,25 +88,15 @@ def forecast_cmd(
             )  # fmt: skip
 
         if fmt == OutputFormat.json:
-            run = run_forecast(None)
-            print_json(
-                {
-                    "run_id": run.run_id,
-                    "model": run.result.model_name,
-                    "replications": run.result.replications,
-                    "seed": run.result.seed,
-                    **run.outputs,
-                    "report": str(run.page_path) if run.page_path else None,
-                }
-            )
+            print_json(run_forecast(None).to_dict())
             return
         with progress_bar() as bar:
             task = bar.add_task("replications", total=reps)
             run = run_forecast(lambda n: bar.advance(task, n))
         _print_table(run, every)
-        typer.echo(f"{run.result.wall_seconds:.1f} s; run {run.run_id}")
-        if run.page_path:
-            typer.echo(f"report: {run.page_path}")
+        typer.echo(f"{run.wall_seconds:.1f} s; run {run.run_id}")
+        if run.report:
+            typer.echo(f"report: {run.report}")
 
 
 def forecast_state_cmd(
@@ -109,28 +110,18 @@ def forecast_state_cmd(
 ) -> None:
     """Write the state of a simulated replication at hour ``--at`` (a state to forecast from)."""
     from caretwin.services.context import ServiceContext
-    from caretwin.services.forecast import capture_state
+    from caretwin.services.forecast import write_state
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
-        st = capture_state(ctx, model, at, seed=seed, scenario=scenario)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(st.to_json_bytes())
-        except OSError as exc:
-            raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
-        summary = {
-            "path": str(out),
-            "hour_of_week": st.hour_of_week,
-            "patients": st.patient_count(),
-            "devices_out": sum(d.count for d in st.devices),
-        }
+        written = write_state(ctx, model, at, out, seed=seed, scenario=scenario)
         if fmt == OutputFormat.json:
-            print_json(summary)
+            print_json(written.to_dict())
         else:
+            hour = f"{written.hour_of_week:g}" if written.hour_of_week is not None else "?"
             Console(soft_wrap=True).print(
-                f"{summary['patients']} patients, {summary['devices_out']} devices out, hour "
-                f"{st.hour_of_week:g} of the week -> {out}"
+                f"{written.patients} patients, {written.devices_out} devices out, hour "
+                f"{hour} of the week -> {written.path}"
             )
 
 

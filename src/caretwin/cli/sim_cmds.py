@@ -37,19 +37,18 @@ def _fmt(x: float) -> str:
 
 
 def _print_table(run: SimulationRun) -> None:
-    names = list(run.results)
     rows: list[list[str | Text]] = []
-    for kpi, s in run.primary.summary.items():
+    for kpi, s in run.kpis.items():
         cells: list[str | Text] = [Text.assemble(kpi, "  ", (s.label, "dim"))]
-        for n in names:
-            k = run.results[n].summary[kpi]
+        for kpis in run.scenarios.values():
+            k = kpis[kpi]
             cells.append(f"{_fmt(k.mean)} ± {_fmt(k.ci95)}")
         rows.append(cells)
     print_table(
         [Column("KPI", fit="wrap")]
-        + [Column(f"{n}\nmean ± 95% CI", justify="right", fit="wrap") for n in names],
+        + [Column(f"{n}\nmean ± 95% CI", justify="right", fit="wrap") for n in run.scenarios],
         rows,
-        title=f"{run.primary.model_name} — {len(run.primary.replications)} replications",
+        title=f"{run.model} — {run.replications} replications",
     )
 
 
@@ -115,35 +114,15 @@ def simulate_cmd(
                 task = bar.add_task("replications", total=total)
                 run = simulate_model(ctx, defn, progress=lambda n: bar.advance(task, n), **kwargs)
         if fmt == OutputFormat.json:
-            out: dict[str, Any] = {
-                "run_id": run.run_id,
-                "model": run.primary.model_name,
-                "model_hash": run.primary.model_hash,
-                "scenario": run.primary.scenario,
-                "replications": len(run.primary.replications),
-                "seed": run.primary.seed,
-                "engine": run.primary.engine,
-                "kpis": {
-                    k: {"mean": s.mean, "ci95": s.ci95} for k, s in run.primary.summary.items()
-                },
-                "report": str(run.report_path) if run.report_path else None,
-            }
-            if len(run.results) > 1:
-                out["scenarios"] = {
-                    n: {k: {"mean": s.mean, "ci95": s.ci95} for k, s in r.summary.items()}
-                    for n, r in run.results.items()
-                }
-            print_json(out)
+            print_json(run.to_dict())
             return
         _print_table(run)
-        secs = sum(r.wall_seconds for r in run.results.values())
-        events = sum(r.events for r in run.results.values())
         typer.echo(
-            f"{events:,} events in {secs:.1f} s on the {run.primary.engine} engine "
-            f"({run.primary.executor}, {run.primary.workers} workers); run {run.run_id}"
+            f"{run.events:,} events in {run.wall_seconds:.1f} s on the {run.engine} engine "
+            f"({run.executor}, {run.workers} workers); run {run.run_id}"
         )
-        if run.report_path:
-            typer.echo(f"report: {run.report_path}")
+        if run.report:
+            typer.echo(f"report: {run.report}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,6 @@ written atomically (temp file, then rename) so a failed calibration never leaves
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,26 +20,39 @@ from caretwin.lake import Lake
 from caretwin.model import REFERENCE_HOSPITAL, dump_definition, example_path, load_definition
 from caretwin.runs import Manifest, RunRecorder, register_reproducer
 from caretwin.services.context import ServiceContext
+from caretwin.services.results import ServiceResult
 
-__all__ = ["MODEL_FILE", "CalibrationReport", "calibrate"]
+__all__ = ["MODEL_FILE", "CalibrationReport", "FittedParameter", "calibrate"]
 
 MODEL_FILE = "model.yaml"
 
 
-@dataclass(frozen=True)
-class CalibrationReport:
+class FittedParameter(ServiceResult):
+    """One fitted parameter next to the template's value and the ``n`` behind it."""
+
+    name: str
+    template: str
+    fitted: str
+    n: int
+
+    @classmethod
+    def of(cls, row: ParameterRow) -> FittedParameter:
+        return cls(name=row.name, template=row.template, fitted=row.fitted, n=row.n)
+
+
+class CalibrationReport(ServiceResult):
     """What a calibration produced: where, from which data, and each parameter's new value."""
 
     out: Path
-    model_name: str
+    run_id: str
+    model: str
     model_version: str
     model_hash: str
     template: str
     data_snapshot_hash: str
     date_from: date
     date_to: date
-    rows: list[ParameterRow]
-    run_id: str
+    parameters: list[FittedParameter]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -105,15 +117,15 @@ def calibrate(
         )
     return CalibrationReport(
         out=out,
-        model_name=result.definition.name,
+        run_id=rec.run_id,
+        model=result.definition.name,
         model_version=result.definition.version,
         model_hash=model_hash,
         template=str(template_path),
         data_snapshot_hash=result.data_hash,
         date_from=result.date_from,
         date_to=result.date_to,
-        rows=result.rows,
-        run_id=rec.run_id,
+        parameters=[FittedParameter.of(row) for row in result.rows],
     )
 
 

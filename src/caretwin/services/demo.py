@@ -31,6 +31,7 @@ from caretwin.runs import Manifest, RunRecorder, register_reproducer
 from caretwin.services.calibration import calibrate
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
+from caretwin.services.results import ServiceResult
 from caretwin.services.simulation import kpi_thresholds, run_scenarios
 from caretwin.services.synth import synthesize
 from caretwin.sim.result import SimulationResult
@@ -90,7 +91,9 @@ class DemoParams:
 
 
 @dataclass
-class DemoResult:
+class _DemoRun:
+    """The pipeline's working state; :class:`DemoResult` is what the caller gets."""
+
     workspace: Path
     run_id: str
     report_path: Path | None
@@ -117,6 +120,50 @@ class DemoResult:
         }
 
 
+class HoldoutKpi(ServiceResult):
+    """One KPI of the held-out month: observed, and the calibrated twin's simulated months
+    (mean and a 95% range, mean ± 1.96 sd, floored at 0 for KPIs that cannot be negative)."""
+
+    kpi: str
+    observed: float
+    simulated_mean: float
+    simulated_low: float
+    simulated_high: float
+
+
+class DemoResult(ServiceResult):
+    """The demo's run: where it wrote what, the held-out comparison, and step timings (s)."""
+
+    workspace: Path
+    run_id: str
+    report: Path | None
+    calibrated_model: Path
+    calibrated_model_hash: str
+    snapshot_id: str
+    data_hash: str
+    calibration_run: str
+    holdout: list[HoldoutKpi]
+    timings: dict[str, float]
+
+
+def _holdout_rows(res: _DemoRun) -> list[HoldoutKpi]:
+    rows = []
+    for name, value in res.observed.items():
+        s = res.holdout.summary.get(name)
+        if s is None:
+            continue
+        reps = [r.kpis.get(name, float("nan")) for r in res.holdout.replications]
+        lo, hi = s.mean - 1.96 * s.sd, s.mean + 1.96 * s.sd
+        if min(reps) >= 0:
+            lo = max(lo, 0.0)
+        rows.append(
+            HoldoutKpi(
+                kpi=name, observed=value, simulated_mean=s.mean, simulated_low=lo, simulated_high=hi
+            )
+        )
+    return rows
+
+
 def demo_workspace(path: Path | None, actor: Actor) -> ServiceContext:
     """The given workspace (created if the folder has none), else a fresh timestamped folder."""
     if path is None:
@@ -134,7 +181,7 @@ def _holdout_model(defn: TwinDefinition, days: int) -> TwinDefinition:
 
 def _pipeline(
     ctx: ServiceContext, p: DemoParams, step: Step, progress: Progress | None
-) -> DemoResult:
+) -> _DemoRun:
     """Generate, ingest, calibrate, simulate and validate; no report, no run record."""
     ws = ctx.workspace
     timings: dict[str, float] = {}
@@ -178,7 +225,7 @@ def _pipeline(
             workers=p.workers,
             scenario_label="baseline (held-out month length)",
         )
-    return DemoResult(
+    return _DemoRun(
         workspace=ws.root,
         run_id="",
         report_path=None,
@@ -235,10 +282,21 @@ def run_demo(
         rec.finish(res.outputs(), report_path=res.report_path)
         res.timings = dict(rec.timings)
         op.details.update(report=str(res.report_path), snapshot=res.snapshot_id)
-    return res
+    return DemoResult(
+        workspace=res.workspace,
+        run_id=res.run_id,
+        report=res.report_path,
+        calibrated_model=res.calibrated_model,
+        calibrated_model_hash=res.twin.content_hash(),
+        snapshot_id=res.snapshot_id,
+        data_hash=res.data_hash,
+        calibration_run=res.calibration_run,
+        holdout=_holdout_rows(res),
+        timings=res.timings,
+    )
 
 
-def _report_input(res: DemoResult, p: DemoParams) -> ReportInput:
+def _report_input(res: _DemoRun, p: DemoParams) -> ReportInput:
     twin = res.twin
     return ReportInput(
         title="CareTwin demo: calibrated reference hospital",
@@ -277,4 +335,4 @@ def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
 
 register_reproducer("demo", _reproduce, permission=Permission.SIMULATE)
 
-__all__ = ["DemoParams", "DemoResult", "add_months", "demo_workspace", "run_demo"]
+__all__ = ["DemoParams", "DemoResult", "HoldoutKpi", "add_months", "demo_workspace", "run_demo"]

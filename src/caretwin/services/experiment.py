@@ -9,7 +9,6 @@ search probe exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import yaml
 from caretwin.access import Permission
 from caretwin.errors import DefinitionError
 from caretwin.experiment import (
-    ExperimentResult,
     ExperimentSpec,
     Progress,
     load_spec,
@@ -30,6 +28,7 @@ from caretwin.model.definition import TwinDefinition
 from caretwin.reports.experiment import write_experiment_report
 from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
 from caretwin.services.context import ServiceContext
+from caretwin.services.experiment_results import ExperimentRun
 from caretwin.services.models import resolve_model_path
 from caretwin.sim.runner import default_workers
 
@@ -38,15 +37,6 @@ __all__ = ["ExperimentRun", "resolve_experiment_model", "run_experiment"]
 MODEL_FILE = "model.yaml"
 SPEC_FILE = "experiment.yaml"
 REPORT_FILE = "report.html"
-
-
-@dataclass
-class ExperimentRun:
-    run_id: str
-    run_dir: Path
-    result: ExperimentResult
-    outputs: dict[str, Any]
-    report_path: Path | None
 
 
 def resolve_experiment_model(spec: ExperimentSpec, base_dir: Path | None) -> Path:
@@ -114,7 +104,7 @@ def run_experiment(
                 replications=result.simulated_replications,
                 searches=len(result.searches),
             )
-            return ExperimentRun(rec.run_id, rec.run_dir, result, outputs, report_path)
+            return ExperimentRun.of(rec.run_id, rec.run_dir, result, outputs, report_path)
 
 
 def _spec_meta(spec: ExperimentSpec) -> dict[str, Any]:

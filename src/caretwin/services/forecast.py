@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from caretwin.access import Permission
+from caretwin.errors import DataError
 from caretwin.forecast import ForecastResult, run_forecast, state_at
 from caretwin.forecast.report import write_forecast_page
 from caretwin.model import apply_scenario, dump_definition, load_definition
@@ -25,6 +25,7 @@ from caretwin.model.definition import TwinDefinition
 from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
+from caretwin.services.results import ServiceResult
 from caretwin.sim.runner import default_workers, trace_run
 from caretwin.sim.state import HospitalState, check_state, load_state
 
@@ -33,16 +34,59 @@ STATE_FILE = "state.json"
 RESULT_FILE = "forecast.json"
 PAGE_FILE = "forecast.html"
 
+__all__ = ["ForecastRun", "StateFile", "capture_state", "forecast", "write_state"]
+
 Progress = Callable[[int], None]
 
 
-@dataclass
-class ForecastRun:
+class ForecastRun(ServiceResult):
+    """A recorded forecast: per pool, each quantile (p05, p25, median, p75, p95) of units held
+    at hour marks 0..hours (0 is the state itself); ``capacity`` is in the model's pool order."""
+
     run_id: str
     run_dir: Path
-    result: ForecastResult
-    page_path: Path | None
-    outputs: dict[str, Any]
+    report: Path | None
+    model: str
+    model_hash: str
+    scenario: str
+    replications: int
+    seed: int
+    hours: int
+    start_hour_of_week: float
+    as_of: str | None
+    census: str
+    capacity: dict[str, int]
+    quantiles: dict[str, dict[str, list[float]]]
+    workers: int
+    wall_seconds: float
+
+    @classmethod
+    def of(
+        cls, run_id: str, folder: Path, result: ForecastResult, page: Path | None
+    ) -> ForecastRun:
+        return cls.model_validate(
+            {
+                "run_id": run_id,
+                "run_dir": folder,
+                "report": page,
+                "model": result.model_name,
+                "model_hash": result.model_hash,
+                "replications": result.replications,
+                "seed": result.seed,
+                "workers": result.workers,
+                "wall_seconds": result.wall_seconds,
+                **result.outputs(),
+            }
+        )
+
+
+class StateFile(ServiceResult):
+    """A state written to a file: where, its hour of the week, patients and devices out."""
+
+    path: Path
+    hour_of_week: float | None
+    patients: int
+    devices_out: int
 
 
 def _definition(model: str | Path | TwinDefinition) -> tuple[TwinDefinition, str]:
@@ -114,7 +158,7 @@ def forecast(
                 with rec.timer("report"):
                     page = write_forecast_page(result, rec.run_dir / PAGE_FILE, rec.run_id)
             rec.finish(outputs, report_path=page)
-            return ForecastRun(rec.run_id, rec.run_dir, result, page, outputs)
+            return ForecastRun.of(rec.run_id, rec.run_dir, result, page)
 
 
 def capture_state(
@@ -140,6 +184,30 @@ def capture_state(
             model_hash=defn.content_hash(), at_h=at_h, seed=run_seed, patients=st.patient_count()
         )
         return st
+
+
+def write_state(
+    ctx: ServiceContext,
+    model: str | Path | TwinDefinition,
+    at_h: float,
+    out: Path,
+    *,
+    seed: int | None = None,
+    scenario: str = "baseline",
+) -> StateFile:
+    """Capture the state at ``at_h`` (see :func:`capture_state`) and write it to ``out``."""
+    st = capture_state(ctx, model, at_h, seed=seed, scenario=scenario)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(st.to_json_bytes())
+    except OSError as exc:
+        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return StateFile(
+        path=out,
+        hour_of_week=st.hour_of_week,
+        patients=st.patient_count(),
+        devices_out=sum(d.count for d in st.devices),
+    )
 
 
 def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:

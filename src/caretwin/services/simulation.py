@@ -9,7 +9,6 @@ same function, so ``caretwin reproduce`` compares like with like.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,12 @@ from caretwin.reports import ReportInput, write_report
 from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
+from caretwin.services.results import ServiceResult
 from caretwin.sim.executors import ExecutorKind
-from caretwin.sim.result import SimulationResult
+from caretwin.sim.result import KpiSummary, SimulationResult
 from caretwin.sim.runner import EngineChoice, default_workers, simulate
+
+__all__ = ["KpiEstimate", "SimulationRun", "simulate_model"]
 
 MODEL_FILE = "model.yaml"
 REPORT_FILE = "report.html"
@@ -30,17 +32,71 @@ REPORT_FILE = "report.html"
 Progress = Callable[[int], None]
 
 
-@dataclass
-class SimulationRun:
+class KpiEstimate(ServiceResult):
+    """A KPI across replications: mean, 95% CI half-width (t), sd, count, label and unit."""
+
+    mean: float
+    ci95: float
+    sd: float
+    n: int
+    label: str
+    unit: str
+
+    @classmethod
+    def of(cls, s: KpiSummary) -> KpiEstimate:
+        return cls(mean=s.mean, ci95=s.ci95, sd=s.sd, n=s.n, label=s.label, unit=s.unit)
+
+
+class SimulationRun(ServiceResult):
+    """A recorded simulation: the first scenario's figures at top level, every one under
+    ``scenarios`` (KPI name to estimate, in the model's KPI order)."""
+
     run_id: str
     run_dir: Path
-    results: dict[str, SimulationResult]
-    report_path: Path | None
-    outputs: dict[str, Any]
+    model: str
+    model_hash: str
+    scenario: str
+    replications: int
+    seed: int
+    engine: str
+    executor: str
+    workers: int
+    events: int
+    wall_seconds: float
+    kpis: dict[str, KpiEstimate]
+    scenarios: dict[str, dict[str, KpiEstimate]]
+    report: Path | None
 
-    @property
-    def primary(self) -> SimulationResult:
-        return next(iter(self.results.values()))
+    @classmethod
+    def of(
+        cls,
+        run_id: str,
+        folder: Path,
+        results: dict[str, SimulationResult],
+        report: Path | None,
+    ) -> SimulationRun:
+        scenarios = {
+            name: {k: KpiEstimate.of(s) for k, s in r.summary.items()}
+            for name, r in results.items()
+        }
+        first = next(iter(results.values()))
+        return cls(
+            run_id=run_id,
+            run_dir=folder,
+            model=first.model_name,
+            model_hash=first.model_hash,
+            scenario=first.scenario,
+            replications=len(first.replications),
+            seed=first.seed,
+            engine=first.engine,
+            executor=first.executor,
+            workers=first.workers,
+            events=sum(r.events for r in results.values()),
+            wall_seconds=sum(r.wall_seconds for r in results.values()),
+            kpis=next(iter(scenarios.values())),
+            scenarios=scenarios,
+            report=report,
+        )
 
 
 def kpi_thresholds(defn: TwinDefinition) -> dict[str, float]:
@@ -181,7 +237,7 @@ def simulate_model(
             rec.manifest.parameters["engine_used"] = sorted({r.engine for r in results.values()})
             rec.finish(outputs, report_path=report_path)
             op.details["events"] = sum(r.events for r in results.values())
-            return SimulationRun(rec.run_id, rec.run_dir, results, report_path, outputs)
+            return SimulationRun.of(rec.run_id, rec.run_dir, results, report_path)
 
 
 def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
