@@ -154,7 +154,7 @@ def test_cli_snapshots_commands_print_no_record_content(
     result = runner.invoke(
         app, ["snapshots", "quality", s1, "--format", "json", "-o", str(out), *ws]
     )
-    assert result.exit_code == 0 and orjson.loads(out.read_bytes())["snapshot_id"] == s1
+    assert result.exit_code == 0 and orjson.loads(out.read_bytes())["report"]["snapshot_id"] == s1
     page = tmp_path / "q.html"
     result = runner.invoke(app, ["snapshots", "quality", "--format", "html", "-o", str(page), *ws])
     assert result.exit_code == 0 and page.exists() and "Testperson" not in page.read_text()

@@ -41,8 +41,8 @@ def examples(
                 typer.echo(n)
             return
         ctx = ServiceContext.for_cli(workspace)
-        path = copy_example(ctx, name, out)
-        typer.echo(f"wrote {path}")
+        copied = copy_example(ctx, name, out)
+        typer.echo(f"wrote {copied.path}")
 
 
 def validate(
@@ -51,28 +51,17 @@ def validate(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Check a twin definition; problems are listed with their field paths."""
-    from caretwin.model import scenario_names
     from caretwin.services.context import ServiceContext
     from caretwin.services.models import validate_model
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
-        d = validate_model(ctx, model)
-        info = {
-            "valid": True,
-            "name": d.name,
-            "version": d.version,
-            "model_hash": d.content_hash(),
-            "resources": {k: r.capacity for k, r in d.resources.items()},
-            "pathways": list(d.pathways),
-            "scenarios": scenario_names(d),
-            "kpis": list(d.kpis),
-        }
+        check = validate_model(ctx, model)
         if fmt == OutputFormat.json:
-            print_json(info)
+            print_json(check.to_dict())
         else:
-            typer.echo(f"{d.name} v{d.version} is valid (hash {d.content_hash()[:12]})")
-            typer.echo(f"  scenarios: {', '.join(scenario_names(d))}")
+            typer.echo(f"{check.name} v{check.version} is valid (hash {check.model_hash[:12]})")
+            typer.echo(f"  scenarios: {', '.join(check.scenarios)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -51,7 +51,7 @@ def list_cmd(
     with cli_errors(fmt):
         items = snapshot_list(ServiceContext.for_cli(workspace), limit=limit)
         if fmt == OutputFormat.json:
-            print_json([s.model_dump(mode="json") for s in items])
+            print_json([s.to_dict() for s in items])
             return
         columns = [
             Column("snapshot"),
@@ -91,7 +91,7 @@ def show_cmd(
     with cli_errors(fmt):
         d = show_snapshot(ServiceContext.for_cli(workspace), snapshot, quarantine_limit=limit)
         if fmt == OutputFormat.json:
-            print_json(d.model_dump(mode="json"))
+            print_json(d.to_dict())
             return
         s = d.snapshot
         typer.echo(
@@ -99,17 +99,16 @@ def show_cmd(
             f"{s.actor or '(not recorded)'}\nsource {s.source or ''}\n"
             f"data hash {s.data_hash}"
         )
-        changes = {c.resource_type: c for c in d.changes}
-        rows = []
-        for rtype in sorted(set(changes) | set(s.counts)):
-            c, o = changes.get(rtype), s.counts.get(rtype, {})
-            rows.append(
-                [
-                    rtype,
-                    *(str(getattr(c, k, 0)) for k in ("added", "updated", "deleted")),
-                    *(str(o.get(k, "")) for k in ("added", "unchanged", "quarantined")),
-                ]
-            )
+        rows = [
+            [
+                t.resource_type,
+                str(t.new),
+                str(t.updated),
+                str(t.deleted),
+                *("" if n is None else str(n) for n in (t.added, t.unchanged, t.quarantined)),
+            ]
+            for t in d.types
+        ]
         numbers = ("new", "updated", "deleted", "added", "unchanged", "quarantined")
         print_table(
             [Column("type"), *(Column(n, justify="right") for n in numbers)],
@@ -155,12 +154,7 @@ def diff_cmd(
     with cli_errors(fmt):
         d = diff_snapshots(ServiceContext.for_cli(workspace), a, b)
         if fmt == OutputFormat.json:
-            print_json(
-                {
-                    **d.model_dump(mode="json"),
-                    "tables": [{**t.model_dump(), "change": t.change} for t in d.tables],
-                }
-            )
+            print_json(d.to_dict())
             return
         note = " (given newest first; shown oldest first)" if d.swapped else ""
         typer.echo(
@@ -202,7 +196,7 @@ def quality_cmd(
         run = snapshot_quality(ctx, snapshot, html_out=html)
         r = run.report
         if fmt == QualityFormat.json:
-            data = {"run_id": run.run_id, **r.model_dump(mode="json")}
+            data = run.to_dict()
             if out is not None:
                 import orjson
 
@@ -213,7 +207,7 @@ def quality_cmd(
                 print_json(data)
             return
         if fmt == QualityFormat.html:
-            typer.echo(run.html_path)
+            typer.echo(str(run.html_path))
             return
         print_table(
             [Column("check", fit="end")]

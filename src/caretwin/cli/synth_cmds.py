@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -72,15 +71,11 @@ def synth_cmd(
             scenario=scenario,
         )
         if fmt == OutputFormat.json:
-            data: dict[str, Any] = report.to_dict()
-            print_json(data)
+            print_json(report.to_dict())
             return
         print_table(
             [Column("file"), Column("records", justify="right")],
-            [
-                ["workorders.csv" if kind == "WorkOrder" else f"{kind}.ndjson", f"{n:,}"]
-                for kind, n in report.counts.items()
-            ],
+            [[name, f"{n:,}"] for name, n in report.records.items()],
             title=f"{report.model_name} — {report.days} days, seed {report.seed}",
         )
         typer.echo(

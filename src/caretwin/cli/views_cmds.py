@@ -25,7 +25,7 @@ from caretwin.cli.common import (
 from caretwin.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
-    from caretwin.views.conformance import CaseResult
+    from caretwin.services.views import ViewCase
 
 views_app = typer.Typer(help="SQL on FHIR v2 views: list, show, run, test.", no_args_is_help=True)
 
@@ -57,14 +57,14 @@ def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPA
     with cli_errors(fmt):
         views = list_views(ServiceContext.for_cli(workspace))
         if fmt == OutputFormat.json:
-            print_json(views)
+            print_json([v.to_dict() for v in views])
             return
         rows = [
             [
-                v["name"],
-                v["resource"],
-                "workspace (override)" if v["override"] else v["origin"],
-                ", ".join(v["columns"]),
+                v.name,
+                v.resource,
+                "workspace (override)" if v.override else v.origin,
+                ", ".join(v.columns),
             ]
             for v in views
         ]
@@ -85,14 +85,14 @@ def show_cmd(
     with cli_errors(fmt):
         shown = show_view(ServiceContext.for_cli(workspace), name)
         if fmt == OutputFormat.json:
-            print_json(shown)
+            print_json(shown.to_dict())
             return
-        typer.echo(f"# {shown['name']} ({shown['origin']}, sha256 {shown['sha256'][:16]}…)")
-        typer.echo(orjson.dumps(shown["definition"], option=orjson.OPT_INDENT_2).decode())
-        if shown["sql"]:
-            typer.echo("\n-- compiled SQL (DuckDB)\n" + shown["sql"])
+        typer.echo(f"# {shown.name} ({shown.origin}, sha256 {shown.sha256[:16]}…)")
+        typer.echo(orjson.dumps(shown.definition, option=orjson.OPT_INDENT_2).decode())
+        if shown.sql:
+            typer.echo("\n-- compiled SQL (DuckDB)\n" + shown.sql)
         else:
-            typer.echo(f"\n-- runs interpreted: {shown['not_compiled_because']}")
+            typer.echo(f"\n-- runs interpreted: {shown.not_compiled_because}")
 
 
 @views_app.command("run")
@@ -118,16 +118,15 @@ def run_cmd(
             fmt=fmt,
             out=out,
         )
-        summary = run.summary()
         if fmt == "json" and out is None:
-            print_json({"summary": summary, "rows": run.result.rows()})
+            print_json(run.to_dict())
             return
         if out is None:
-            _print_rows(run.result.rows(), run.result.table.column_names)
+            _print_rows(run.rows, run.columns)
+        s = run.summary
         typer.echo(
-            f"{summary['rows']} rows from {summary['resources']} {run.entry.view.resource} "
-            f"resources, engine {summary['engine']}, {summary['seconds']:.3f} s; "
-            f"run {summary['run_id']}" + (f"; written to {out}" if out else "")
+            f"{s.rows} rows from {s.resources} {run.resource} resources, engine {s.engine}, "
+            f"{s.seconds:.3f} s; run {s.run_id}" + (f"; written to {out}" if out else "")
         )
 
 
@@ -154,19 +153,19 @@ def test_cmd(
     with cli_errors(fmt):
         result = test_views(ServiceContext.for_cli(workspace), path, default_suite())
         if report is not None:
-            report.write_bytes(orjson.dumps(result.report_json(), option=orjson.OPT_INDENT_2))
+            report.write_bytes(orjson.dumps(result.report, option=orjson.OPT_INDENT_2))
         if fmt == OutputFormat.json:
-            print_json({"summary": result.summary(), "report": result.report_json()})
+            print_json(result.to_dict())
         else:
-            for case in result.failures():
+            for case in result.failures:
                 typer.echo(f"FAIL {case.file} :: {case.title}: {case.message}")
             _print_experimental(result.cases)
-            typer.echo(result.headline())
-        if result.failures():
+            typer.echo(result.headline)
+        if not result.passed:
             raise typer.Exit(1)
 
 
-def _print_experimental(cases: list[CaseResult]) -> None:
+def _print_experimental(cases: list[ViewCase]) -> None:
     """Optional tests apart from the verdict: one not passing yet does not fail the run."""
     tried = [c for c in cases if c.experimental]
     if not tried:

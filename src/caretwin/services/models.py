@@ -11,10 +11,32 @@ from caretwin.model import (
     example_path,
     example_text,
     load_definition,
+    scenario_names,
     scenario_problems,
 )
-from caretwin.model.definition import TwinDefinition
 from caretwin.services.context import ServiceContext
+from caretwin.services.results import ServiceResult
+
+__all__ = ["ExampleCopy", "ModelCheck", "copy_example", "resolve_model_path", "validate_model"]
+
+
+class ModelCheck(ServiceResult):
+    """A valid model: name, version, content hash, pool capacities, pathways, scenarios
+    (``baseline`` first) and KPI names."""
+
+    valid: bool
+    name: str
+    version: str
+    model_hash: str
+    resources: dict[str, int]
+    pathways: list[str]
+    scenarios: list[str]
+    kpis: list[str]
+
+
+class ExampleCopy(ServiceResult):
+    example: str
+    path: Path
 
 
 def resolve_model_path(model: str | Path) -> Path:
@@ -25,7 +47,7 @@ def resolve_model_path(model: str | Path) -> Path:
     return p
 
 
-def validate_model(ctx: ServiceContext, model: str | Path) -> TwinDefinition:
+def validate_model(ctx: ServiceContext, model: str | Path) -> ModelCheck:
     path = resolve_model_path(model)
     with ctx.operation("model.validate", Permission.MODEL_READ, target=str(path)) as op:
         d = load_definition(path)
@@ -36,10 +58,19 @@ def validate_model(ctx: ServiceContext, model: str | Path) -> TwinDefinition:
             raise DefinitionError(
                 f"{path}: scenario overrides that simulate would refuse", problems=problems
             )
-        return d
+        return ModelCheck(
+            valid=True,
+            name=d.name,
+            version=d.version,
+            model_hash=d.content_hash(),
+            resources={k: r.capacity for k, r in d.resources.items()},
+            pathways=list(d.pathways),
+            scenarios=scenario_names(d),
+            kpis=list(d.kpis),
+        )
 
 
-def copy_example(ctx: ServiceContext, name: str, dest: Path) -> Path:
+def copy_example(ctx: ServiceContext, name: str, dest: Path) -> ExampleCopy:
     """Write a shipped example to ``dest`` (a file, or a folder to put ``NAME.yaml`` in)."""
     with ctx.operation("model.example.copy", Permission.MODEL_READ, target=name) as op:
         text = example_text(name)
@@ -47,4 +78,4 @@ def copy_example(ctx: ServiceContext, name: str, dest: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         op.details["path"] = str(out)
-        return out
+        return ExampleCopy(example=name, path=out)

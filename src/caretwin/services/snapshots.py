@@ -18,23 +18,29 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from caretwin.access import Permission
 from caretwin.errors import DataError, LakeEmpty
 from caretwin.ingest import IngestReport
 from caretwin.lake import Lake
 from caretwin.quality import QualityReport, assess
-from caretwin.quality.lineage import SnapshotDiff, TypeChange, diff, snapshot_changes
+from caretwin.quality.lineage import TypeChange, diff, snapshot_changes
 from caretwin.runs import RunRecorder, register_reproducer
 from caretwin.runs.manifest import Manifest
 from caretwin.services.context import ServiceContext
+from caretwin.services.results import ServiceResult
 from caretwin.store import list_snapshots
 
 __all__ = [
+    "FileCount",
     "QualityRun",
+    "QuarantineRow",
+    "SnapshotChanges",
     "SnapshotDetail",
     "SnapshotSummary",
+    "TableRows",
+    "TypeCounts",
     "diff_snapshots",
     "quality_after_ingest",
     "show_snapshot",
@@ -46,7 +52,7 @@ MIN_PREFIX = 6
 RUN_KIND = "quality"
 
 
-class SnapshotSummary(BaseModel):
+class SnapshotSummary(ServiceResult):
     snapshot_id: str
     created_at: str
     actor: str | None = None
@@ -59,32 +65,84 @@ class SnapshotSummary(BaseModel):
     in_lake: bool = True  # in the lake catalog (lineage and quality are available)
 
 
-class QuarantineRow(BaseModel):
+class QuarantineRow(ServiceResult):
     source_file: str
     line: int | None
     resource_type: str | None
     reason: str
 
 
-class FileCount(BaseModel):
+class FileCount(ServiceResult):
     source_file: str
     records: int = 0  # raw versions this snapshot added from the file
     quarantined: int = 0
 
 
-class SnapshotDetail(BaseModel):
+class TypeCounts(ServiceResult):
+    """Per resource type: lake changes (new, updated, deleted, from the raw layer) and the
+    ingest's outcome counts (``None`` where the snapshot was not recorded by the service)."""
+
+    resource_type: str
+    new: int
+    updated: int
+    deleted: int
+    added: int | None
+    unchanged: int | None
+    quarantined: int | None
+
+
+class SnapshotDetail(ServiceResult):
     snapshot: SnapshotSummary
     changes: list[TypeChange] = Field(default_factory=list)  # from the raw layer
+    types: list[TypeCounts] = Field(default_factory=list)  # changes and counts side by side
     files: list[FileCount] = Field(default_factory=list)
     quarantine: list[QuarantineRow] = Field(default_factory=list)
     quarantine_total: int = 0
 
 
-class QualityRun(BaseModel):
+class QualityRun(ServiceResult):
     run_id: str
     report: QualityReport
-    json_path: str
-    html_path: str | None = None
+    json_path: Path
+    html_path: Path | None = None
+
+
+class TableRows(ServiceResult):
+    table: str
+    before: int
+    after: int
+    change: int
+
+
+class SnapshotChanges(ServiceResult):
+    """What changed from the lake after ``from_snapshot`` to the lake after ``to_snapshot``;
+    ``swapped``: the two were given newest first and were put in order."""
+
+    from_snapshot: str
+    to_snapshot: str
+    swapped: bool
+    snapshots_between: int
+    types: list[TypeChange]
+    tables: list[TableRows]
+
+
+def _type_counts(changes: list[TypeChange], counts: dict[str, Any]) -> list[TypeCounts]:
+    by_type = {c.resource_type: c for c in changes}
+    rows = []
+    for rtype in sorted(set(by_type) | set(counts)):
+        c, o = by_type.get(rtype), counts.get(rtype, {})
+        rows.append(
+            TypeCounts(
+                resource_type=rtype,
+                new=c.added if c else 0,
+                updated=c.updated if c else 0,
+                deleted=c.deleted if c else 0,
+                added=o.get("added"),
+                unchanged=o.get("unchanged"),
+                quarantined=o.get("quarantined"),
+            )
+        )
+    return rows
 
 
 def _utc(value: datetime) -> datetime:
@@ -182,16 +240,21 @@ def show_snapshot(ctx: ServiceContext, ref: str, quarantine_limit: int = 100) ->
             "SELECT source_file, line, resource_type, reason FROM quarantine "
             f"WHERE snapshot_id = '{sid}' ORDER BY source_file, line, reason"
         ).to_pylist()
-        files: dict[str, FileCount] = {}
-        for r in raw:
-            files[r["source_file"]] = FileCount(source_file=r["source_file"], records=r["n"])
+        records: dict[str, int] = {r["source_file"]: r["n"] for r in raw}
+        quarantined: dict[str, int] = {}
         for q in quarantine:
-            fc = files.setdefault(q["source_file"], FileCount(source_file=q["source_file"]))
-            fc.quarantined += 1
+            quarantined[q["source_file"]] = quarantined.get(q["source_file"], 0) + 1
+        changes = snapshot_changes(lake, order, snap.snapshot_id)
         detail = SnapshotDetail(
             snapshot=snap,
-            changes=snapshot_changes(lake, order, snap.snapshot_id),
-            files=sorted(files.values(), key=lambda f: f.source_file),
+            changes=changes,
+            types=_type_counts(changes, snap.counts),
+            files=[
+                FileCount(
+                    source_file=f, records=records.get(f, 0), quarantined=quarantined.get(f, 0)
+                )
+                for f in sorted(records.keys() | quarantined.keys())
+            ],
             quarantine=[QuarantineRow(**q) for q in quarantine[:quarantine_limit]],
             quarantine_total=len(quarantine),
         )
@@ -200,7 +263,7 @@ def show_snapshot(ctx: ServiceContext, ref: str, quarantine_limit: int = 100) ->
     return detail
 
 
-def diff_snapshots(ctx: ServiceContext, a: str, b: str) -> SnapshotDiff:
+def diff_snapshots(ctx: ServiceContext, a: str, b: str) -> SnapshotChanges:
     """What changed between two snapshots: resources per type, rows per table."""
     with ctx.operation("snapshots.diff", Permission.DATA_READ, target=f"{a}..{b}") as op:
         items, order = _all(ctx)
@@ -215,7 +278,17 @@ def diff_snapshots(ctx: ServiceContext, a: str, b: str) -> SnapshotDiff:
                 "changed": sum(t.added + t.updated + t.deleted for t in result.types),
             }
         )
-    return result
+    return SnapshotChanges(
+        from_snapshot=result.from_snapshot,
+        to_snapshot=result.to_snapshot,
+        swapped=result.swapped,
+        snapshots_between=result.snapshots_between,
+        types=result.types,
+        tables=[
+            TableRows(table=t.table, before=t.before, after=t.after, change=t.change)
+            for t in result.tables
+        ],
+    )
 
 
 def _latest(items: list[SnapshotSummary]) -> SnapshotSummary:
@@ -249,8 +322,8 @@ def _record(ctx: ServiceContext, snap: SnapshotSummary, html_out: Path | None) -
     return QualityRun(
         run_id=rec.run_id,
         report=report,
-        json_path=str(json_path),
-        html_path=str(html_path) if html_path else None,
+        json_path=json_path,
+        html_path=html_path,
     )
 
 

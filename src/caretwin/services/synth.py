@@ -15,7 +15,30 @@ from caretwin.model import apply_scenario, load_definition
 from caretwin.model.definition import TwinDefinition
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
-from caretwin.synth import DEFAULT_START_DATE, SynthReport, generate
+from caretwin.services.results import ServiceResult
+from caretwin.synth import DEFAULT_START_DATE, WORKORDERS_FILE, generate
+
+__all__ = ["SynthRun", "synthesize"]
+
+
+class SynthRun(ServiceResult):
+    """What a generation wrote: the window (UTC, ISO), records per resource type (``WorkOrder``:
+    the CMMS extract), each file's sha256, and ``records`` per file written."""
+
+    out_dir: Path
+    model_name: str
+    model_hash: str
+    seed: int
+    days: int
+    start_date: str
+    warmup_days: float
+    window_start: str
+    window_end: str
+    counts: dict[str, int]
+    files: dict[str, str]
+    records: dict[str, int]
+    trace_events: int
+    seconds: float
 
 
 def synthesize(
@@ -28,7 +51,7 @@ def synthesize(
     start_date: date = DEFAULT_START_DATE,
     warmup_days: float | None = None,
     scenario: str | None = None,
-) -> SynthReport:
+) -> SynthRun:
     """Simulate ``model`` (a file, a shipped example's name or a definition) and write the data.
 
     ``warmup_days`` defaults to the model's ``run.warmup_days``; ``scenario`` applies a named
@@ -56,4 +79,8 @@ def synthesize(
             counts=report.counts,
             files=report.files,
         )
-        return report
+    records = {
+        WORKORDERS_FILE if kind == "WorkOrder" else f"{kind}.ndjson": n
+        for kind, n in report.counts.items()
+    }
+    return SynthRun.model_validate({**report.to_dict(), "records": records})
