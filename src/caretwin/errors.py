@@ -7,7 +7,8 @@ error envelope::
 
     CareTwinError                       exit 1
     ├── ConfigError                     exit 2   bad workspace or configuration
-    │   └── WorkspaceNotFound                    no workspace at the given path
+    │   ├── WorkspaceNotFound                    no workspace at the given path
+    │   └── PluginMismatch                       a run's plugins are missing or at other versions
     ├── DefinitionError                 exit 3   invalid twin definition (names field paths)
     │   └── ScenarioNotFound                     unknown scenario name
     ├── DataError                       exit 4   input data that cannot be used at all
@@ -48,6 +49,12 @@ class ConfigError(CareTwinError):
 
 class WorkspaceNotFound(ConfigError):
     code = "workspace_not_found"
+
+
+class PluginMismatch(ConfigError):
+    """The plugins a run recorded are not installed here at the same versions."""
+
+    code = "plugin_mismatch"
 
 
 class DefinitionError(CareTwinError):

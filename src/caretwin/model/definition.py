@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Hashable
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
+from pydantic_core import core_schema
 
 from caretwin.model.distributions import Distribution
 from caretwin.model.extensions import (
@@ -193,7 +195,20 @@ class RunSettings(_Strict):
 Stat = Literal["mean", "pct_over", "count", "median", "p90", "p95"]
 
 
-class IntervalKpi(_Strict):
+class KpiConfig(_Strict):
+    """Base of every entry of ``kpis``: the built-in kinds below and plugins' kinds.
+
+    A kind is registered through the ``register_kpis`` hook (:mod:`caretwin.plugins`) with its
+    subclass of this model, whose ``type`` is ``Literal[kind]``; the built-in kinds are
+    registered the same way (:mod:`caretwin.sim.kpi_plugin`).
+    """
+
+    type: str
+    label: str | None = None
+    unit: str = ""
+
+
+class IntervalKpi(KpiConfig):
     """A per-patient interval between two markers of a pathway.
 
     Markers: ``arrival``, ``exit``, ``request:STEP``, ``start:STEP`` (resources assigned),
@@ -211,7 +226,7 @@ class IntervalKpi(_Strict):
     threshold: float | None = Field(None, description="For pct_over: the interval limit.")
 
 
-class WaitKpi(_Strict):
+class WaitKpi(KpiConfig):
     """Time from request to assignment at one or more steps, each given as ``pathway.step``."""
 
     type: Literal["wait"] = "wait"
@@ -222,7 +237,7 @@ class WaitKpi(_Strict):
     threshold: float | None = None
 
 
-class OccupancyKpi(_Strict):
+class OccupancyKpi(KpiConfig):
     """Time-average (or maximum) units held of a pool over the run window."""
 
     type: Literal["occupancy"] = "occupancy"
@@ -232,7 +247,7 @@ class OccupancyKpi(_Strict):
     stat: Literal["mean", "max"] = "mean"
 
 
-class TurnedAwayKpi(_Strict):
+class TurnedAwayKpi(KpiConfig):
     """Share (``pct``) or number (``count``) of requests a queue limit turned away."""
 
     type: Literal["turned_away"] = "turned_away"
@@ -242,7 +257,7 @@ class TurnedAwayKpi(_Strict):
     stat: Literal["pct", "count"] = "pct"
 
 
-class RenegedKpi(_Strict):
+class RenegedKpi(KpiConfig):
     """Share (``pct``) or number (``count``) of patients who left the listed steps (each
     ``pathway.step``, with a ``patience``) while still waiting: left without being seen."""
 
@@ -253,7 +268,7 @@ class RenegedKpi(_Strict):
     stat: Literal["pct", "count"] = "pct"
 
 
-class UtilisationKpi(_Strict):
+class UtilisationKpi(KpiConfig):
     """Units held as a share of the open (scheduled) capacity, time-weighted over the window."""
 
     type: Literal["utilisation"] = "utilisation"
@@ -262,10 +277,37 @@ class UtilisationKpi(_Strict):
     resource: str
 
 
-Kpi = Annotated[
-    IntervalKpi | WaitKpi | OccupancyKpi | TurnedAwayKpi | RenegedKpi | UtilisationKpi,
-    Field(discriminator="type"),
-]
+BUILTIN_KPIS: tuple[type[KpiConfig], ...] = (
+    IntervalKpi,
+    WaitKpi,
+    OccupancyKpi,
+    TurnedAwayKpi,
+    RenegedKpi,
+    UtilisationKpi,
+)
+
+
+class _RegisteredKpi:
+    """The ``kpis`` entries: a union, tagged by ``type``, of every registered KPI kind.
+
+    Built when :class:`TwinDefinition` is first used (``defer_build``), from the registry of
+    the ``register_kpis`` hook, so plugins' kinds are validated, serialised and shown by
+    ``caretwin schema`` like the built-in ones, and no plugin loads before a definition is used.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        from caretwin.plugins.registry import kpi_configs
+
+        choices: dict[Hashable, core_schema.CoreSchema] = {
+            kind: handler.generate_schema(model) for kind, model in kpi_configs().items()
+        }
+        return core_schema.tagged_union_schema(choices, discriminator="type")
+
+
+Kpi = Annotated[KpiConfig, _RegisteredKpi]
 
 
 class Scenario(_Strict):
@@ -276,6 +318,9 @@ class Scenario(_Strict):
 
 
 class TwinDefinition(_Strict):
+    # the KPI union is built from the plugin registry at first use (see _RegisteredKpi)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
     format_version: Literal[1] = FORMAT_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: str = "1"

@@ -18,6 +18,7 @@ from caretwin.model.definition import (
     WaitKpi,
 )
 from caretwin.model.validation_ext import check_extensions, check_routes
+from caretwin.sim.kpi_plugin import plugin_kpi_problems
 
 Problem = tuple[str, str]
 
@@ -112,6 +113,9 @@ def _check_kpis(d: TwinDefinition) -> list[Problem]:
         if isinstance(k, OccupancyKpi | TurnedAwayKpi | UtilisationKpi):
             if k.resource not in d.resources:
                 out.append((f"{base}.resource", f"unknown resource '{k.resource}'"))
+            continue
+        if not isinstance(k, IntervalKpi | WaitKpi):
+            out += plugin_kpi_problems(d, name, k)
             continue
         if k.stat == "pct_over" and k.threshold is None:
             out.append((f"{base}.threshold", "pct_over needs a threshold"))

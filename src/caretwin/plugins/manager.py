@@ -30,8 +30,10 @@ __all__ = [
     "PluginInfo",
     "discover",
     "loaded_plugins",
+    "mismatches",
     "plugin_manager",
     "reset",
+    "third_party_refs",
     "warn_once",
 ]
 
@@ -39,6 +41,8 @@ BUILTIN_DISTRIBUTION = "caretwin"
 #: CareTwin's own plugins: entry-point name -> module (as in ``pyproject.toml``).
 BUILTIN: dict[str, str] = {
     "builtin_engines": "caretwin.sim.plugin",
+    "builtin_kpis": "caretwin.sim.kpi_plugin",
+    "builtin_feeders": "caretwin.ingest.plugin",
     "builtin_commands": "caretwin.cli.plugin",
 }
 
@@ -155,6 +159,34 @@ def loaded_plugins() -> list[PluginInfo]:
     """Every plugin with its status after loading them all."""
     plugin_manager()
     return discover()
+
+
+def third_party_refs(infos: list[PluginInfo]) -> list[dict[str, str]]:
+    """How a run manifest records the plugins it used: each third-party one once, sorted by
+    name (CareTwin's own are pinned by the manifest's ``caretwin_version``)."""
+    seen: dict[str, dict[str, str]] = {}
+    for info in infos:
+        if not info.builtin:
+            seen.setdefault(info.name, info.ref())
+    return [seen[k] for k in sorted(seen)]
+
+
+def mismatches(refs: list[dict[str, str]]) -> list[str]:
+    """Why the recorded plugins ``refs`` differ from what is installed (empty: none differ)."""
+    installed = {i.name: i for i in discover()}
+    out: list[str] = []
+    for ref in refs:
+        name, version = ref.get("name", "?"), ref.get("version", "?")
+        dist = ref.get("distribution", "?")
+        have = installed.get(name)
+        if have is None:
+            out.append(f"plugin {name!r} ({dist} {version}) is not installed")
+        elif have.version != version or have.distribution != dist:
+            out.append(
+                f"plugin {name!r} is {have.distribution} {have.version} here, "
+                f"the run used {dist} {version}"
+            )
+    return out
 
 
 def plugin(name: str) -> PluginInfo:

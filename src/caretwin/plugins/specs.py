@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from caretwin.ingest.run import IngestRun
+    from caretwin.model.definition import TwinDefinition
     from caretwin.model.distributions import Distribution
     from caretwin.reports.report import ReportInput
     from caretwin.sim.compiled import CompiledModel
@@ -79,12 +80,15 @@ class KpiSpec:
     twin format validates entries with it and ``caretwin schema`` shows it. ``compute(config,
     data)`` returns the KPI's value for one replication as a float (NaN when undefined).
     Built-in kinds have ``compute=None``: every engine collects them while it runs.
+    ``check(config, definition)`` lists problems of an entry against the rest of the definition
+    as ``(field path within the entry, message)`` pairs, e.g. ``("resource", "unknown ...")``.
     """
 
     kind: str
     config: type[BaseModel]
     compute: Callable[[Any, KpiInput], float] | None = None
     description: str = ""
+    check: Callable[[Any, TwinDefinition], list[tuple[str, str]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class Manifest(pydantic.BaseModel):
     report_path: str | None = None
     error: dict[str, str] | None = None
     reproduces: str | None = None
+    # third-party plugins the run used: [{name, distribution, version}]; reproduce refuses
+    # when one is missing or at another version (caretwin.runs.reproduce)
+    plugins: list[dict[str, str]] = pydantic.Field(default_factory=list)
 
 
 def new_run_id(kind: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from caretwin.access import Permission, require
-from caretwin.errors import CareTwinError, StoreError
+from caretwin.errors import CareTwinError, PluginMismatch, StoreError
 from caretwin.runs.manifest import Manifest
 from caretwin.runs.recorder import RunRecorder, get_run, to_jsonable
 
@@ -114,6 +114,20 @@ def _diff(a: Any, b: Any, path: str, out: dict[str, Any]) -> None:
         out[path or "<root>"] = {"original": a, "reproduced": b}
 
 
+def _check_plugins(original: Manifest) -> None:
+    """Refuse before any work when the run's plugins are not installed as they were: another
+    version of a plugin's engine or KPI may give other numbers for reasons no diff explains."""
+    from caretwin.plugins.manager import mismatches
+
+    problems = mismatches(original.plugins)
+    if problems:
+        raise PluginMismatch(
+            f"run {original.run_id} cannot be reproduced here: {'; '.join(problems)} "
+            "(install the recorded versions to reproduce it)",
+            details={"run_id": original.run_id, "plugins": original.plugins},
+        )
+
+
 def reproduce(ctx: ServiceContext, run_id: str) -> ReproResult:
     """Re-run ``run_id`` as a new run of the same kind and compare KPIs exactly."""
     with ctx.operation("runs.reproduce", Permission.RUNS_READ, run_id) as op:
@@ -133,6 +147,7 @@ def reproduce(ctx: ServiceContext, run_id: str) -> ReproResult:
             )
         fn, permission = _REGISTRY[original.kind]
         require(ctx.actor, permission)
+        _check_plugins(original)
         with RunRecorder.start(
             ctx,
             original.kind,

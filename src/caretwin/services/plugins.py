@@ -13,7 +13,7 @@ from typing import Any
 
 from caretwin.plugins.manager import PluginInfo, discover, loaded_plugins
 
-__all__ = ["PluginRow", "list_plugins", "plugins_used"]
+__all__ = ["PluginRow", "list_plugins"]
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,3 @@ def list_plugins(*, load: bool = True) -> list[PluginRow]:
         )
         for i in infos
     ]
-
-
-def plugins_used(infos: list[PluginInfo]) -> list[dict[str, str]]:
-    """How a manifest records the third-party plugins a run used (CareTwin's own are pinned by
-    ``caretwin_version``), each once, by name."""
-    seen: dict[str, dict[str, str]] = {}
-    for info in infos:
-        if not info.builtin:
-            seen.setdefault(info.name, info.ref())
-    return [seen[k] for k in sorted(seen)]

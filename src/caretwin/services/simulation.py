@@ -235,9 +235,21 @@ def simulate_model(
                     )
             rec.timings["events"] = float(sum(r.events for r in results.values()))
             rec.manifest.parameters["engine_used"] = sorted({r.engine for r in results.values()})
+            rec.manifest.plugins = _plugins(results)
             rec.finish(outputs, report_path=report_path)
             op.details["events"] = sum(r.events for r in results.values())
             return SimulationRun.of(rec.run_id, rec.run_dir, results, report_path)
+
+
+def _plugins(results: dict[str, SimulationResult]) -> list[dict[str, str]]:
+    seen = {p["name"]: p for r in results.values() for p in r.plugins}
+    return [seen[k] for k in sorted(seen)]
+
+
+def _engine_again(engine: str) -> str:
+    """The engine a reproduction runs on: the built-in ones give the same numbers (so the one
+    that can run here does), a plugin's engine must run again."""
+    return "auto" if engine in ("fast", "reference") else engine
 
 
 def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
@@ -248,6 +260,7 @@ def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
         replications=original.replications,
         seed=original.seed,
         workers=int(original.parameters.get("workers", 1)),
+        engine=_engine_again(str(original.parameters.get("engine", "auto"))),
     )
     return kpi_outputs(results)
 

@@ -270,6 +270,8 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
                 CKpi(name, "turned_away", k.stat, None, label, k.unit, res_index[k.resource])
             )
             continue
+        if not isinstance(k, IntervalKpi | WaitKpi):
+            continue  # a plugin's kind: computed from the replication's record (plugin_kpis)
         kpis.append(CKpi(name, "sample", k.stat, k.threshold, label, k.unit))
         if isinstance(k, WaitKpi):
             for ref in k.steps:

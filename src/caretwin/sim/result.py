@@ -83,6 +83,8 @@ class SimulationResult:
     wall_seconds: float
     workers: int = 1
     engine: str = "reference"  # which engine ran it ("fast" or "reference"): same numbers
+    # third-party plugins the run used (engine, KPI kinds): {name, distribution, version}
+    plugins: list[dict[str, str]] = field(default_factory=list)
     executor: str = "local"
 
     @property

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 
 from caretwin.errors import SimulationError
 from caretwin.model.definition import TwinDefinition
+from caretwin.plugins.manager import PluginInfo, third_party_refs
 from caretwin.sim.compiled import CompiledModel, compile_definition
 from caretwin.sim.engine import Engine
 from caretwin.sim.executors import ExecutorKind, map_replications
+from caretwin.sim.plugin_kpis import add_plugin_kpis, plugin_kpis
 from caretwin.sim.result import ReplicationResult, SimulationResult, summarise
 from caretwin.sim.trace import Trace, TraceRecorder
 
@@ -45,6 +47,12 @@ def engine_names() -> list[str]:
     from caretwin.plugins import registry
 
     return ["auto", *registry.engines()]
+
+
+def _provider(name: str) -> PluginInfo:
+    from caretwin.plugins import registry
+
+    return registry.engines()[name].plugin
 
 
 def _engine(name: str) -> EngineSpec:
@@ -141,7 +149,10 @@ def simulate(
         )
     except RecursionError as exc:  # pragma: no cover - only for pathological models
         raise SimulationError(f"model too deeply chained to simulate: {exc}") from None
+    extra = plugin_kpis(defn)
+    add_plugin_kpis(extra, model, results)
     labels = {k.name: (k.label, k.unit) for k in model.kpis}
+    labels.update({k.name: (k.label, k.unit) for k in extra})
     return SimulationResult(
         model_name=defn.name,
         model_hash=defn.content_hash(),
@@ -153,6 +164,7 @@ def simulate(
         workers=workers,
         engine=chosen,
         executor=executor,
+        plugins=third_party_refs([_provider(chosen), *(k.plugin for k in extra)]),
     )
 
 

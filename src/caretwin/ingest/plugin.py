@@ -1,0 +1,108 @@
+"""Input formats of ``caretwin ingest`` as feeders (the ``register_feeders`` hook).
+
+CareTwin's own formats are registered here like any plugin's: FHIR R4 NDJSON / JSON (one
+resource or a Bundle, plain or gzip), CMMS work-order CSV and HL7 v2 files. Which format a file
+is comes from the feeder registry (:func:`feeder_for`): the first feeder by ``order`` whose
+suffixes or sniff function recognise it. The built-in formats are read by the ingest pipeline
+itself (parallel chunk parsing, work-order rows, ADT events applied last); a plugin's feeder
+``read`` s a file into FHIR resources (:func:`resource_chunks`), which then take the same path as
+NDJSON lines: checks, views, quarantine with file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from caretwin.plugins import FeederSpec, hookimpl
+
+if TYPE_CHECKING:
+    from caretwin.ingest.parse import Chunk
+
+FHIR = "fhir"
+WORK_ORDERS = "work-orders"
+HL7V2 = "hl7v2"
+
+
+def _sniff_hl7(path: Path) -> bool:
+    from caretwin.hl7v2.framing import is_hl7_file
+
+    return is_hl7_file(path)
+
+
+@hookimpl
+def register_feeders() -> list[FeederSpec]:
+    return [
+        FeederSpec(
+            WORK_ORDERS,
+            "CMMS work orders (CSV)",
+            suffixes=(".csv",),
+            order=30,
+        ),
+        FeederSpec(
+            FHIR,
+            "FHIR R4 NDJSON, or JSON holding one resource or a Bundle (plain or gzip)",
+            suffixes=(".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz"),
+            order=40,
+        ),
+        FeederSpec(
+            HL7V2,
+            "HL7 v2 ADT messages (.hl7, .hl7v2, .er7; .txt that starts like HL7)",
+            sniff=_sniff_hl7,
+            order=90,  # events apply to the state of encounters: after FHIR records
+        ),
+    ]
+
+
+def feeder_for(path: Path) -> FeederSpec | None:
+    """The feeder that reads ``path``, or ``None`` when no registered feeder recognises it."""
+    from caretwin.plugins import registry
+
+    for found in registry.feeders():
+        if found.spec.recognises(path):
+            return found.spec
+    return None
+
+
+def feeder_name(path: Path) -> str | None:
+    spec = feeder_for(path)
+    return spec.name if spec is not None else None
+
+
+def plugin_feeders(paths: list[Path]) -> list[tuple[Path, FeederSpec]]:
+    """The files a plugin's feeder reads (those with a ``read`` function), in input order."""
+    out = []
+    for path in paths:
+        spec = feeder_for(path)
+        if spec is not None and spec.read is not None:
+            out.append((path, spec))
+    return out
+
+
+def resource_chunks(path: Path, spec: FeederSpec, refused: list[dict[str, Any]]) -> Iterator[Chunk]:
+    """The resources ``spec`` reads from ``path``, one NDJSON chunk each (with its line); lines
+    it could not read are appended to ``refused`` as quarantine rows with the feeder's reason."""
+    import orjson
+
+    from caretwin.errors import DataError
+    from caretwin.ingest.parse import Chunk
+
+    assert spec.read is not None
+    source = path.as_posix()
+    try:
+        for rec in spec.read(path):
+            if rec.resource is None:
+                refused.append(
+                    {
+                        "source_file": source,
+                        "line": rec.line,
+                        "resource_type": None,
+                        "reason": f"{spec.name}: {rec.error or 'unreadable'}",
+                        "excerpt": "",
+                    }
+                )
+                continue
+            yield Chunk(source, rec.line, orjson.dumps(rec.resource) + b"\n")
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise DataError(f"{source}: the {spec.name} feeder cannot read it: {exc}") from exc

@@ -1,0 +1,107 @@
+"""An example CareTwin plugin: what a vendor or integrator writes to add
+
+* a KPI kind ``peak_day_occupancy``: the highest daily mean occupancy of a pool in the window;
+* an engine ``example``: the reference engine under its own name (a real plugin would run its
+  own core); it honours the contract: one SeedSequence per replication in, the run record out;
+* a feeder ``wards-tsv``: ``*.wards.tsv`` files (id, name, unit code) read as FHIR Locations.
+
+The module imports only CareTwin's light plugin API at import time; everything else is imported
+inside the functions, so loading the plugin costs nothing until a feature is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from caretwin.plugins import EngineSpec, FeederSpec, KpiInput, KpiSpec, ResourceRecord, hookimpl
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from caretwin.model.definition import TwinDefinition
+    from caretwin.sim.compiled import CompiledModel
+    from caretwin.sim.result import ReplicationResult
+
+
+def _peak_config() -> Any:
+    from caretwin.model.definition import KpiConfig
+
+    class PeakDayOccupancyKpi(KpiConfig):
+        """Highest daily mean occupancy of a pool over the run window."""
+
+        type: Literal["peak_day_occupancy"] = "peak_day_occupancy"
+        unit: str = "units"
+        resource: str
+
+    return PeakDayOccupancyKpi
+
+
+def peak_day(config: Any, data: KpiInput) -> float:
+    days = data.replication.occupancy_daily.get(config.resource)
+    return float(days.max()) if days is not None and len(days) else float("nan")
+
+
+def check_peak_day(config: Any, definition: TwinDefinition) -> list[tuple[str, str]]:
+    if config.resource not in definition.resources:
+        return [("resource", f"unknown resource '{config.resource}'")]
+    return []
+
+
+def run_example(model: CompiledModel, seed_seq: np.random.SeedSequence) -> ReplicationResult:
+    from caretwin.sim.plugin import run_reference
+
+    return run_reference(model, seed_seq)
+
+
+def read_wards(path: Path) -> Iterator[ResourceRecord]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if number == 1 or not line.strip():
+            continue  # the header
+        cells = line.split("\t")
+        if len(cells) != 3 or not cells[0]:
+            yield ResourceRecord(number, error="expected 3 tab-separated cells: id, name, unit")
+            continue
+        ident, name, unit = cells
+        yield ResourceRecord(
+            number,
+            resource={
+                "resourceType": "Location",
+                "id": ident,
+                "name": name,
+                "identifier": [{"system": "urn:example:unit", "value": unit}],
+                "physicalType": {"coding": [{"code": "wa", "display": "Ward"}]},
+            },
+        )
+
+
+@hookimpl
+def register_kpis() -> list[KpiSpec]:
+    return [
+        KpiSpec(
+            "peak_day_occupancy",
+            _peak_config(),
+            compute=peak_day,
+            description="Highest daily mean occupancy of a pool in the window.",
+            check=check_peak_day,
+        )
+    ]
+
+
+@hookimpl
+def register_engines() -> list[EngineSpec]:
+    return [EngineSpec("example", "The reference engine, as a plugin's engine", run=run_example)]
+
+
+@hookimpl
+def register_feeders() -> list[FeederSpec]:
+    return [
+        FeederSpec(
+            "wards-tsv",
+            "Wards as tab-separated id, name, unit code (FHIR Location)",
+            suffixes=(".wards.tsv",),
+            read=read_wards,
+        )
+    ]
