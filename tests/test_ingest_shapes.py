@@ -117,3 +117,14 @@ def test_repeating_elements_match_the_r4_definitions() -> None:
             repeats = "List[" in annotation or "list[" in annotation
             if name not in ("extension", "modifierExtension", "contained"):
                 assert repeats == (f"{rtype}.{name}" in REPEATING), f"{rtype}.{name}"
+
+
+def test_invalid_utf8_in_a_json_file_is_reported_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_bytes(b'{"resourceType":"Patient","id":"p1","gender":"\xc3\x28"}')
+    ok = tmp_path / "ok.ndjson"
+    ok.write_bytes(orjson.dumps(PATIENT) + b"\n")
+    report = ingest_paths(tmp_path / "lake", [path, ok])
+    q = Lake(tmp_path / "lake").query("SELECT line, reason FROM quarantine").to_pylist()
+    assert q == [{"line": 1, "reason": "invalid UTF-8 at byte 47 of the file"}]
+    assert report.counts["Patient"].added == 1

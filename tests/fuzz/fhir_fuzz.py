@@ -410,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     print(out.summary())
     for sig, count in out.crashes.most_common():
         print(f"  {count:6d} x {sig}\n         e.g. {out.examples[sig][:300]!r}")
+    at_commit = sum(n for r, n in out.reasons.items() if r.startswith("view "))
+    print(f"quarantined at commit because a view failed on them: {at_commit}")
     print("quarantine reasons (most frequent):")
     for reason, count in out.reasons.most_common(25):
         print(f"  {count:6d}  {reason}")

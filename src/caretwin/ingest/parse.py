@@ -94,12 +94,12 @@ def spool(table: pa.Table, index: int, path: str) -> None:
     pq.write_table(table.append_column("ord", ords), path, compression="lz4")
 
 
-def unreadable(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+def unreadable(raw: bytes, exc: orjson.JSONDecodeError, unit: str = "line") -> str:
     """Why ``raw`` could not be parsed: invalid UTF-8 (with the byte offset) or invalid JSON."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as bad:
-        return f"invalid UTF-8 at byte {bad.start + 1} of the line"
+        return f"invalid UTF-8 at byte {bad.start + 1} of the {unit}"
     return f"invalid JSON: {exc}"
 
 
@@ -278,7 +278,7 @@ def _parse(chunk: Chunk) -> Parsed:
         try:
             data = loads(chunk.data)
         except orjson.JSONDecodeError as exc:
-            out.refuse(1, None, unreadable(chunk.data, exc), excerpt(chunk.data))
+            out.refuse(1, None, unreadable(chunk.data, exc, "file"), excerpt(chunk.data))
         else:
             _document(out, data, chunk.data, 1, None)
         return _result(chunk, out)

@@ -182,7 +182,7 @@ def read_file(path: Path) -> Iterator[Record]:
                 try:
                     data = orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
-                    yield Record(source, 1, error=unreadable(raw, exc), excerpt=_text(raw))
+                    yield Record(source, 1, error=unreadable(raw, exc, "file"), excerpt=_text(raw))
                     return
                 yield from _record(data, raw, source, 1, None)
                 return

@@ -6,8 +6,10 @@ away, instead of DuckDB parsing the stored JSON text again at commit. The rows o
 to ``<chunk spool>.<table>.parquet`` with the candidate's ``ord``; a resource the view fails on
 gets one row holding the error in ``__error``. At commit
 (:meth:`caretwin.ingest.tables.TableBuilder.run_views`) only rows of resources that became
-current are kept, and an error on one of those fails the ingest exactly as the compiled SQL
-would (an error on a superseded version does not, as it never reaches a table).
+current are kept; a current resource with an error row is quarantined and the ingest works
+out its versions and views again without it (an error on a superseded version is ignored, as
+that version never reaches a table, and as the compiled SQL, which runs on current resources
+only, would never see it).
 
 Views the native engine does not cover (``repeat``, FHIRPath outside the compiled subset) are
 not sent here; they run in DuckDB at commit as before.
@@ -48,8 +50,9 @@ class ViewRows:
         for table, native, rows, ords in self.by_type[rtype]:
             try:
                 found = native.rows(resource)
-            except ViewRowError as exc:
-                self.errors[table][len(rows)] = str(exc)
+            except Exception as exc:  # ViewRowError; anything else is a defect, still one row's
+                message = str(exc) if isinstance(exc, ViewRowError) else type(exc).__name__
+                self.errors[table][len(rows)] = message
                 rows.append((None,) * len(native.columns))
                 ords.append(row)
                 continue
