@@ -29,7 +29,7 @@ def test_service_records_snapshot_once_and_audits(workspace: Workspace) -> None:
     assert [s.snapshot_id for s in snaps] == [report.snapshot_id]
     assert snaps[0].data_hash == report.data_hash
     rows = quarantine_rows(ctx, limit=5)
-    assert len(rows) == 5 and "excerpt" not in rows[0]
+    assert len(rows) == 5 and "excerpt" not in rows[0].to_dict()
 
 
 def test_cli_ingest_json_and_lake_commands_print_no_phi(workspace: Workspace) -> None:

@@ -97,12 +97,12 @@ def tables_cmd(
     with cli_errors(fmt):
         result = lake_counts(ServiceContext.for_cli(workspace))
         if fmt == OutputFormat.json:
-            print_json(result)
+            print_json(result.to_dict())
             return
         print_table(
             [Column("table"), Column("rows", justify="right")],
-            [[name, str(rows)] for name, rows in result["tables"].items()],
-            title=f"lake (data hash {result['data_hash'][:16]}…)",
+            [[name, str(rows)] for name, rows in result.tables.items()],
+            title=f"lake (data hash {result.data_hash[:16]}…)",
         )
 
 
@@ -119,7 +119,7 @@ def quarantine_cmd(
     with cli_errors(fmt):
         rows = quarantine_rows(ServiceContext.for_cli(workspace), limit=limit)
         if fmt == OutputFormat.json:
-            print_json(rows)
+            print_json([r.to_dict() for r in rows])
             return
         print_table(
             [
@@ -129,16 +129,12 @@ def quarantine_cmd(
                 Column("type", fit="end"),
                 Column("reason", fit="wrap"),
             ],
-            [
-                [r["id"], r["source_file"], str(r["line"]), r["resource_type"] or "", r["reason"]]
-                for r in rows
-            ],
+            [[r.id, r.source_file, str(r.line), r.resource_type or "", r.reason] for r in rows],
             title="quarantine",
         )
         if rows:
             Console(soft_wrap=True).print(
-                "After a fix (a corrected file, a site view), retry: "
-                "caretwin lake retry --id ID (or --all)",
+                "Retry after a fix (file or view): caretwin lake retry --id ID (or --all)",
                 markup=False,
             )
 
@@ -163,7 +159,7 @@ def retry_cmd(
     with cli_errors(fmt):
         result = retry_quarantine(ServiceContext.for_cli(workspace), ids, all_rows)
         if fmt == OutputFormat.json:
-            print_json(result.model_dump(mode="json"))
+            print_json(result.to_dict())
             return
         console = Console(soft_wrap=True)
         lines = [

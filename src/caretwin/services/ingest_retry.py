@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from caretwin.access import Permission
 from caretwin.errors import DataError
@@ -26,11 +26,12 @@ from caretwin.ingest.report import IngestReport
 from caretwin.lake import Lake
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import after_ingest, quarantine_id, record_ingest
+from caretwin.services.results import ServiceResult
 
 __all__ = ["RetryReport", "retry_quarantine"]
 
 
-class RetryReport(BaseModel):
+class RetryReport(ServiceResult):
     """What a retry did: rows selected, rows that left the quarantine, files no longer there."""
 
     selected: int
@@ -46,7 +47,7 @@ def retry_quarantine(
 ) -> RetryReport:
     """Run the quarantined records ``ids`` (or every one, ``all_rows``) through ingestion again."""
     if not all_rows and not ids:
-        raise DataError("say which quarantined records to retry: --id ID (repeatable) or --all")
+        raise DataError("say which quarantined records to retry: their ids, or all of them")
     target = "all" if all_rows else ",".join(ids or [])[:500]
     with ctx.operation("data.retry", Permission.INGEST, target=target) as op:
         lake = Lake(ctx.workspace.lake_dir)

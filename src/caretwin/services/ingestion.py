@@ -21,11 +21,12 @@ from caretwin.ingest.report import QUARANTINE_HINT
 from caretwin.ingest.sources import EXPECTED
 from caretwin.lake import Lake
 from caretwin.services.context import ServiceContext
+from caretwin.services.results import ServiceResult
 from caretwin.store import add_snapshot
 
 __all__ = [
-    "QUARANTINE_HINT", "IngestReport", "ingest", "ingest_outcome_error", "lake_counts",
-    "quarantine_id", "quarantine_rows",
+    "QUARANTINE_HINT", "IngestReport", "LakeCounts", "QuarantineRow", "ingest",
+    "ingest_outcome_error", "lake_counts", "quarantine_id", "quarantine_rows",
 ]  # fmt: skip
 
 _TARGET_CHARS = 500
@@ -113,21 +114,39 @@ def after_ingest(ctx: ServiceContext, report: IngestReport) -> None:
     quality_after_ingest(ctx, report)
 
 
-def lake_counts(ctx: ServiceContext) -> dict[str, Any]:
+class LakeCounts(ServiceResult):
+    """Row count per lake table and the lake's data hash."""
+
+    tables: dict[str, int]
+    data_hash: str
+
+
+class QuarantineRow(ServiceResult):
+    """One quarantined record: where it came from and why (never its content: PHI)."""
+
+    id: str
+    snapshot_id: str
+    source_file: str
+    line: int
+    resource_type: str | None
+    reason: str
+
+
+def lake_counts(ctx: ServiceContext) -> LakeCounts:
     """Row count per lake table and the lake's data hash."""
     with ctx.operation("data.tables", Permission.DATA_READ, target="lake") as op:
         lake = Lake(ctx.workspace.lake_dir)
-        result = {"tables": lake.counts(), "data_hash": lake.data_hash()}
-        op.details["data_hash"] = result["data_hash"]
+        result = LakeCounts(tables=lake.counts(), data_hash=lake.data_hash())
+        op.details["data_hash"] = result.data_hash
     return result
 
 
 def quarantine_id(source_file: str, line: int, reason: str) -> str:
-    """A quarantine row's id (for ``caretwin lake retry --id``): stable while the row is."""
+    """A quarantine row's id (what a retry selects by): stable while the row is."""
     return hashlib.sha256(f"{source_file}\n{line}\n{reason}".encode()).hexdigest()[:12]
 
 
-def quarantine_rows(ctx: ServiceContext, limit: int = 50) -> list[dict[str, Any]]:
+def quarantine_rows(ctx: ServiceContext, limit: int = 50) -> list[QuarantineRow]:
     """Quarantine rows by file and line with their id, without the excerpt (it may hold PHI)."""
     with ctx.operation("data.quarantine", Permission.DATA_READ, target="lake") as op:
         lake = Lake(ctx.workspace.lake_dir)
@@ -135,8 +154,8 @@ def quarantine_rows(ctx: ServiceContext, limit: int = 50) -> list[dict[str, Any]
         table = lake.query(
             f"SELECT {cols} FROM quarantine ORDER BY source_file, line LIMIT {int(limit)}"
         )
-        rows: list[dict[str, Any]] = [
-            {"id": quarantine_id(r["source_file"], r["line"], r["reason"]), **r}
+        rows = [
+            QuarantineRow(id=quarantine_id(r["source_file"], r["line"], r["reason"]), **r)
             for r in table.to_pylist()
         ]
         op.details["rows"] = len(rows)
