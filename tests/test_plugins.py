@@ -50,3 +50,36 @@ def test_every_registered_engine_gives_the_reference_numbers_on_rh1() -> None:
     fast = simulate(defn, replications=2, seed=3, engine="fast")
     assert ref.engine == "reference" and fast.engine == "fast"
     assert [r.kpis for r in ref.replications] == [r.kpis for r in fast.replications]
+
+
+def test_builtin_feeders_fitters_and_report_sections_come_through_the_hooks(
+    tmp_path: Path,
+) -> None:
+    from caretwin.calibrate.fitting import FAMILIES
+    from caretwin.ingest.plugin import feeder_name
+
+    assert tuple(registry.fitters()) == FAMILIES
+    names = [f.spec.name for f in registry.feeders()]
+    assert names == ["work-orders", "fhir", "hl7v2"]
+    hl7 = tmp_path / "adt.txt"
+    hl7.write_text("MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\r", encoding="utf-8")
+    other = tmp_path / "notes.txt"
+    other.write_text("hello", encoding="utf-8")
+    assert feeder_name(Path("Patient.000.ndjson.gz")) == "fhir"
+    assert feeder_name(Path("orders.CSV")) == "work-orders"
+    assert (feeder_name(hl7), feeder_name(other)) == ("hl7v2", None)
+    sections = [s.spec.name for s in registry.report_sections()]
+    assert sections[:4] == ["scenarios", "kpis", "comparison", "plots"]
+
+
+def test_fit_duration_goes_through_the_registered_fitters() -> None:
+    import numpy as np
+
+    from caretwin.calibrate.fitting import fit_duration
+    from caretwin.errors import CalibrationError
+
+    x = np.random.default_rng(7).lognormal(1.0, 0.5, 400)
+    fit = fit_duration(x)
+    assert fit.family == "lognormal" and set(fit.aic) == set(registry.fitters())
+    with pytest.raises(CalibrationError, match="unknown duration families: nope"):
+        fit_duration(x, families=("nope",))

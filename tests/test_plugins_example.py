@@ -116,6 +116,7 @@ def test_plugins_list_shows_the_plugin_with_its_version(
         "engines": ["example"],
         "kpis": ["peak_day_occupancy"],
         "feeders": ["wards-tsv"],
+        "report_sections": ["example-peaks"],
     }
     assert rows["builtin_engines"]["provides"]["engines"] == ["fast", "reference"]
     # metadata only: nothing imported, so nothing known yet but the version
@@ -191,7 +192,6 @@ def test_simulate_rh1_with_the_plugin_engine_and_kpi_and_reproduce(
             str(model),
             "--engine",
             "reference",
-            "--no-report",
             "-w",
             ws,
             "--format",
@@ -201,6 +201,11 @@ def test_simulate_rh1_with_the_plugin_engine_and_kpi_and_reproduce(
         )
     )
     assert ref["kpis"] == run["kpis"]
+    # the plugin's report section, after the built-in result sections
+    html = Path(ref["report"]).read_text(encoding="utf-8")
+    assert '<section id="plugin-example-peaks">' in html
+    assert "baseline: ward_peak_day = " in html
+    assert html.index('id="plots"') < html.index('id="plugin-example-peaks"')
     manifest = json.loads((tmp_path / "ws" / "runs" / run["run_id"] / "manifest.json").read_text())
     assert manifest["plugins"] == [
         {"name": "example", "distribution": "caretwin-example-plugin", "version": "0.1.0"}
@@ -255,3 +260,25 @@ def test_a_plugin_raising_on_import_is_reported_and_caretwin_starts(
         )
     )
     assert "ward_peak_day" in run["kpis"]
+
+
+def test_ingest_reads_the_plugin_format(targets: dict[str, Path], tmp_path: Path) -> None:
+    v1 = [targets["v1"]]
+    ws = str(tmp_path / "ws")
+    assert cli("init", ws, paths=v1, cwd=tmp_path).returncode == 0
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "site.wards.tsv").write_text(
+        "id\tname\tunit\nw1\tMedical ward\tMED\nw2\tIntensive care\tICU\nbroken line\n",
+        encoding="utf-8",
+    )
+    report = _json(cli("ingest", str(data), "-w", ws, "--format", "json", paths=v1, cwd=tmp_path))
+    assert report["counts"]["Location"]["added"] == 2
+    assert report["quarantined"] == 1
+    assert report["tables"]["locations"] == 2
+    rows = _json(cli("lake", "quarantine", "-w", ws, "--format", "json", paths=v1, cwd=tmp_path))
+    assert [(Path(r["source_file"]).name, r["line"]) for r in rows] == [("site.wards.tsv", 4)]
+    assert "wards-tsv: expected 3 tab-separated cells" in rows[0]["reason"]
+    # without the plugin the format is unknown: the folder has no supported file
+    done = cli("ingest", str(data / "site.wards.tsv"), "-w", ws, paths=[], cwd=tmp_path)
+    assert done.returncode == 4 and "unsupported input" in done.stderr

@@ -23,6 +23,7 @@ samples whose true parameters are known. Choices and why:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +34,11 @@ from scipy import optimize, special, stats
 from caretwin.errors import CalibrationError
 from caretwin.model import Exponential, Gamma, LogNormal, Weibull
 from caretwin.model.distributions import Distribution
+from caretwin.plugins.specs import FittedFamily, FitterSpec
 
 FAMILIES: tuple[str, ...] = ("exponential", "lognormal", "gamma", "weibull")
+
+log = logging.getLogger(__name__)
 
 # scipy distribution and number of free parameters (loc is fixed) per family.
 _SCIPY: dict[str, tuple[Any, int]] = {
@@ -180,16 +184,42 @@ def fit_family(
     return params, log_likelihood(family, params, x, c)
 
 
+def fitted_family(family: str, x: np.ndarray, censored: np.ndarray) -> FittedFamily:
+    """One of CareTwin's families fitted to ``x`` (its fitter in the ``register_fitters`` hook).
+    The distribution is ``None`` when the fitted parameters are not a valid model distribution
+    (a degenerate fit), so the family is not chosen."""
+    params, loglik = fit_family(x, family, censored)
+    try:
+        model: Distribution | None = _to_model(family, params)
+    except (ValueError, ArithmeticError):  # pydantic's ValidationError is a ValueError
+        model = None
+    dist = _SCIPY[family][0]
+
+    def cdf(v: np.ndarray) -> np.ndarray:
+        # a closure, not functools.partial: scipy's kstest gets NaN from a partial of rv.cdf
+        return np.asarray(dist.cdf(v, *params))
+
+    return FittedFamily(model, loglik, cdf)
+
+
+def _fitters() -> dict[str, FitterSpec]:
+    from caretwin.plugins import registry
+
+    return {name: p.spec for name, p in registry.fitters().items()}
+
+
 def fit_duration(
     values: np.ndarray,
-    families: tuple[str, ...] = FAMILIES,
+    families: tuple[str, ...] | None = None,
     censored: np.ndarray | None = None,
 ) -> DurationFit:
     """Fit every candidate family to the positive values and keep the lowest AIC.
 
-    ``censored`` are right-censored observations: the time elapsed so far of intervals still
-    open when observation stopped. They enter the likelihood through the survival function.
-    Non-positive censored values carry no information (S(0) = 1) and are dropped and counted.
+    ``families`` defaults to every registered fitter (the ``register_fitters`` hook: CareTwin's
+    :data:`FAMILIES`, then plugins'). ``censored`` are right-censored observations: the time
+    elapsed so far of intervals still open when observation stopped. They enter the likelihood
+    through the survival function. Non-positive censored values carry no information
+    (S(0) = 1) and are dropped and counted.
     """
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -199,22 +229,37 @@ def fit_duration(
     c_positive = c[c > 0]
     if positive.size < 2:
         raise CalibrationError(f"cannot fit a duration to {positive.size} positive values")
+    fitters = _fitters()
+    names = families if families is not None else tuple(fitters)
+    unknown = [f for f in names if f not in fitters]
+    if unknown:
+        raise CalibrationError(
+            f"unknown duration families: {', '.join(unknown)} (fitters: {', '.join(fitters)})"
+        )
     aic: dict[str, float] = {}
-    fitted: dict[str, tuple[float, ...]] = {}
-    for family in families:
-        with np.errstate(all="ignore"):
-            params, loglik = fit_family(positive, family, c_positive)
-        k = _SCIPY[family][1]
-        aic[family] = 2 * k - 2 * loglik if math.isfinite(loglik) else math.inf
-        fitted[family] = params
-    best = min(aic, key=lambda f: aic[f])
-    if not math.isfinite(aic[best]):
+    fitted: dict[str, FittedFamily] = {}
+    for family in names:
+        spec = fitters[family]
+        try:
+            with np.errstate(all="ignore"):
+                fit = spec.fit(positive, c_positive)
+        except (ValueError, ArithmeticError, RuntimeError) as exc:
+            log.info("duration family %s not fitted: %s", family, exc)
+            aic[family] = math.inf
+            continue
+        loglik = fit.log_likelihood
+        aic[family] = 2 * spec.n_params - 2 * loglik if math.isfinite(loglik) else math.inf
+        fitted[family] = fit
+    usable = [f for f in aic if f in fitted and fitted[f].distribution is not None]
+    best = min(usable, key=lambda f: aic[f], default=None)
+    if best is None or not math.isfinite(aic[best]):
         raise CalibrationError("no candidate family has a finite likelihood")
-    dist, _ = _SCIPY[best]
-    ks = stats.kstest(positive, dist.cdf, args=fitted[best])
+    chosen = fitted[best]
+    assert chosen.distribution is not None
+    ks = stats.kstest(positive, chosen.cdf)
     return DurationFit(
         family=best,
-        distribution=_to_model(best, fitted[best]),
+        distribution=chosen.distribution,
         n=int(positive.size + c_positive.size),
         aic=aic,
         ks_statistic=float(ks.statistic),

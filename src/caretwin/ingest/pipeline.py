@@ -24,19 +24,29 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from caretwin.hl7v2.feed import feed_messages
-from caretwin.hl7v2.framing import is_hl7_file, read_messages
+from caretwin.hl7v2.framing import read_messages
 from caretwin.ingest.chunkpool import parse_all
+from caretwin.ingest.parse import Parsed
+from caretwin.ingest.plugin import (
+    FHIR,
+    HL7V2,
+    WORK_ORDERS,
+    feeder_name,
+    plugin_feeders,
+    resource_chunks,
+)
 from caretwin.ingest.report import IngestReport, TypeCounts
 from caretwin.ingest.run import IngestRun
 from caretwin.ingest.sources import (
     chunks,
     discover_inputs,
-    is_csv,
     is_line_file,
     line_chunks,
 )
@@ -90,8 +100,9 @@ def _feed_files(
     run: IngestRun, files: list[Path], only: Mapping[Path, set[int]], workers: int | None
 ) -> None:
     """Feed ``files`` to ``run``: every line, or of an NDJSON file in ``only`` those lines."""
-    hl7_files = [path for path in files if is_hl7_file(path)]
-    fhir = [p for p in files if p not in hl7_files and not is_csv(p)]
+    kinds = {path: feeder_name(path) for path in files}  # the register_feeders registry
+    hl7_files = [path for path in files if kinds[path] == HL7V2]
+    fhir = [p for p in files if kinds[p] == FHIR]
     for path in files:
         if path in only and is_line_file(path):
             run.reread_lines.update((path.as_posix(), n) for n in only[path])
@@ -99,7 +110,7 @@ def _feed_files(
             # HL7 v2 messages are refused against the state they met (a retransmission is
             # known, not refused again): reading the file again says nothing of old refusals
             run.reread_files.add(path.as_posix())
-        if is_csv(path):
+        if kinds[path] == WORK_ORDERS:
             run.add_work_orders(path)
     size = sum(p.stat().st_size for p in fhir)
     todo = (
@@ -107,8 +118,17 @@ def _feed_files(
         for p in fhir
         for c in (line_chunks(p, only[p]) if p in only and is_line_file(p) else chunks(p))
     )
-    for parsed in parse_all(todo, size, workers):
+    # plugins' formats: their resources take the path of NDJSON lines, after the FHIR files
+    refused: list[dict[str, Any]] = []
+    extra = (
+        run.assign(c)
+        for p, spec in plugin_feeders(files)
+        for c in resource_chunks(p, spec, refused)
+    )
+    for parsed in parse_all(chain(todo, extra), size, workers):
         run.add_parsed(parsed)
+    if refused:
+        run.add_parsed(Parsed(None, refused, records=len(refused)))
     # HL7 v2 ADT events apply to the state of encounters, so they go in after FHIR records.
     if hl7_files:
         feed_messages(run, [m for path in hl7_files for m in read_messages(path)])

@@ -23,7 +23,6 @@ from typing import IO, cast
 import orjson
 
 from caretwin.errors import DataError
-from caretwin.hl7v2.framing import is_hl7_file
 from caretwin.ingest.bundles import expand_bundle
 from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.parse import Chunk, unreadable
@@ -43,7 +42,9 @@ MANIFEST_SUFFIX = "manifest.json"
 
 
 def _matches(path: Path) -> bool:
-    return path.name.lower().endswith(SUFFIXES) or is_hl7_file(path)
+    from caretwin.ingest.plugin import feeder_for  # the feeders of the register_feeders hook
+
+    return feeder_for(path) is not None
 
 
 def _is_manifest(path: Path) -> bool:

@@ -43,6 +43,8 @@ BUILTIN: dict[str, str] = {
     "builtin_engines": "caretwin.sim.plugin",
     "builtin_kpis": "caretwin.sim.kpi_plugin",
     "builtin_feeders": "caretwin.ingest.plugin",
+    "builtin_fitters": "caretwin.plugins.builtin.fitters",
+    "builtin_report_sections": "caretwin.plugins.builtin.report_sections",
     "builtin_commands": "caretwin.cli.plugin",
 }
 

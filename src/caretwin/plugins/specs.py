@@ -28,6 +28,7 @@ __all__ = [
     "CommandGroup",
     "EngineSpec",
     "FeederSpec",
+    "FittedFamily",
     "FitterSpec",
     "KpiInput",
     "KpiSpec",
@@ -130,29 +131,42 @@ class FeederSpec:
 
 
 @dataclass(frozen=True)
-class FitterSpec:
-    """A duration family calibration may fit.
+class FittedFamily:
+    """One family fitted to a sample: the model's distribution, the log-likelihood of the
+    completed values (density) plus the censored ones (survival), and the fitted CDF (for the KS
+    statistic of the chosen family)."""
 
-    ``fit(x, censored)`` returns ``(distribution, log_likelihood)`` for positive completed
-    durations ``x`` and right-censored elapsed times; ``n_params`` counts its free parameters
-    (for the AIC); ``cdf(distribution, x)`` is used for the KS statistic.
+    distribution: Distribution | None  # None: no valid model distribution (not chosen)
+    log_likelihood: float
+    cdf: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class FitterSpec:
+    """A duration family calibration may fit (``caretwin calibrate``: lowest AIC wins).
+
+    ``fit(x, censored)`` fits positive completed durations ``x`` and right-censored elapsed
+    times ``censored`` (possibly empty) by maximum likelihood; ``n_params`` counts the free
+    parameters for the AIC. A fit that fails may raise or return a non-finite likelihood: the
+    family is then not chosen.
     """
 
     family: str
     n_params: int
-    fit: Callable[[np.ndarray, np.ndarray], tuple[Distribution, float]]
-    cdf: Callable[[Distribution, np.ndarray], np.ndarray]
+    fit: Callable[[np.ndarray, np.ndarray], FittedFamily]
     description: str = ""
 
 
 @dataclass(frozen=True)
 class ReportSection:
-    """A section of the simulation report: ``render(inp)`` returns an HTML fragment (escaped by
-    the plugin), or ``None`` to leave the section out. Sections are shown by ``order``."""
+    """A section of the simulation report: ``render(inp)`` returns an HTML fragment (the plugin
+    escapes what it inserts), or ``None`` to leave the section out for that report. Plugins'
+    sections follow the built-in result sections, by ``order``. CareTwin's own sections have
+    ``render=None``: the report template draws them."""
 
     name: str
     title: str
-    render: Callable[[ReportInput], str | None]
+    render: Callable[[ReportInput], str | None] | None = None
     order: int = 50
 
 

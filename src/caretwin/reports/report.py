@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 import caretwin
 from caretwin.errors import DataError
+from caretwin.plugins.builtin.report_sections import plugin_sections
 from caretwin.reports import figures, provenance, tables
 from caretwin.reports.output import write_document
 from caretwin.reports.plot import NARROW_MAX_WIDTH_PX, Plot
@@ -191,6 +192,10 @@ def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, An
         "manifest": provenance.manifest_rows(manifest) if inp.manifest else None,
         "notes": notes,
         "plots": _plots(results, inp.thresholds),
+        # plugins' sections (register_report_sections): HTML their plugin escaped
+        "plugin_sections": [
+            (f"plugin-{sec.name}", sec.title, Markup(sec.html)) for sec in plugin_sections(inp)
+        ],
         "plotly_js": Markup(plotly_js()),
     }
 

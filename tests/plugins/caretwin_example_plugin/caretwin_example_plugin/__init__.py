@@ -3,7 +3,8 @@
 * a KPI kind ``peak_day_occupancy``: the highest daily mean occupancy of a pool in the window;
 * an engine ``example``: the reference engine under its own name (a real plugin would run its
   own core); it honours the contract: one SeedSequence per replication in, the run record out;
-* a feeder ``wards-tsv``: ``*.wards.tsv`` files (id, name, unit code) read as FHIR Locations.
+* a feeder ``wards-tsv``: ``*.wards.tsv`` files (id, name, unit code) read as FHIR Locations;
+* a report section ``example-peaks``: the peak-day KPIs of the run, per scenario.
 
 The module imports only CareTwin's light plugin API at import time; everything else is imported
 inside the functions, so loading the plugin costs nothing until a feature is used.
@@ -15,12 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from caretwin.plugins import EngineSpec, FeederSpec, KpiInput, KpiSpec, ResourceRecord, hookimpl
+from caretwin.plugins import (
+    EngineSpec,
+    FeederSpec,
+    KpiInput,
+    KpiSpec,
+    ReportSection,
+    ResourceRecord,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
     from caretwin.model.definition import TwinDefinition
+    from caretwin.reports.report import ReportInput
     from caretwin.sim.compiled import CompiledModel
     from caretwin.sim.result import ReplicationResult
 
@@ -105,3 +115,20 @@ def register_feeders() -> list[FeederSpec]:
             read=read_wards,
         )
     ]
+
+
+def render_peaks(inp: ReportInput) -> str | None:
+    from html import escape
+
+    rows = [
+        f"<li>{escape(scenario)}: {escape(kpi)} = {summary.mean:.1f}</li>"
+        for scenario, result in inp.results.items()
+        for kpi, summary in result.summary.items()
+        if kpi.endswith("_peak_day")
+    ]
+    return f"<ul>{''.join(rows)}</ul>" if rows else None
+
+
+@hookimpl
+def register_report_sections() -> list[ReportSection]:
+    return [ReportSection("example-peaks", "Peak days (example plugin)", render=render_peaks)]
