@@ -24,13 +24,13 @@ from typer.testing import CliRunner
 from caretwin.access import Actor
 from caretwin.audit import AuditLog
 from caretwin.cli.app import app
+from caretwin.diskfull import is_disk_full
 from caretwin.errors import DataError, DiskFull, StoreError
 from caretwin.model import REFERENCE_HOSPITAL, example_text
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 from caretwin.services.simulation import simulate_model
 from caretwin.workspace import DB_FILE, Workspace
-from caretwin.workspace.diskfull import is_disk_full
 
 DATA = Path(__file__).parent / "data" / "fhir"
 ADMIN = Actor("root", frozenset({"admin"}))

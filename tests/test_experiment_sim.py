@@ -27,9 +27,9 @@ from caretwin.experiment import (
     truncation_point,
 )
 from caretwin.model import definition_from_data
-from caretwin.runs import reproduce
 from caretwin.services.context import ServiceContext
 from caretwin.services.experiment import run_experiment
+from caretwin.services.reproduce import reproduce
 from caretwin.sim.runner import simulate
 from caretwin.workspace import Workspace
 

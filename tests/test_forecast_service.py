@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from caretwin.access import Actor
 from caretwin.cli.app import app
 from caretwin.errors import AccessDenied
-from caretwin.runs import get_run, reproduce
+from caretwin.runs import get_run
 from caretwin.services.context import ServiceContext
 from caretwin.services.forecast import capture_state, forecast
+from caretwin.services.reproduce import reproduce
 from caretwin.workspace import Workspace
 
 runner = CliRunner()

@@ -23,13 +23,16 @@ from caretwin.runs import (
     get_run,
     list_runs,
     new_run_id,
-    register_reproducer,
-    reproduce,
     run_dir,
 )
 from caretwin.runs.manifest import TRACKED_PACKAGES
-from caretwin.runs.reproduce import compare_outputs, unregister_reproducer
 from caretwin.services.context import ServiceContext
+from caretwin.services.reproduce import (
+    compare_outputs,
+    register_reproducer,
+    reproduce,
+    unregister_reproducer,
+)
 from caretwin.workspace import Workspace
 
 ADMIN = Actor("root", frozenset({"admin"}))

@@ -15,9 +15,9 @@ from caretwin.errors import AccessDenied, DataError
 from caretwin.ingest import ingest_paths
 from caretwin.lake import Lake
 from caretwin.quality.lineage import table_rows_at
-from caretwin.runs import reproduce
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
+from caretwin.services.reproduce import reproduce
 from caretwin.services.snapshots import (
     diff_snapshots,
     quality_after_ingest,

@@ -6,8 +6,6 @@ deeper import path is internal and may change.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib as _importlib
 import typing as _t
 
@@ -26,8 +24,10 @@ from caretwin.errors import (
     StoreError,
     WorkspaceNotFound,
 )
+from caretwin.version import __version__
 
 if _t.TYPE_CHECKING:
+    from caretwin.experiment.comparison import Comparisons, compare
     from caretwin.lake import Lake
     from caretwin.model import (
         TwinDefinition,
@@ -38,7 +38,6 @@ if _t.TYPE_CHECKING:
         parse_definition,
     )
     from caretwin.services.context import ServiceContext
-    from caretwin.sim.comparison import Comparisons, compare
     from caretwin.sim.result import KpiSummary, ReplicationResult, SimulationResult
     from caretwin.sim.runner import simulate
     from caretwin.workspace import Workspace
@@ -54,8 +53,8 @@ _LAZY = {
     "load_definition": "caretwin.model",
     "parse_definition": "caretwin.model",
     "ServiceContext": "caretwin.services.context",
-    "Comparisons": "caretwin.sim.comparison",
-    "compare": "caretwin.sim.comparison",
+    "Comparisons": "caretwin.experiment.comparison",
+    "compare": "caretwin.experiment.comparison",
     "KpiSummary": "caretwin.sim.result",
     "ReplicationResult": "caretwin.sim.result",
     "SimulationResult": "caretwin.sim.result",

@@ -14,16 +14,14 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import select
 
 from caretwin.access import Actor
 from caretwin.store.models import AuditEvent, utcnow
-
-if TYPE_CHECKING:
-    from caretwin.workspace import Workspace
+from caretwin.store.session import SessionSource
 
 __all__ = ["OUTCOMES", "PHI_KEYS", "AuditEntry", "AuditLog", "sanitize_details"]
 
@@ -112,9 +110,10 @@ def _redact(value: Any) -> Any:
 
 
 class AuditLog:
-    """Write and read a workspace's audit events."""
+    """Write and read a workspace's audit events (``workspace``: the workspace, or anything
+    with its ``session()``; the audit log sits below the workspace, which repairs through it)."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: SessionSource) -> None:
         self.workspace = workspace
 
     def record(

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from caretwin import __version__
 from caretwin.calibrate.extract import extract
 from caretwin.calibrate.fitting import fit_duration
 from caretwin.calibrate.mapping import StepRole, classify
@@ -34,6 +33,7 @@ from caretwin.calibrate.params import (
 from caretwin.errors import CalibrationError, LakeEmpty
 from caretwin.lake import EMPTY_HASH, Lake
 from caretwin.model import PoissonArrivals, TwinDefinition, definition_from_data
+from caretwin.version import __version__
 
 MIN_OBSERVATIONS = 30
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
-from caretwin import __version__
+from caretwin.version import __version__
 
 # name -> (area module under caretwin.cli, the help line shown by ``caretwin --help``), in the
 # order ``--help`` lists them. A new top-level command needs a line here (the startup test says so).

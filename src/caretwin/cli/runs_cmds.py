@@ -26,8 +26,8 @@ def runs_list(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """List runs, newest first."""
-    from caretwin.runs.service import list_runs_op
     from caretwin.services.context import ServiceContext
+    from caretwin.services.runs import list_runs_op
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
@@ -68,8 +68,8 @@ def runs_show(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Show a run's manifest."""
-    from caretwin.runs.service import show_run_op
     from caretwin.services.context import ServiceContext
+    from caretwin.services.runs import show_run_op
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
@@ -98,8 +98,8 @@ def reproduce_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Re-run RUN_ID and check its KPIs are identical (exit 0 if identical, 1 if not)."""
-    from caretwin.runs.reproduce import reproduce
     from caretwin.services.context import ServiceContext
+    from caretwin.services.reproduce import reproduce
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)

@@ -36,7 +36,7 @@ def init(
 ) -> None:
     """Create a workspace: caretwin.yaml, metadata database, lake/ and runs/."""
     from caretwin.access import Actor
-    from caretwin.workspace.service import init_workspace
+    from caretwin.services.workspace import init_workspace
 
     with cli_errors():
         ctx = init_workspace(directory, Actor.os_user(), database_url=database_url)
@@ -53,7 +53,7 @@ def audit_list(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """List audit events, newest first."""
-    from caretwin.audit.service import list_audit_events
+    from caretwin.services.audit import list_audit_events
     from caretwin.services.context import ServiceContext
 
     with cli_errors(fmt):

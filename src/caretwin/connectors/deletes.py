@@ -39,8 +39,8 @@ import pyarrow as pa
 
 from caretwin.connectors.http import ConnectorError, FhirHttp
 from caretwin.connectors.rest import next_link
-from caretwin.ingest.stage import sql_str
 from caretwin.lake import Lake
+from caretwin.lake.sql import sql_str
 from caretwin.lake.versions import latest_sql
 
 __all__ = [

@@ -28,6 +28,7 @@ import orjson
 from caretwin.hl7v2.er7 import Er7, Er7Error
 from caretwin.hl7v2.events import DUPLICATE_KEY, INTERNAL_ERROR, TRANSIENT_CODES
 from caretwin.lake import Lake
+from caretwin.lake.sql import sql_str
 
 UNKNOWN = "HL7v2"
 EXCERPT_CHARS = 400
@@ -115,7 +116,7 @@ def stored_texts(lake: Lake, keys: Iterable[str]) -> dict[str, list[tuple[str, s
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    values = ", ".join("'" + k.replace("'", "''") + "'" for k in wanted)
+    values = ", ".join(sql_str(k) for k in wanted)
     rows = lake.query(
         "SELECT resource_type, resource_id, json FROM resources "
         f"WHERE resource_type LIKE 'HL7v2:%' AND resource_id IN ({values})"

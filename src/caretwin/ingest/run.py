@@ -27,13 +27,14 @@ from caretwin.ingest.parse import ORD_SHIFT, SPOOL, Chunk, Parsed, spool
 from caretwin.ingest.records import WORK_ORDER_TYPE, InvalidRecord
 from caretwin.ingest.report import TypeCounts
 from caretwin.ingest.shapes import view_reads
-from caretwin.ingest.stage import classify, define_old, files_sql, set_hash_of, sql_str
+from caretwin.ingest.stage import classify, define_old, files_sql, set_hash_of
 from caretwin.ingest.tables import TableBuilder, native_views
 from caretwin.ingest.workorders import normalize_work_order, read_csv, work_order_id
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter, set_hash
 from caretwin.lake.catalog import ChangeCounts, SnapshotEntry
 from caretwin.lake.lake import parquet_select
 from caretwin.lake.schema import PARTITIONS
+from caretwin.lake.sql import sql_str
 from caretwin.views import View, all_views
 
 UNKNOWN_TYPE = "(unknown)"

@@ -25,13 +25,10 @@ from pathlib import Path
 import duckdb
 
 from caretwin.lake.lake import parquet_select
+from caretwin.lake.sql import sql_str
 from caretwin.lake.versions import LATEST_FIRST
 
 _KEY = "resource_type, resource_id"
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def files_sql(files: Sequence[Path | str]) -> str:

@@ -30,11 +30,12 @@ import pyarrow as pa
 
 from caretwin.errors import CareTwinError, DataError
 from caretwin.ingest.refs import LOCATION_QUERY
-from caretwin.ingest.stage import files_sql, sql_str
+from caretwin.ingest.stage import files_sql
 from caretwin.ingest.viewrows import ERROR_COLUMN
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter
 from caretwin.lake.lake import parquet_select
 from caretwin.lake.schema import PARTITIONS
+from caretwin.lake.sql import sql_str
 from caretwin.lake.versions import latest_sql
 from caretwin.views import View
 from caretwin.views.canonical import LOCATION_COLUMNS, typed_select
@@ -237,9 +238,7 @@ class TableBuilder:
         if has_view:
             replaced.append(
                 "SELECT resource_id AS k FROM added WHERE win AND resource_type = "
-                + "'"
-                + str(resource).replace("'", "''")
-                + "'"
+                + sql_str(str(resource))
             )
             new = self._resolve_urns(table, f"SELECT {cols} FROM v_{table}")
             parts.append(new)

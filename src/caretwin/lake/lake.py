@@ -22,10 +22,7 @@ import pyarrow.parquet as pq
 from caretwin.errors import DataError
 from caretwin.lake.catalog import Catalog, read_catalog
 from caretwin.lake.schema import SCHEMAS, TABLE_KEYS, TABLES, empty_table
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+from caretwin.lake.sql import sql_str
 
 
 def parquet_select(name: str, files: Sequence[Path], extra: str = "") -> str:
@@ -35,7 +32,7 @@ def parquet_select(name: str, files: Sequence[Path], extra: str = "") -> str:
     not read as columns: the files hold every contract column.
     """
     cols = ", ".join(f'"{c}"' for c in SCHEMAS[name].names)
-    listing = ", ".join(_sql_str(str(f)) for f in files)
+    listing = ", ".join(sql_str(str(f)) for f in files)
     opts = "hive_partitioning = false" + (f", {extra}" if extra else "")
     return f"SELECT {cols} FROM read_parquet([{listing}], {opts})"
 
@@ -84,11 +81,12 @@ class Lake:
                 con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')
         return con
 
-    def query(self, sql: str) -> pa.Table:
-        """Run ``sql`` over the lake's views and return the result as an Arrow table."""
+    def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
+        """Run ``sql`` over the lake's views and return the result as an Arrow table; values
+        go in ``params`` (``?`` in ``sql``), never into the text."""
         con = self.connect()
         try:
-            rel = con.sql(sql)
+            rel = con.sql(sql, params=params)
             if rel is None:  # a statement without a result
                 return pa.table({})
             # DuckDB 2 names it to_arrow_table; 1.x has arrow() returning a Table (pyproject: >=1.0)

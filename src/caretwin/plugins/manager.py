@@ -79,7 +79,7 @@ _warned: set[str] = set()
 
 
 def _caretwin_version() -> str:
-    from caretwin import __version__
+    from caretwin.version import __version__
 
     return __version__
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from markupsafe import Markup
 
-import caretwin
 from caretwin.experiment import ExperimentResult, SearchResult
 from caretwin.experiment.variants import format_value, point_name
 from caretwin.reports import experiment_figures as ef
@@ -23,6 +22,7 @@ from caretwin.reports.figures import Figure
 from caretwin.reports.output import write_document
 from caretwin.reports.plot import Plot
 from caretwin.reports.report import DISCLAIMER, DISCLAIMER_BODY, _environment, plotly_js
+from caretwin.version import __version__
 
 __all__ = ["build_experiment_context", "render_experiment_report", "write_experiment_report"]
 
@@ -214,7 +214,7 @@ def build_experiment_context(
         "model_hash": result.model.content_hash(),
         "run_id": provenance.manifest_field(manifest, "run_id") or "not recorded",
         "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
-        "version": caretwin.__version__,
+        "version": __version__,
         "disclaimer": DISCLAIMER,
         "disclaimer_body": DISCLAIMER_BODY,
         "replications": result.replications,

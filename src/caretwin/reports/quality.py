@@ -13,13 +13,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-import caretwin
 from caretwin.quality import QualityReport
 from caretwin.quality.valuesets import load_value_set
 from caretwin.reports import report as base
 from caretwin.reports.figures import PALETTE
 from caretwin.reports.output import write_document
 from caretwin.reports.plot import Plot
+from caretwin.version import __version__
 
 __all__ = ["build_quality_context", "render_quality_report", "write_quality_report"]
 
@@ -102,7 +102,7 @@ def build_quality_context(
         "plots": plots,
         "value_sets": value_sets,
         "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
-        "version": caretwin.__version__,
+        "version": __version__,
         "plotly_js": Markup(base.plotly_js()) if plots else Markup(""),
     }
 

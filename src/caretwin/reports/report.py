@@ -16,13 +16,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-import caretwin
 from caretwin.errors import DataError
 from caretwin.plugins.builtin.report_sections import plugin_sections
 from caretwin.reports import figures, provenance, tables
 from caretwin.reports.output import write_document
 from caretwin.reports.plot import NARROW_MAX_WIDTH_PX, Plot
 from caretwin.sim.result import HIST_BIN_H, HIST_BINS, SimulationResult
+from caretwin.version import __version__
 
 DISCLAIMER_BODY = (
     "These figures come from a simulation model of hospital operations and carry statistical "
@@ -175,7 +175,7 @@ def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, An
         "run_id": provenance.manifest_field(manifest, "run_id", "id") or "not recorded",
         "run_date": provenance.manifest_field(manifest, "created_at", "started_at", "date"),
         "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
-        "version": caretwin.__version__,
+        "version": __version__,
         "disclaimer": DISCLAIMER,
         "disclaimer_body": DISCLAIMER_BODY,
         "reference": reference.scenario,

@@ -3,7 +3,7 @@
 A manifest pins the model (name and content hash), the data (snapshot hash), the randomness
 (seed, replications), the scenarios, the command parameters and the software (CareTwin version,
 git commit, key package versions, Python). Two runs with equal manifests except for ids and
-timings must produce identical KPIs; :mod:`caretwin.runs.reproduce` checks exactly that.
+timings must produce identical KPIs; :mod:`caretwin.services.reproduce` checks exactly that.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import pydantic
 
-import caretwin
 from caretwin.store.models import utcnow
+from caretwin.version import __version__
 
 __all__ = [
     "MANIFEST_FILE",
@@ -84,7 +84,7 @@ def git_commit() -> str | None:
     into a virtualenv that happens to sit inside some other git repository must not report that
     repository's commit.
     """
-    package_dir = Path(caretwin.__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent  # the caretwin package
     if "site-packages" in package_dir.parts:
         return None
     try:
@@ -119,7 +119,7 @@ def package_versions() -> dict[str, str]:
 def environment() -> dict[str, Any]:
     """The software fields of a manifest, captured once per process."""
     return {
-        "caretwin_version": caretwin.__version__,
+        "caretwin_version": __version__,
         "git_commit": git_commit(),
         "python_version": platform.python_version(),
         "packages": dict(package_versions()),

@@ -3,6 +3,10 @@
 The folder is the portable artefact (reports, model copy, outputs live beside the manifest); the
 database row makes runs listable and queryable without scanning folders. Both are written from
 one :class:`Manifest` so they cannot disagree.
+
+The run record sits below the workspace (which closes killed runs when it opens) and the
+service layer (whose context starts runs), so it names what it needs of them as protocols:
+:class:`RunsHome` (a workspace) and :class:`RunContext` (a service context).
 """
 
 from __future__ import annotations
@@ -17,25 +21,49 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 import pydantic
 from sqlalchemy import select
 
+from caretwin.access import Actor
+from caretwin.diskfull import is_disk_full
 from caretwin.errors import RunNotFound, StoreError
 from caretwin.faults import fault_point
 from caretwin.runs.manifest import MANIFEST_FILE, Manifest, environment, new_run_id
 from caretwin.store.models import Run, utcnow
-from caretwin.workspace.diskfull import is_disk_full
+from caretwin.store.session import SessionSource
 
-if TYPE_CHECKING:
-    from caretwin.services.context import ServiceContext
-    from caretwin.workspace import Workspace
-
-__all__ = ["RunRecorder", "RunSummary", "get_run", "list_runs", "run_dir", "to_jsonable"]
+__all__ = [
+    "RunContext",
+    "RunRecorder",
+    "RunSummary",
+    "RunsHome",
+    "get_run",
+    "list_runs",
+    "run_dir",
+    "to_jsonable",
+]
 
 log = logging.getLogger(__name__)
+
+
+class RunsHome(SessionSource, Protocol):
+    """Where runs live: the metadata database and the run folders (a workspace)."""
+
+    @property
+    def runs_dir(self) -> Path: ...
+
+
+class RunContext(Protocol):
+    """Who starts a run, and in which workspace (a service context)."""
+
+    @property
+    def workspace(self) -> RunsHome: ...
+
+    @property
+    def actor(self) -> Actor: ...
 
 
 def to_jsonable(value: Any) -> Any:
@@ -54,7 +82,7 @@ class RunRecorder:
     (if the run was not finished yet) and lets the exception propagate.
     """
 
-    def __init__(self, workspace: Workspace, manifest: Manifest) -> None:
+    def __init__(self, workspace: RunsHome, manifest: Manifest) -> None:
         self.workspace = workspace
         self.manifest = manifest
         self.run_dir = run_dir(workspace, manifest.run_id)
@@ -72,7 +100,7 @@ class RunRecorder:
     @classmethod
     def start(
         cls,
-        ctx: ServiceContext,
+        ctx: RunContext,
         kind: str,
         model_name: str | None = None,
         model_hash: str | None = None,
@@ -262,7 +290,7 @@ class RunSummary:
         return out
 
 
-def list_runs(ws: Workspace, kind: str | None = None, limit: int | None = None) -> list[RunSummary]:
+def list_runs(ws: RunsHome, kind: str | None = None, limit: int | None = None) -> list[RunSummary]:
     """Runs, newest first."""
     stmt = select(Run).order_by(Run.created_at.desc(), Run.run_id.desc())
     if kind is not None:
@@ -273,12 +301,12 @@ def list_runs(ws: Workspace, kind: str | None = None, limit: int | None = None) 
         return [RunSummary.from_row(row) for row in session.scalars(stmt)]
 
 
-def run_dir(ws: Workspace, run_id: str) -> Path:
+def run_dir(ws: RunsHome, run_id: str) -> Path:
     """Where a run's artefacts live (a reproducer finds the saved model copy here)."""
     return ws.runs_dir / run_id
 
 
-def get_run(ws: Workspace, run_id: str) -> Manifest:
+def get_run(ws: RunsHome, run_id: str) -> Manifest:
     """The manifest of ``run_id``; :class:`RunNotFound` if there is no such run."""
     with ws.session() as session:
         row = session.get(Run, run_id)

@@ -18,8 +18,9 @@ from caretwin.calibrate import CalibrationResult, ParameterRow, calibrate_lake
 from caretwin.errors import ConfigError, DataError
 from caretwin.lake import Lake
 from caretwin.model import REFERENCE_HOSPITAL, dump_definition, example_path, load_definition
-from caretwin.runs import Manifest, RunRecorder, register_reproducer
+from caretwin.runs import Manifest, RunRecorder
 from caretwin.services.context import ServiceContext
+from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
 
 __all__ = ["MODEL_FILE", "CalibrationReport", "FittedParameter", "calibrate"]

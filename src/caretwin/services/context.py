@@ -18,9 +18,9 @@ from typing import Any
 
 from caretwin.access import Actor, Permission, require
 from caretwin.audit import AuditLog
+from caretwin.diskfull import disk_full_error, is_disk_full
 from caretwin.errors import AccessDenied, DiskFull
 from caretwin.workspace import Workspace
-from caretwin.workspace.diskfull import disk_full_error, is_disk_full
 from caretwin.workspace.locks import operation_lock
 from caretwin.workspace.private import private_files
 

@@ -27,18 +27,19 @@ from caretwin.lake import Lake
 from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition, scenario_names
 from caretwin.model.definition import TwinDefinition
 from caretwin.reports import ReportInput, write_report
-from caretwin.runs import Manifest, RunRecorder, register_reproducer
+from caretwin.runs import Manifest, RunRecorder
 from caretwin.services.calibration import calibrate
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
+from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
 from caretwin.services.simulation import kpi_thresholds, run_scenarios
 from caretwin.services.synth import synthesize
+from caretwin.services.workspace import init_workspace
 from caretwin.sim.result import SimulationResult
 from caretwin.sim.runner import default_workers, simulate
 from caretwin.synth import DEFAULT_START_DATE
 from caretwin.workspace import Workspace
-from caretwin.workspace.service import init_workspace
 
 REPORT_FILE = "report.html"
 

@@ -26,10 +26,11 @@ from caretwin.experiment import (
 from caretwin.model import dump_definition, load_definition
 from caretwin.model.definition import TwinDefinition
 from caretwin.reports.experiment import write_experiment_report
-from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
+from caretwin.runs import Manifest, RunRecorder, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.experiment_results import ExperimentRun
 from caretwin.services.models import resolve_model_path
+from caretwin.services.reproduce import register_reproducer
 from caretwin.sim.runner import default_workers
 
 __all__ = ["ExperimentRun", "resolve_experiment_model", "run_experiment"]

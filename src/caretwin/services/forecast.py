@@ -22,9 +22,10 @@ from caretwin.forecast import ForecastResult, run_forecast, state_at
 from caretwin.forecast.report import write_forecast_page
 from caretwin.model import apply_scenario, dump_definition, load_definition
 from caretwin.model.definition import TwinDefinition
-from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
+from caretwin.runs import Manifest, RunRecorder, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
+from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
 from caretwin.sim.runner import default_workers, trace_run
 from caretwin.sim.state import HospitalState, check_state, load_state

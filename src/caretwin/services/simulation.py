@@ -16,9 +16,10 @@ from caretwin.access import Permission
 from caretwin.model import apply_scenario, dump_definition, load_definition, scenario_names
 from caretwin.model.definition import IntervalKpi, TwinDefinition, WaitKpi
 from caretwin.reports import ReportInput, write_report
-from caretwin.runs import Manifest, RunRecorder, register_reproducer, run_dir
+from caretwin.runs import Manifest, RunRecorder, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
+from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
 from caretwin.sim.executors import ExecutorKind
 from caretwin.sim.result import KpiSummary, SimulationResult

@@ -26,9 +26,10 @@ from caretwin.ingest import IngestReport
 from caretwin.lake import Lake
 from caretwin.quality import QualityReport, assess
 from caretwin.quality.lineage import TypeChange, diff, snapshot_changes
-from caretwin.runs import RunRecorder, register_reproducer
+from caretwin.runs import RunRecorder
 from caretwin.runs.manifest import Manifest
 from caretwin.services.context import ServiceContext
+from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
 from caretwin.store import list_snapshots
 
@@ -231,14 +232,15 @@ def show_snapshot(ctx: ServiceContext, ref: str, quarantine_limit: int = 100) ->
         op.details["snapshot_id"] = snap.snapshot_id
         _in_lake(snap)
         lake = Lake(ctx.workspace.lake_dir)
-        sid = snap.snapshot_id.replace("'", "''")
+        sid = [snap.snapshot_id]
         raw = lake.query(
-            "SELECT source_file, count(*) AS n FROM resources "
-            f"WHERE snapshot_id = '{sid}' GROUP BY ALL"
+            "SELECT source_file, count(*) AS n FROM resources WHERE snapshot_id = ? GROUP BY ALL",
+            sid,
         ).to_pylist()
         quarantine = lake.query(
             "SELECT source_file, line, resource_type, reason FROM quarantine "
-            f"WHERE snapshot_id = '{sid}' ORDER BY source_file, line, reason"
+            "WHERE snapshot_id = ? ORDER BY source_file, line, reason",
+            sid,
         ).to_pylist()
         records: dict[str, int] = {r["source_file"]: r["n"] for r in raw}
         quarantined: dict[str, int] = {}

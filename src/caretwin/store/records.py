@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from caretwin.access import Actor
 from caretwin.errors import StoreError
 from caretwin.store.models import Snapshot, utcnow
-
-if TYPE_CHECKING:
-    from caretwin.workspace import Workspace
+from caretwin.store.session import SessionSource
 
 __all__ = ["SnapshotInfo", "add_snapshot", "get_snapshot", "latest_snapshot", "list_snapshots"]
 
@@ -55,7 +53,7 @@ class SnapshotInfo:
 
 
 def add_snapshot(
-    ws: Workspace,
+    ws: SessionSource,
     snapshot_id: str,
     actor: Actor | str,
     source: str,
@@ -92,7 +90,7 @@ def add_snapshot(
         return SnapshotInfo.from_row(row)
 
 
-def list_snapshots(ws: Workspace, limit: int | None = None) -> list[SnapshotInfo]:
+def list_snapshots(ws: SessionSource, limit: int | None = None) -> list[SnapshotInfo]:
     """Snapshots, newest first."""
     stmt = select(Snapshot).order_by(Snapshot.created_at.desc(), Snapshot.snapshot_id.desc())
     if limit is not None:
@@ -101,13 +99,13 @@ def list_snapshots(ws: Workspace, limit: int | None = None) -> list[SnapshotInfo
         return [SnapshotInfo.from_row(row) for row in session.scalars(stmt)]
 
 
-def get_snapshot(ws: Workspace, snapshot_id: str) -> SnapshotInfo | None:
+def get_snapshot(ws: SessionSource, snapshot_id: str) -> SnapshotInfo | None:
     with ws.session() as session:
         row = session.get(Snapshot, snapshot_id)
         return SnapshotInfo.from_row(row) if row is not None else None
 
 
-def latest_snapshot(ws: Workspace) -> SnapshotInfo | None:
+def latest_snapshot(ws: SessionSource) -> SnapshotInfo | None:
     """The newest snapshot, e.g. to fill a run manifest's ``data_snapshot_hash``."""
     found = list_snapshots(ws, limit=1)
     return found[0] if found else None

@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 
-from caretwin import __version__
 from caretwin.errors import ConfigError
 from caretwin.model.definition import TwinDefinition
 from caretwin.sim.runner import trace_run
@@ -32,6 +31,7 @@ from caretwin.synth.episodes import EpisodeBuilder
 from caretwin.synth.layout import Ids, Layout
 from caretwin.synth.window import DEFAULT_START_DATE, Window
 from caretwin.synth.workorders import work_orders, workorders_csv
+from caretwin.version import __version__
 
 RESOURCE_TYPES = ("Patient", "Location", "Encounter", "ServiceRequest", "Procedure", "Device")
 WORKORDERS_FILE = "workorders.csv"

@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from caretwin.lake.sql import sql_str
 from caretwin.views.definition import Column, Select, View
-from caretwin.views.fpsql import Expr, Scope, compile_path, sql_str
+from caretwin.views.fpsql import Expr, Scope, compile_path
 from caretwin.views.fpwalk import NotCompilable
 
 #: A reference to the root resource column (``__r``, not ``__rk``) in a compiled step.

@@ -16,14 +16,11 @@ from typing import Any
 
 import orjson
 
+from caretwin.lake.sql import sql_str
 from caretwin.views.fpwalk import NotCompilable, PathWalker, literal_value, type_name
 from caretwin.views.paths import Node, ParsedPath
 
 _STRING_FUNCS = {"lower": "lower", "upper": "upper", "trim": "trim"}
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def json_literal(value: Any) -> str:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from caretwin.errors import DataError
 from caretwin.lake import Lake
+from caretwin.lake.sql import sql_str
 from caretwin.lake.versions import latest_sql
 from caretwin.views import sqlfuncs
 from caretwin.views.compiler import CompiledView, NotCompilable, compile_view
@@ -45,7 +46,7 @@ class Source:
         # caller stops early (a limit, an error in a view).
         texts = _arrow(
             self.con.sql(
-                f"SELECT json FROM {RELATION} WHERE resource_type = {_sql_str(resource_type)}"
+                f"SELECT json FROM {RELATION} WHERE resource_type = {sql_str(resource_type)}"
             )
         )["json"].to_pylist()
         for text in texts:
@@ -99,10 +100,6 @@ class LakeSource(Source):
             f"CREATE TEMP VIEW {RELATION} AS SELECT resource_type, resource_id, json "
             f"FROM ({latest_sql('resources')}) WHERE NOT coalesce(deleted, false)"
         )
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass

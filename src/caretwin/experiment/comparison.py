@@ -3,8 +3,9 @@
 Both results come from :func:`caretwin.simulate` with the same seed and number of replications,
 so replication ``i`` of each saw the same random draws wherever the model lets them (common
 random numbers) and the paired interval of the difference is the narrow one. The statistics are
-:func:`caretwin.experiment.compare_values`, imported when called: the experiment package pulls
-in scipy.stats, which ``import caretwin`` should not pay for.
+:func:`caretwin.experiment.compare_values`. It lives in the experiment package (above the
+engines) rather than in ``caretwin.sim``; ``import caretwin`` still does not pay for the
+package's scipy.stats, since ``caretwin.compare`` is imported on first use.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from caretwin.errors import CareTwinError
+from caretwin.experiment.compare import Comparison, compare_values
 from caretwin.sim.frames import pandas
 from caretwin.sim.result import SimulationResult
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from caretwin.experiment.compare import Comparison
 
 _COLUMNS = [
     "baseline_mean",
@@ -55,8 +55,6 @@ class Comparisons:
 
 def compare(baseline: SimulationResult, variant: SimulationResult) -> Comparisons:
     """``variant`` against ``baseline``, replication by replication, for every shared KPI."""
-    from caretwin.experiment.compare import compare_values
-
     if baseline.seed != variant.seed or len(baseline.replications) != len(variant.replications):
         raise CareTwinError(
             "compare needs two results simulated with the same seed and number of replications "

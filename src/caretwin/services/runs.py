@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from caretwin.access import Permission
 from caretwin.runs.manifest import Manifest
 from caretwin.runs.recorder import RunSummary, get_run, list_runs
-
-if TYPE_CHECKING:
-    from caretwin.services.context import ServiceContext
+from caretwin.services.context import ServiceContext
 
 __all__ = ["list_runs_op", "show_run_op"]
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from caretwin.access import Permission
 from caretwin.audit.log import AuditEntry, AuditLog
-
-if TYPE_CHECKING:
-    from caretwin.services.context import ServiceContext
+from caretwin.services.context import ServiceContext
 
 __all__ = ["list_audit_events"]
 
