@@ -30,8 +30,9 @@ import caretwin.services
 from caretwin.services.context import ServiceContext
 from caretwin.services.results import ServiceResult
 
-# Service operations that live beside their area rather than under caretwin.services.
-OUTSIDE = ["caretwin.runs.service", "caretwin.runs.reproduce", "caretwin.audit.service"]
+# Service operations outside caretwin.services (none since the layers: runs, audit and workspace
+# operations moved in).
+OUTSIDE: list[str] = []
 
 PACKAGE = Path(caretwin.__file__).parent
 FLAG = re.compile(r"(?<![\w-])--[a-z]")

@@ -299,7 +299,7 @@ class _RegisteredKpi:
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        from caretwin.plugins.registry import kpi_configs
+        from caretwin.model.kpi_kinds import kpi_configs
 
         choices: dict[Hashable, core_schema.CoreSchema] = {
             kind: handler.generate_schema(model) for kind, model in kpi_configs().items()

@@ -17,8 +17,8 @@ from caretwin.model.definition import (
     UtilisationKpi,
     WaitKpi,
 )
+from caretwin.model.kpi_kinds import plugin_kpi_problems
 from caretwin.model.validation_ext import check_extensions, check_routes
-from caretwin.sim.kpi_plugin import plugin_kpi_problems
 
 Problem = tuple[str, str]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from caretwin.plugins.manager import PluginInfo, plugin, plugin_manager, warn_once
 from caretwin.plugins.specs import (
@@ -23,9 +23,6 @@ from caretwin.plugins.specs import (
     ReportSection,
 )
 
-if TYPE_CHECKING:
-    from caretwin.model.definition import KpiConfig
-
 __all__ = [
     "Provided",
     "clear",
@@ -33,7 +30,6 @@ __all__ = [
     "engines",
     "feeders",
     "fitters",
-    "kpi_configs",
     "kpis",
     "report_sections",
 ]
@@ -95,34 +91,6 @@ def kpis() -> dict[str, Provided[KpiSpec]]:
     return cast(
         dict[str, Provided[KpiSpec]], _collect("register_kpis", "KPI kind", lambda s: s.kind)
     )
-
-
-def kpi_configs() -> dict[str, type[KpiConfig]]:
-    """Every registered KPI kind and the pydantic model of its entries (the twin format's
-    ``kpis`` union); a spec whose model is not a :class:`KpiConfig` with a matching ``type`` is
-    reported and skipped."""
-    from caretwin.model.definition import KpiConfig
-
-    out: dict[str, type[KpiConfig]] = {}
-    for kind, p in kpis().items():
-        model = p.spec.config
-        field = model.model_fields.get("type") if isinstance(model, type) else None
-        if (
-            not (isinstance(model, type) and issubclass(model, KpiConfig))
-            or field is None
-            or (
-                field.annotation is not None
-                and kind not in getattr(field.annotation, "__args__", ())
-            )
-        ):
-            warn_once(
-                f"{p.plugin.name}:kpi:{kind}",
-                f"plugin {p.plugin.name!r}: KPI kind {kind!r} needs a KpiConfig subclass with "
-                f"type: Literal[{kind!r}]; skipped",
-            )
-            continue
-        out[kind] = model
-    return out
 
 
 def feeders() -> list[Provided[FeederSpec]]:

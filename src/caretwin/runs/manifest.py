@@ -65,7 +65,7 @@ class Manifest(pydantic.BaseModel):
     error: dict[str, str] | None = None
     reproduces: str | None = None
     # third-party plugins the run used: [{name, distribution, version}]; reproduce refuses
-    # when one is missing or at another version (caretwin.runs.reproduce)
+    # when one is missing or at another version (caretwin.services.reproduce)
     plugins: list[dict[str, str]] = pydantic.Field(default_factory=list)
 
 

@@ -6,17 +6,12 @@
 Their values are collected by every engine while it runs (``compute=None``): per-patient
 intervals and waits, time-weighted occupancy and utilisation, turned-away and reneged counts
 (:mod:`caretwin.sim.kpis`). Plugins' kinds are computed from each replication's record instead
-(:mod:`caretwin.sim.plugin_kpis`).
+(:mod:`caretwin.sim.plugin_kpis`); their entries are checked by :mod:`caretwin.model.kpi_kinds`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from caretwin.plugins import KpiSpec, hookimpl
-
-if TYPE_CHECKING:
-    from caretwin.model.definition import KpiConfig, TwinDefinition
 
 
 @hookimpl
@@ -31,18 +26,3 @@ def register_kpis() -> list[KpiSpec]:
         )
         for model in BUILTIN_KPIS
     ]
-
-
-def plugin_kpi_problems(d: TwinDefinition, name: str, k: KpiConfig) -> list[tuple[str, str]]:
-    """Problems of a plugin KPI entry, from its kind's ``check`` (none when it has no check)."""
-    from caretwin.plugins import registry
-
-    found = registry.kpis().get(k.type)
-    if found is None or found.spec.check is None:
-        return []
-    base = f"kpis.{name}"
-    try:
-        problems = found.spec.check(k, d)
-    except Exception as exc:  # a plugin's bug is its entry's problem, not a crash
-        return [(base, f"the {k.type!r} check of plugin {found.plugin.name!r} failed: {exc}")]
-    return [(f"{base}.{path}" if path else base, message) for path, message in problems]
