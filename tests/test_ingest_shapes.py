@@ -128,3 +128,25 @@ def test_invalid_utf8_in_a_json_file_is_reported_as_such(tmp_path: Path) -> None
     q = Lake(tmp_path / "lake").query("SELECT line, reason FROM quarantine").to_pylist()
     assert q == [{"line": 1, "reason": "invalid UTF-8 at byte 47 of the file"}]
     assert report.counts["Patient"].added == 1
+
+
+def test_unknown_cardinality_or_type_is_not_refused() -> None:
+    """A site view over a type REPEATING does not cover takes a list or a single value (its
+    items still typed); an element the R4 model does not know is not checked at all."""
+    from caretwin.ingest.records import InvalidRecord
+    from caretwin.ingest.shapes import compile_reads
+    from caretwin.views.definition import parse_view
+
+    view = parse_view(
+        {"resourceType": "ViewDefinition", "name": "people", "status": "active",
+         "resource": "Person", "select": [{"column": [
+             {"name": "id", "path": "getResourceKey()"},
+             {"name": "mrn", "path": "identifier.value.first()"},
+             {"name": "odd", "path": "notAnElement.first()"}]}]}
+    )  # fmt: skip
+    check = compile_reads(view_reads([view]))["Person"]
+    person: dict[str, Any] = {"resourceType": "Person", "id": "x", "notAnElement": [[1], {}]}
+    check({**person, "identifier": [{"value": "a"}, {"value": "b"}]})
+    check({**person, "identifier": {"value": "a"}})
+    with pytest.raises(InvalidRecord, match=r"Person.identifier.value must be a string"):
+        check({**person, "identifier": [{"value": 3}]})

@@ -25,7 +25,7 @@ class Node(Protocol):
 
     kind: str | None
     type_name: str
-    repeats: bool
+    repeats: bool | None
     codes: frozenset[str] | None
     children: dict[str, Any]
 
@@ -81,13 +81,21 @@ class _Writer:
 
     def members(self, obj: str, tree: dict[str, Node], path: list[str], depth: int) -> None:
         for key, node in tree.items():
-            if not _NAME.fullmatch(key):
-                continue
+            if not _NAME.fullmatch(key) or node.kind is None:
+                continue  # an element of no known type: nothing to check it against
             v = self.var("v")
             here = [*path, "." + key]
             self.emit(depth, f"{v} = {obj}.get({key!r})")
             self.emit(depth, f"if {v} is not None:")
-            if node.repeats:
+            if node.repeats is None:  # cardinality unknown: a list's items, or the value
+                v1 = self.var("v")
+                self.emit(depth + 1, f"for {v1} in ({v} if type({v}) is list else [{v}]):")
+                self.emit(depth + 2, f"if {v1} is not None:")
+                before = len(self.lines)
+                self.item(v1, node, here, depth + 3)
+                if len(self.lines) == before:
+                    self.emit(depth + 3, "pass")
+            elif node.repeats:
                 self.emit(depth + 1, f"if type({v}) is not list:")
                 self.fail(depth + 2, here, f" must be a list ({node.type_name} repeats), not ",
                           f"kind({v})")  # fmt: skip

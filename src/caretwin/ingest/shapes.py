@@ -73,6 +73,15 @@ _REPEATING = """
     ServiceRequest.supportingInfo
 """
 REPEATING = frozenset(_REPEATING.split())
+#: The types whose elements :data:`REPEATING` covers (those above, and the data types they use
+#: that have no repeating element); elsewhere (a site view over another type) a list and a
+#: single value are both taken, their items checked.
+COVERED_TYPES = frozenset(
+    {"Patient", "Encounter", "Location", "Device", "Procedure", "ServiceRequest", "Observation",
+     "Address", "Age", "Annotation", "Attachment", "CodeableConcept", "Coding", "ContactPoint",
+     "Duration", "Extension", "HumanName", "Identifier", "Meta", "Narrative", "Period",
+     "Quantity", "Range", "Ratio", "Reference", "SampledData", "Timing"}
+)  # fmt: skip
 _EVERYWHERE = frozenset({"extension", "modifierExtension", "contained"})
 
 _TEXT = frozenset(
@@ -212,7 +221,7 @@ class _Node:
 
     kind: str | None  # "object", "text", "dateTime", "date", "integer", "decimal", "boolean"
     type_name: str
-    repeats: bool
+    repeats: bool | None  # None: not known (a type :data:`COVERED_TYPES` does not hold)
     codes: frozenset[str] | None = None
     children: dict[str, _Node] = field(default_factory=dict)
 
@@ -253,7 +262,9 @@ def compile_reads(reads: Reads) -> dict[str, Check]:
             for key, defpath, tpath in path:
                 node = level.get(key)
                 if node is None:
-                    repeats = key in _EVERYWHERE or defpath in REPEATING
+                    repeats: bool | None = key in _EVERYWHERE or defpath in REPEATING
+                    if not repeats and defpath.split(".", 1)[0] not in COVERED_TYPES:
+                        repeats = None
                     name = (tpath or "").removeprefix("System.")
                     codes = bindings.get(defpath) if name == "code" else None
                     node = level[key] = _Node(_kind(tpath), name, repeats, codes)
@@ -261,4 +272,12 @@ def compile_reads(reads: Reads) -> dict[str, Check]:
     return {rtype: generate(rtype, dict(tree)) for rtype, tree in trees.items()}
 
 
-__all__ = ["REPEATING", "Check", "Reads", "compile_reads", "required_bindings", "view_reads"]
+__all__ = [
+    "COVERED_TYPES",
+    "REPEATING",
+    "Check",
+    "Reads",
+    "compile_reads",
+    "required_bindings",
+    "view_reads",
+]
