@@ -7,8 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
-# `make test-quick`: the edit loop's subset (no slow or browser tests), stopping at the first failure
-QUICK  ?= -m "not slow and not browser" -x -q
+# `make test-quick`: the edit loop's subset (no slow or browser tests) on every core (pytest-xdist),
+# stopping at the first failure. Budget: under 60 s on a 2-core machine.
+QUICK  ?= -m "not slow and not browser" -n auto -x -q
 
 .PHONY: install install-test demo test test-quick lint format bench bench-quick fuzz-fhir fuzz-hl7 clean
 

@@ -77,6 +77,7 @@ def test_system_export_polls_downloads_ingests_and_deletes(
     assert all(f["done"] and len(f["sha256"]) == 64 for f in state.files.values())
 
 
+@pytest.mark.slow
 def test_next_export_uses_since_from_watermark(
     workspace: Workspace, server: FhirTestServer
 ) -> None:
@@ -103,6 +104,7 @@ def test_gzip_content_encoding_and_gz_files(
     _all_in_lake(workspace)
 
 
+@pytest.mark.slow
 def test_truncated_line_and_error_file_are_quarantined_with_file_and_line(
     workspace: Workspace, server: FhirTestServer
 ) -> None:
@@ -169,6 +171,7 @@ def test_crash_before_ingest_resumes_from_staged_files(
     _all_in_lake(workspace)
 
 
+@pytest.mark.slow
 def test_restart_abandons_the_unfinished_export(
     workspace: Workspace, server: FhirTestServer
 ) -> None:

@@ -66,6 +66,7 @@ def test_pages_follow_next_links_and_land_in_the_lake(
     assert events[-1].details["pages"] == 10
 
 
+@pytest.mark.slow
 def test_incremental_pull_asks_only_for_newer_records(
     ctx: ServiceContext, server: FhirTestServer
 ) -> None:
@@ -118,6 +119,7 @@ def test_malformed_page_once_is_retried(ctx: ServiceContext, server: FhirTestSer
     assert len(lake_ids(ctx.workspace, "Patient")) == N
 
 
+@pytest.mark.slow
 def test_persistently_malformed_page_is_quarantined_and_watermark_held(
     ctx: ServiceContext, server: FhirTestServer
 ) -> None:

@@ -55,6 +55,7 @@ def _ctx(workspace: Workspace, server: FhirTestServer, key_file: Path, alg: str)
 
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
+@pytest.mark.slow
 def test_signed_assertion_gets_a_cached_token(
     workspace: Workspace, server: FhirTestServer, tmp_path: Path, alg: str
 ) -> None:
@@ -70,6 +71,7 @@ def test_signed_assertion_gets_a_cached_token(
     assert "PRIVATE KEY" not in text and str(key_file) in text  # the path, never the key
 
 
+@pytest.mark.slow
 def test_revoked_token_is_replaced_once(
     workspace: Workspace, server: FhirTestServer, tmp_path: Path
 ) -> None:

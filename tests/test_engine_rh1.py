@@ -37,6 +37,7 @@ def baseline(rh1: TwinDefinition) -> SimulationResult:
 
 
 @pytest.mark.parametrize("kpi", sorted(REFERENCE))
+@pytest.mark.slow
 def test_rh1_baseline_agrees_with_reference(baseline: SimulationResult, kpi: str) -> None:
     ref_mean, ref_half = REFERENCE[kpi]
     got = baseline.summary[kpi]
@@ -56,6 +57,7 @@ def test_same_seed_is_bit_identical_whatever_the_workers(rh1: TwinDefinition) ->
     assert d.replications[0].kpis == a.replications[0].kpis
 
 
+@pytest.mark.slow
 def test_scenarios_move_kpis_the_right_way(rh1: TwinDefinition) -> None:
     short = rh1.model_copy(update={"run": rh1.run.model_copy(update={"run_days": 120})})
     base = simulate(short, replications=4, seed=9, workers=2).summary

@@ -82,6 +82,7 @@ def test_serial_results_are_replications_in_order(serial: list[ReplicationResult
     assert len({r.kpis["ed_wait_mean_h"] for r in serial}) == REPS  # distinct streams
 
 
+@pytest.mark.slow
 def test_local_processes_match_serial(
     jobs: list[tuple[CompiledModel, int, int]], serial: list[ReplicationResult]
 ) -> None:
@@ -90,6 +91,7 @@ def test_local_processes_match_serial(
     assert sum(ticks) == REPS
 
 
+@pytest.mark.slow
 def test_dask_cluster_matches_serial(
     cluster: str, jobs: list[tuple[CompiledModel, int, int]], serial: list[ReplicationResult]
 ) -> None:
@@ -102,6 +104,7 @@ def test_dask_cluster_matches_serial(
 
 
 @pytest.mark.parametrize("executor", ["local", "dask"])
+@pytest.mark.slow
 def test_results_come_back_in_job_order(executor: str, cluster: str) -> None:
     scheduler = cluster if executor == "dask" else None
     jobs = list(range(10))
@@ -115,12 +118,14 @@ def test_results_come_back_in_job_order(executor: str, cluster: str) -> None:
     assert got == [i * i for i in jobs]
 
 
+@pytest.mark.slow
 def test_dask_without_address_starts_a_local_cluster(
     jobs: list[tuple[CompiledModel, int, int]], serial: list[ReplicationResult]
 ) -> None:
     assert_identical(serial, map_replications(engine_job, jobs, workers=2, executor="dask"))
 
 
+@pytest.mark.slow
 def test_job_errors_become_simulation_errors(cluster: str) -> None:
     for kwargs in ({"workers": 1}, {"workers": 2}, {"executor": "dask", "scheduler": cluster}):
         with pytest.raises(SimulationError, match="ValueError: bad job"):
@@ -156,6 +161,7 @@ def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.slow
 def test_simulate_on_the_cluster_equals_the_serial_run(cluster: str, engine: str) -> None:
     """The whole `simulate` path (`caretwin simulate --executor dask --scheduler ...`), with
     either engine, gives the serial run's numbers."""

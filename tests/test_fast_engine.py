@@ -68,6 +68,7 @@ def test_rh1_scenarios_are_identical(scenario: str) -> None:
     check(compile_definition(apply_scenario(rh1(30), scenario)), 7, range(2))
 
 
+@pytest.mark.slow
 def test_rh1_full_length_replication_is_identical() -> None:
     d = load_definition(example_path(REFERENCE_HOSPITAL))
     check(compile_definition(d), d.run.seed, range(1))

@@ -46,6 +46,7 @@ def checks() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(("lo_q", "hi_q", "nominal"), [(5, 95, 0.9), (25, 75, 0.5)])
+@pytest.mark.slow
 def test_prediction_intervals_cover_at_their_level(
     checks: dict[str, np.ndarray], lo_q: float, hi_q: float, nominal: float
 ) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import hl7
+import pytest
 from tests.hl7_helpers import DATA
 from typer.testing import CliRunner
 
@@ -18,6 +19,7 @@ from caretwin.hl7v2 import frame, split_messages
 from caretwin.workspace import Workspace
 
 
+@pytest.mark.slow
 def test_listen_mllp_process_acks_then_exits_with_a_summary(workspace: Workspace) -> None:
     text = split_messages((DATA / "adt-out-of-order.hl7").read_text(), "")[1].text
     env = {**os.environ, "CARETWIN_WORKSPACE": str(workspace.root)}

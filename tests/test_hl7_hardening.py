@@ -246,6 +246,7 @@ def test_internal_error_costs_one_message_and_is_not_cached(
     assert _answers(again) == [("AA", "")] and again[0].status == "applied"
 
 
+@pytest.mark.slow
 def test_a_batch_that_cannot_be_stored_is_stored_message_by_message(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

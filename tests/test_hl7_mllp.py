@@ -94,6 +94,7 @@ def running(workspace: Workspace) -> Iterator[Running]:
         run.stop()
 
 
+@pytest.mark.slow
 def test_ack_after_commit_and_lake_matches_the_file_ingest(
     running: Running, workspace: Workspace, stay: list[str]
 ) -> None:
@@ -125,6 +126,7 @@ def lake_rows_of_file(lake_dir: Path, path: Path) -> dict[str, list[dict[str, ob
     return lake_rows(lake_dir)
 
 
+@pytest.mark.slow
 def test_invalid_messages_get_nak_with_err_and_are_quarantined(
     running: Running, workspace: Workspace
 ) -> None:
@@ -162,6 +164,7 @@ def test_split_frames_pipelining_and_junk_between_frames(
     assert lake_rows(workspace.lake_dir)["encounters"][0]["class_code"] == "IMP"
 
 
+@pytest.mark.slow
 def test_two_concurrent_clients_and_the_hl7_library_client(
     running: Running, workspace: Workspace, stay: list[str]
 ) -> None:

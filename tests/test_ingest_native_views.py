@@ -32,6 +32,7 @@ def _tables(lake_dir: Path) -> dict[str, list[dict[str, object]]]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.slow
 def test_native_and_compiled_views_build_the_same_lake(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from caretwin.audit import AuditLog
@@ -70,6 +71,7 @@ def test_summary_lists_skipped_files_and_says_how_to_read_reasons(
     assert "See why with `caretwin lake quarantine`" in out.output
 
 
+@pytest.mark.slow
 def test_retry_after_a_corrected_file_and_by_reingest(workspace: Workspace, tmp_path: Path) -> None:
     first = _write(tmp_path / "first.ndjson", OK, BANANA)
     second = _write(tmp_path / "second.ndjson", {**BANANA, "id": "p4"})
@@ -93,6 +95,7 @@ def test_retry_after_a_corrected_file_and_by_reingest(workspace: Workspace, tmp_
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_retry_after_a_site_view_is_fixed(workspace: Workspace, tmp_path: Path) -> None:
     shipped = shipped_views()["patients"].view.raw
     select = [{"column": [

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from caretwin.access import Actor
@@ -50,6 +51,7 @@ def test_cli_ingest_json_and_lake_commands_print_no_phi(workspace: Workspace) ->
     assert missing.exit_code == 4
 
 
+@pytest.mark.slow
 def test_throughput_on_generated_file(tmp_path: Path) -> None:
     n = 20_000
     path = tmp_path / "Encounter.000.ndjson"

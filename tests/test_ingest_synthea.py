@@ -21,6 +21,7 @@ def synthea() -> Path:
     return shared_path("data", "synthea-10-patients")
 
 
+@pytest.mark.slow
 def test_synthea_counts_and_reingest(tmp_path: Path, synthea: Path) -> None:
     lake_dir = tmp_path / "lake"
     report = ingest_paths(lake_dir, [synthea])
@@ -57,6 +58,7 @@ def test_synthea_counts_and_reingest(tmp_path: Path, synthea: Path) -> None:
     assert lake.data_hash() == report.data_hash
 
 
+@pytest.mark.slow
 def test_gzip_ndjson_gives_the_same_lake(tmp_path: Path, synthea: Path) -> None:
     gz_dir = tmp_path / "gz"
     gz_dir.mkdir()

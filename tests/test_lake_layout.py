@@ -13,6 +13,7 @@ from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
 from caretwin.synth import generate
 
 
+@pytest.mark.slow
 def test_dask_reads_the_partitioned_lake_as_duckdb_does(tmp_path: Path) -> None:
     dd = pytest.importorskip("dask.dataframe")  # needs pandas: the dask[dataframe] extra
     import pandas as pd

@@ -32,6 +32,7 @@ def test_every_reference_kpi_is_reported() -> None:
 
 
 @pytest.mark.parametrize("kpi", sorted(REFERENCE))
+@pytest.mark.slow
 def test_simpy_rh1_agrees_with_reference(replications: list[SimpyResult], kpi: str) -> None:
     ref_mean, ref_half = REFERENCE[kpi]
     mean, half, _, n = summarise_values([r.kpis[kpi] for r in replications])

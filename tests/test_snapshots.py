@@ -40,6 +40,7 @@ def _two_ingests(ws: Workspace, tmp: Path) -> tuple[ServiceContext, str, str]:
     return ctx, first.snapshot_id, second.snapshot_id
 
 
+@pytest.mark.slow
 def test_list_show_diff_after_a_second_ingest(workspace: Workspace, tmp_path: Path) -> None:
     ctx, s1, s2 = _two_ingests(workspace, tmp_path)
     items = snapshot_list(ctx)
@@ -91,6 +92,7 @@ def test_list_show_diff_after_a_second_ingest(workspace: Workspace, tmp_path: Pa
     assert rebuilt == {t: counts[t] for t in rebuilt}
 
 
+@pytest.mark.slow
 def test_quality_is_a_reproducible_run_and_permissions_hold(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -128,6 +130,7 @@ def test_ingest_hook_and_lake_only_snapshots(workspace: Workspace, tmp_path: Pat
     assert quality_after_ingest(ctx, ingest(ctx, [tmp_path / "b"])) is None  # no change
 
 
+@pytest.mark.slow
 def test_cli_snapshots_commands_print_no_record_content(
     workspace: Workspace, tmp_path: Path
 ) -> None:

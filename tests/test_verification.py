@@ -116,6 +116,7 @@ def rh1_traces(rh1: TwinDefinition) -> list[Trace]:
     return [trace_run(rh1, 500 + i, rh1.run.horizon_h) for i in range(6)]
 
 
+@pytest.mark.slow
 def test_littles_law_on_every_rh1_station(rh1: TwinDefinition, rh1_traces: list[Trace]) -> None:
     """Time-average units held L against arrival rate × mean holding time, same replications.
 

@@ -56,6 +56,7 @@ def _compare(lake_dir: Path, engines: tuple[str, ...]) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_synthea_sample_matches_ingestion(tmp_path: Path) -> None:
     ingest_paths(tmp_path / "lake", [shared_path("data", "synthea-10-patients")])
     counts = _compare(tmp_path / "lake", ("compiled", "native", "interpreted"))
@@ -72,6 +73,7 @@ def synth_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "lake"
 
 
+@pytest.mark.slow
 def test_synth_output_matches_ingestion(synth_lake: Path) -> None:
     counts = _compare(synth_lake, ("compiled", "native", "interpreted"))
     assert counts["movements"] > counts["encounters"] > 0

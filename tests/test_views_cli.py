@@ -32,6 +32,7 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
+@pytest.mark.slow
 def test_list_show_run_and_audit(ws: Path, tmp_path: Path) -> None:
     code, out = _run("views", "list", "--format", "json", "-w", str(ws))
     assert code == 0

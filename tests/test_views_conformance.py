@@ -20,6 +20,7 @@ from caretwin.views.conformance import run_suite, suite_files
 from caretwin.views.definition import parse_view
 
 
+@pytest.mark.slow
 def test_official_suite(tmp_path: Path, report_figure: Callable[[str], None]) -> None:
     suite = shared_path("conformance", "sql-on-fhir-v2")
     result = run_suite(suite_files(suite))
