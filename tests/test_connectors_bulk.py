@@ -141,7 +141,7 @@ def test_dropped_download_resumes_without_refetching_finished_files(
         svc.pull(ctx, "ehr", bulk=True)
     assert lake_ids(workspace, "Patient") == set()
     assert watermarks(workspace, "ehr") == {}
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(ConfigError, match="resume it, or restart"):
         svc.pull(ctx, "ehr", bulk=True)
     report = svc.pull(ctx, "ehr", bulk=True, resume=True)
     assert report.status == "complete"
@@ -181,7 +181,7 @@ def test_restart_abandons_the_unfinished_export(
         svc.pull(ctx, "ehr", bulk=True)
     report = svc.pull(ctx, "ehr", bulk=True, restart=True)
     assert report.status == "complete" and server.count("$export") == 2
-    statuses = sorted(p["status"] for p in svc.show_source(ctx, "ehr")["pulls"])
+    statuses = sorted(p.status for p in svc.show_source(ctx, "ehr").pulls)
     assert statuses == ["abandoned", "complete"]
     with pytest.raises(ConfigError, match="no unfinished"):
         svc.pull(ctx, "ehr", bulk=True, resume=True)

@@ -96,7 +96,7 @@ def test_synchronous_export_gets_a_clear_message_and_nothing_to_resume(
         svc.pull(ctx, "ehr", resume=True)
     server.export_sync = False
     assert svc.pull(ctx, "ehr", bulk=True).status == "complete"
-    assert [p["status"] for p in svc.show_source(ctx, "ehr")["pulls"]] == ["complete", "failed"]
+    assert [p.status for p in svc.show_source(ctx, "ehr").pulls] == ["complete", "failed"]
 
 
 def test_resume_on_the_command_line_with_no_job_says_nothing_to_resume(tmp_path: Path) -> None:

@@ -166,8 +166,8 @@ def test_crash_between_download_and_ingest_loses_nothing(
     report = _pull(ctx)
     assert report.fetched == {"Patient": N, "Encounter": N}
     assert len(lake_ids(ctx.workspace, "Patient")) == N
-    pulls = svc.show_source(ctx, "ehr")["pulls"]
-    assert [p["status"] for p in pulls] == ["complete", "failed"]
+    pulls = svc.show_source(ctx, "ehr").pulls
+    assert [p.status for p in pulls] == ["complete", "failed"]
 
 
 def test_bearer_token_from_env_is_sent_and_not_stored(

@@ -104,20 +104,20 @@ def test_sources_add_warns_on_plain_http_credentials_and_readable_keys(tmp_path:
             ctx,
             SourceConfig(name="ehr", base_url="http://ehr.example.org/fhir", auth=smart),
         )
-        assert len(shown["warnings"]) == 2
-        assert "http://ehr.example.org/fhir" in shown["warnings"][0]
-        assert "readable by other users (mode 644)" in shown["warnings"][1]
+        assert len(shown.warnings) == 2
+        assert "http://ehr.example.org/fhir" in shown.warnings[0]
+        assert "readable by other users (mode 644)" in shown.warnings[1]
 
         key.chmod(0o600)
         secure = SourceConfig(name="ok", base_url="https://ehr.example.org/fhir", auth=smart)
-        assert add_source(ctx, secure)["warnings"] == []
+        assert add_source(ctx, secure).warnings == []
         bearer = {"mode": "bearer", "token_env": "TOKEN"}
         local = SourceConfig(name="local", base_url="http://127.0.0.1:8080/fhir", auth=bearer)
-        assert add_source(ctx, local)["warnings"] == []  # loopback never leaves the machine
+        assert add_source(ctx, local).warnings == []  # loopback never leaves the machine
         anonymous = SourceConfig(name="open", base_url="http://hapi.example.org/fhir")
-        assert add_source(ctx, anonymous)["warnings"] == []
+        assert add_source(ctx, anonymous).warnings == []
         in_url = SourceConfig(name="basic", base_url="http://u:p@ehr.example.org/fhir")
-        assert len(add_source(ctx, in_url)["warnings"]) == 1
+        assert len(add_source(ctx, in_url).warnings) == 1
 
 
 def test_cli_sources_add_prints_warnings_to_stderr(tmp_path: Path) -> None:

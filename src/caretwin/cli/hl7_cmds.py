@@ -52,11 +52,14 @@ def mllp_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Listen for HL7 v2 ADT over MLLP; ACK each message once its batch is in the lake."""
+    from caretwin.errors import ConfigError
     from caretwin.hl7v2 import ListenerConfig
     from caretwin.services.context import ServiceContext
     from caretwin.services.hl7 import listen_mllp
 
     with cli_errors(fmt):
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("TLS needs both --tls-cert and --tls-key")
         ctx = ServiceContext.for_cli(workspace)
         config = ListenerConfig(
             host=host,
@@ -79,7 +82,7 @@ def mllp_cmd(
 
         stats = listen_mllp(ctx, config, ready=ready, handle_signals=True)
         if fmt == OutputFormat.json:
-            print_json(stats.as_dict())
+            print_json(stats.to_dict())
         else:
             typer.echo(
                 f"stopped: {stats.messages} messages on {stats.connections} connections, "
@@ -106,23 +109,23 @@ def parse_cmd(
     with cli_errors(fmt):
         rows = describe_hl7_file(ServiceContext.for_cli(workspace), path)
         if fmt == OutputFormat.json:
-            print_json(rows)
+            print_json([r.to_dict() for r in rows])
             return
         table = []
         for r in rows:
-            if not r["valid"]:
-                table.append([str(r["index"]), str(r["line"]), "", "", "", "", "", r["reason"]])
+            if not r.valid:
+                table.append([str(r.index), str(r.line), "", "", "", "", "", r.reason or ""])
                 continue
             table.append(
                 [
-                    str(r["index"]),
-                    str(r["line"]),
-                    r["message_type"],
-                    r["control_id"],
-                    r["encounter_id"],
-                    r["class_code"],
-                    r["location"] or "",
-                    "times: " + ", ".join(r["times_present"]),
+                    str(r.index),
+                    str(r.line),
+                    r.message_type or "",
+                    r.control_id or "",
+                    r.encounter_id or "",
+                    r.class_code or "",
+                    r.location or "",
+                    "times: " + ", ".join(r.times_present),
                 ]
             )
         columns = [Column("#", justify="right"), Column("line", justify="right"), Column("type")]

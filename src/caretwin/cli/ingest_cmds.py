@@ -153,10 +153,13 @@ def retry_cmd(
     Records are read again from their source files with the current views; those that land
     leave the quarantine, the others stay with their new reason.
     """
+    from caretwin.errors import DataError
     from caretwin.services.context import ServiceContext
     from caretwin.services.ingest_retry import retry_quarantine
 
     with cli_errors(fmt):
+        if not ids and not all_rows:
+            raise DataError("say which quarantined records to retry: --id ID (repeatable) or --all")
         result = retry_quarantine(ServiceContext.for_cli(workspace), ids, all_rows)
         if fmt == OutputFormat.json:
             print_json(result.to_dict())

@@ -71,6 +71,12 @@ def add_fhir(
     from caretwin.services.context import ServiceContext
 
     with cli_errors(fmt):
+        if auth == AuthMode.bearer and not (token_env or token_file):
+            raise ConfigError(
+                "invalid source: bearer auth needs --token-env VAR or --token-file PATH"
+            )
+        if auth == AuthMode.smart and not (client_id and private_key_file):
+            raise ConfigError("invalid source: smart auth needs --client-id and --private-key-file")
         auth_cfg = {
             "mode": auth,
             "token_env": token_env,
@@ -98,10 +104,10 @@ def add_fhir(
             msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise ConfigError(f"invalid source: {msgs}") from None
         shown = svc.add_source(ServiceContext.for_cli(workspace), config)
-        for warning in shown["warnings"]:
+        for warning in shown.warnings:
             typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
         if fmt == OutputFormat.json:
-            print_json(shown)
+            print_json(shown.to_dict())
         else:
             typer.echo(f"added source {name} ({base_url}, auth {auth.value})")
 
@@ -115,7 +121,7 @@ def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPA
     with cli_errors(fmt):
         rows = svc.list_sources(ServiceContext.for_cli(workspace))
         if fmt == OutputFormat.json:
-            print_json(rows)
+            print_json([r.to_dict() for r in rows])
             return
         print_table(
             [
@@ -125,7 +131,7 @@ def list_cmd(fmt: OutputFormat = FORMAT_OPTION, workspace: Path | None = WORKSPA
                 Column("auth"),
                 Column("added", drop=1),
             ],
-            [[r["name"], r["kind"], r["base_url"], r["auth"], r["created_at"][:19]] for r in rows],
+            [[r.name, r.kind, r.base_url, r.auth, r.created_at[:19]] for r in rows],
             title="sources",
         )
 
@@ -143,24 +149,24 @@ def show_cmd(
     with cli_errors(fmt):
         info = svc.show_source(ServiceContext.for_cli(workspace), name)
         if fmt == OutputFormat.json:
-            print_json(info)
+            print_json(info.to_dict())
             return
         console = Console(soft_wrap=True)
-        src = info["source"]
-        deletes = "; reconciles deletes" if src.get("reconcile_deletes") else ""
-        console.print(f"[bold]{name}[/] {src['base_url']} (auth {src['auth']['mode']}{deletes})")
-        for rtype, mark in sorted(info["watermarks"].items()):
+        src = info.source
+        deletes = "; reconciles deletes" if src.reconcile_deletes else ""
+        console.print(f"[bold]{name}[/] {src.base_url} (auth {src.auth.mode.value}{deletes})")
+        for rtype, mark in sorted(info.watermarks.items()):
             console.print(f"  watermark {rtype}: {mark}")
         rows = [
             [
-                p["pull_id"],
-                p["mode"],
-                p["status"],
-                p["started_at"][:19],
-                str(sum((p["counts"].get("fetched") or {}).values())),
-                (p["snapshot_id"] or "-")[:16],
+                p.pull_id,
+                p.mode,
+                p.status,
+                p.started_at[:19],
+                str(p.fetched),
+                (p.snapshot_id or "-")[:16],
             ]
-            for p in info["pulls"]
+            for p in info.pulls
         ]
         columns = ["pull", "mode", "status", "started", "fetched", "snapshot"]
         print_table([Column(c) for c in columns], rows, title="recent pulls", console=console)
@@ -186,10 +192,10 @@ def set_url_cmd(
             msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise ConfigError(f"invalid base URL: {msgs}") from None
         if fmt == OutputFormat.json:
-            print_json(shown)
+            print_json(shown.to_dict())
         else:
-            typer.echo(f"source {name} now reads {shown['base_url']}")
-        for warning in shown["warnings"]:
+            typer.echo(f"source {name} now reads {shown.source.base_url}")
+        for warning in shown.warnings:
             typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
@@ -204,9 +210,9 @@ def remove_cmd(
     from caretwin.services.context import ServiceContext
 
     with cli_errors(fmt):
-        svc.remove_source(ServiceContext.for_cli(workspace), name)
+        removed = svc.remove_source(ServiceContext.for_cli(workspace), name)
         if fmt == OutputFormat.json:
-            print_json({"removed": name})
+            print_json(removed.to_dict())
         else:
             typer.echo(f"removed source {name}")
 
@@ -277,20 +283,24 @@ def pull_cmd(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     with cli_errors(fmt):
-        report = svc.pull(
-            ServiceContext.for_cli(workspace),
-            name,
-            types=types or None,
-            since=_instant(since) if since else None,
-            bulk=bulk,
-            group=group,
-            patient=patient,
-            resume=resume,
-            restart=restart,
-            reconcile=reconcile,
-        )
+        _check_pull_options(bulk or resume, group, patient, restart, reconcile)
+        try:
+            report = svc.pull(
+                ServiceContext.for_cli(workspace),
+                name,
+                types=types or None,
+                since=_instant(since) if since else None,
+                bulk=bulk,
+                group=group,
+                patient=patient,
+                resume=resume,
+                restart=restart,
+                reconcile=reconcile,
+            )
+        except ConfigError as exc:
+            raise _with_option_hint(exc, name) from exc
         if fmt == OutputFormat.json:
-            print_json(report.model_dump())
+            print_json(report.model_dump(mode="json"))
         else:
             _print_pull(report)
     if report.status != "complete":
@@ -298,6 +308,27 @@ def pull_cmd(
         if fmt != OutputFormat.json:
             typer.secho(f"pull {report.pull_id} incomplete", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(DataError.exit_code)
+
+
+def _check_pull_options(
+    bulk: bool, group: str | None, patient: bool, restart: bool, reconcile: bool | None
+) -> None:
+    """The pull options that go together, said in this command's own terms."""
+    if (group or patient or restart) and not bulk:
+        raise ConfigError("--group, --patient and --restart go with --bulk")
+    if reconcile and bulk:
+        raise ConfigError("--reconcile-deletes is for REST pulls (an export lists its deletes)")
+    if group and patient:
+        raise ConfigError("choose one of --group ID and --patient")
+
+
+def _with_option_hint(exc: ConfigError, name: str) -> ConfigError:
+    """The service's error about an unfinished export, with the options that act on it."""
+    resumable = exc.details.get("resumable")
+    if resumable is None:
+        return exc
+    hint = "--resume, or --restart" if resumable else f"caretwin pull {name} --bulk"
+    return ConfigError(f"{exc.message} ({hint})", details=exc.details)
 
 
 def _instant(value: datetime | date) -> str:

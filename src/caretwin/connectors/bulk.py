@@ -121,8 +121,7 @@ def kickoff(http: FhirHttp, request: BulkRequest) -> str:
         raise ConnectorError(
             f"{request.path()}: the server answered the export kick-off with 200 and "
             f"{what} instead of 202 Accepted: it does not support asynchronous Bulk Data "
-            f"export. Pull this source by REST search instead (caretwin pull "
-            f"{http.config.name} without --bulk).",
+            "export. Pull this source by REST search instead.",
             details={"status": 200, "answered": what},
         )
     location = resp.headers.get("Content-Location")
@@ -164,7 +163,7 @@ def poll(http: FhirHttp, state: BulkState, save: Callable[[], None]) -> dict[str
         if time.monotonic() - started + wait > http.config.max_poll_seconds:
             raise ConnectorError(
                 f"export not complete after {http.config.max_poll_seconds:.0f} s; "
-                "continue later with --resume"
+                "resume the export later (the server's job is kept on record)"
             )
         http.wait(wait)
 

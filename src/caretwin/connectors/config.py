@@ -43,10 +43,12 @@ class AuthConfig(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> AuthConfig:
         if self.mode == AuthMode.bearer and not (self.token_env or self.token_file):
-            raise ValueError("bearer auth needs --token-env VAR or --token-file PATH")
+            raise ValueError(
+                "bearer auth needs where the token is: an environment variable or a token file"
+            )
         if self.mode == AuthMode.smart:
             if not self.client_id or not self.private_key_file:
-                raise ValueError("smart auth needs --client-id and --private-key-file")
+                raise ValueError("smart auth needs a client id and a private key file")
             if self.alg not in ("RS384", "ES384"):
                 raise ValueError("smart auth signs with RS384 or ES384")
         return self

@@ -352,7 +352,7 @@ def check_config(config: ListenerConfig) -> None:
     if config.idle_timeout < 0 or config.max_connections < 1:
         raise ConfigError("idle timeout must be 0 (none) or positive, max connections at least 1")
     if (config.tls_cert is None) != (config.tls_key is None):
-        raise ConfigError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+        raise ConfigError("TLS needs both a certificate file and the file of its private key")
 
 
 def session_details(listener: MllpListener) -> dict[str, object]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from caretwin.access import Permission
 from caretwin.errors import ConfigError
@@ -32,22 +33,68 @@ from caretwin.hl7v2.listener import (
 from caretwin.ingest import IngestReport
 from caretwin.ingest.pipeline import ingest_feed
 from caretwin.services.context import ServiceContext
+from caretwin.services.results import ServiceResult
 from caretwin.store import add_snapshot
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "Hl7BatchResult",
+    "Hl7MessageInfo",
+    "ListenerSession",
     "describe_hl7_file",
     "ingest_hl7_messages",
     "listen_mllp",
 ]
 
 
-@dataclass(frozen=True)
-class Hl7BatchResult:
+class Hl7BatchResult(ServiceResult):
+    """A committed batch: its ingest report and one outcome per message, in arrival order."""
+
     report: IngestReport
     outcomes: list[Outcome]
+
+
+class ListenerSession(ServiceResult):
+    """An MLLP listener session's totals (counts only; the fields of ``ListenerStats``)."""
+
+    port: int
+    connections: int
+    messages: int
+    batches: int
+    accepted: int
+    duplicates: int
+    refused: int
+    commit_errors: int
+    connections_refused: int
+    connections_evicted: int
+    connections_idle_closed: int
+    accept_errors: int
+    tls_errors: int
+    ack_fallbacks: int
+
+
+class Hl7MessageInfo(ServiceResult):
+    """What one message maps to, without PHI: ids are pseudonymous, times only named by field
+    (``times_present``). A message that would be refused has ``valid`` false, its ``reason``
+    and the ``ack`` it would get, and no mapping."""
+
+    index: int
+    line: int
+    valid: bool
+    reason: str | None = None
+    ack: str | None = None
+    message_type: str | None = None
+    control_id: str | None = None
+    patient_id: str | None = None
+    encounter_id: str | None = None
+    class_code: str | None = None
+    location: str | None = None
+    location_id: str | None = None
+    prior_location: str | None = None
+    admit_source: str | None = None
+    discharge_disposition: str | None = None
+    times_present: list[str] = Field(default_factory=list)
 
 
 def ingest_hl7_messages(
@@ -85,7 +132,7 @@ def ingest_hl7_messages(
         outcomes.extend(result.outcomes)
     if report is None:
         raise first_error
-    return Hl7BatchResult(report, outcomes)
+    return Hl7BatchResult(report=report, outcomes=outcomes)
 
 
 def _ingest_batch(
@@ -119,7 +166,7 @@ def _ingest_batch(
                 counts={t: c.model_dump() for t, c in report.counts.items()},
                 data_hash=report.data_hash,
             )
-    return Hl7BatchResult(report, outcomes)
+    return Hl7BatchResult(report=report, outcomes=outcomes)
 
 
 def listen_mllp(
@@ -128,7 +175,7 @@ def listen_mllp(
     *,
     ready: Callable[[MllpListener], None] | None = None,
     handle_signals: bool = False,
-) -> ListenerStats:
+) -> ListenerSession:
     """Run the MLLP listener until stopped (signal, ``stop()``, or ``max_messages``).
 
     ``ready`` is called once the socket is bound (``listener.stats.port`` holds the port, useful
@@ -163,10 +210,10 @@ def listen_mllp(
             raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
         finally:  # the session's totals are audited however it ended
             op.details.update(holder[0].stats.as_dict() if holder else {})
-    return stats
+    return ListenerSession.model_validate(stats.as_dict())
 
 
-def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[dict[str, Any]]:
+def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[Hl7MessageInfo]:
     """What each message of ``path`` maps to, without PHI.
 
     Shown: index, line, message type, control id, pseudonymous patient and encounter ids, class,
@@ -174,31 +221,35 @@ def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[dict[str, Any]]:
     care are PHI, so their values are not shown), or the reason the message would be refused.
     """
     with ctx.operation("data.hl7_parse", Permission.DATA_READ, target=path.as_posix()) as op:
-        out: list[dict[str, Any]] = []
+        out: list[Hl7MessageInfo] = []
         for msg in read_messages(path):
-            row: dict[str, Any] = {"index": msg.index, "line": msg.line}
             try:
                 if msg.error is not None:
                     raise InvalidMessage(msg.error, "100", "MSH", ack="AR")
                 ev = parse_event(msg.text)
             except InvalidMessage as exc:
-                row.update({"valid": False, "reason": exc.reason, "ack": exc.ack})
-                out.append(row)
+                out.append(
+                    Hl7MessageInfo(
+                        index=msg.index, line=msg.line, valid=False, reason=exc.reason, ack=exc.ack
+                    )
+                )
                 continue
-            row.update(
-                {
-                    "valid": True,
-                    "message_type": ev.header.message_type,
-                    "control_id": ev.header.control_id,
-                    "patient_id": ev.patient_id,
-                    "encounter_id": ev.encounter_id,
-                    "class_code": ev.class_code,
-                    "location": ev.location.identifier() if ev.location else None,
-                    "location_id": ev.location.location_id() if ev.location else None,
-                    "prior_location": ev.prior_location.identifier() if ev.prior_location else None,
-                    "admit_source": ev.admit_source,
-                    "discharge_disposition": ev.discharge_disposition,
-                    "times_present": [
+            out.append(
+                Hl7MessageInfo(
+                    index=msg.index,
+                    line=msg.line,
+                    valid=True,
+                    message_type=ev.header.message_type,
+                    control_id=ev.header.control_id,
+                    patient_id=ev.patient_id,
+                    encounter_id=ev.encounter_id,
+                    class_code=ev.class_code,
+                    location=ev.location.identifier() if ev.location else None,
+                    location_id=ev.location.location_id() if ev.location else None,
+                    prior_location=ev.prior_location.identifier() if ev.prior_location else None,
+                    admit_source=ev.admit_source,
+                    discharge_disposition=ev.discharge_disposition,
+                    times_present=[
                         name
                         for name, value in (
                             ("EVN-2", ev.recorded),
@@ -208,8 +259,7 @@ def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[dict[str, Any]]:
                         )
                         if value is not None
                     ],
-                }
+                )
             )
-            out.append(row)
-        op.details.update({"messages": len(out), "valid": sum(r["valid"] for r in out)})
+        op.details.update({"messages": len(out), "valid": sum(r.valid for r in out)})
     return out

@@ -45,9 +45,15 @@ from caretwin.errors import ConfigError
 from caretwin.ingest.validate import CORE_TYPES
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
+from caretwin.services.results import ServiceResult
 
 __all__ = [
     "DEFAULT_TYPES",
+    "PullRecord",
+    "SourceDetail",
+    "SourceListing",
+    "SourceRemoved",
+    "SourceSettings",
     "add_source",
     "list_sources",
     "pull",
@@ -64,12 +70,52 @@ DEFAULT_TYPES: tuple[str, ...] = CORE_TYPES
 ALL_TYPES = "*"
 
 
-def _public(config: SourceConfig) -> dict[str, Any]:
-    """A source's settings for display: secret *references* only (they are not secrets)."""
-    return config.model_dump(mode="json")
+class SourceSettings(ServiceResult):
+    """A source's settings (secret *references* only: they are not secrets) and what is risky
+    about them (not refused)."""
+
+    source: SourceConfig
+    warnings: list[str]
 
 
-def add_source(ctx: ServiceContext, config: SourceConfig) -> dict[str, Any]:
+class SourceListing(ServiceResult):
+    name: str
+    kind: str
+    base_url: str
+    auth: str
+    created_at: str
+    created_by: str | None
+
+
+class PullRecord(ServiceResult):
+    """A pull on record; ``fetched`` is the records downloaded, all types together."""
+
+    pull_id: str
+    source: str
+    mode: str
+    status: str
+    staging_dir: str
+    snapshot_id: str | None
+    started_at: str
+    finished_at: str | None
+    fetched: int
+    counts: dict[str, Any]
+    stats: dict[str, Any]
+
+
+class SourceDetail(ServiceResult):
+    """A source's settings, its watermark per resource type, and its recent pulls, newest first."""
+
+    source: SourceConfig
+    watermarks: dict[str, str]
+    pulls: list[PullRecord]
+
+
+class SourceRemoved(ServiceResult):
+    removed: str
+
+
+def add_source(ctx: ServiceContext, config: SourceConfig) -> SourceSettings:
     """Add a source; the result's ``warnings`` say what is risky about it (not refused)."""
     with ctx.operation("sources.add", Permission.WORKSPACE_ADMIN, target=config.name) as op:
         records.insert_source(ctx.workspace, config, ctx.actor.name)
@@ -77,7 +123,7 @@ def add_source(ctx: ServiceContext, config: SourceConfig) -> dict[str, Any]:
         op.details.update(
             {"kind": config.kind, "auth": config.auth.mode.value, "warnings": len(warnings)}
         )
-    return {**_public(config), "warnings": warnings}
+    return SourceSettings(source=config, warnings=warnings)
 
 
 _LOOPBACK = ("localhost", "127.", "[::1]")
@@ -111,40 +157,46 @@ def source_warnings(config: SourceConfig) -> list[str]:
     return out
 
 
-def list_sources(ctx: ServiceContext) -> list[dict[str, Any]]:
+def list_sources(ctx: ServiceContext) -> list[SourceListing]:
     with ctx.operation("sources.list", Permission.DATA_READ, target="sources") as op:
         rows = records.list_sources(ctx.workspace)
         op.details["sources"] = len(rows)
     return [
-        {
-            "name": c.name,
-            "kind": c.kind,
-            "base_url": c.base_url,
-            "auth": c.auth.mode.value,
-            "created_at": at.isoformat(),
-            "created_by": by,
-        }
+        SourceListing(
+            name=c.name,
+            kind=c.kind,
+            base_url=c.base_url,
+            auth=c.auth.mode.value,
+            created_at=at.isoformat(),
+            created_by=by,
+        )
         for c, at, by in rows
     ]
 
 
-def show_source(ctx: ServiceContext, name: str) -> dict[str, Any]:
+def _pull_record(row: dict[str, Any]) -> PullRecord:
+    fetched = sum((row["counts"].get("fetched") or {}).values())
+    return PullRecord.model_validate({**row, "fetched": fetched})
+
+
+def show_source(ctx: ServiceContext, name: str) -> SourceDetail:
     with ctx.operation("sources.show", Permission.DATA_READ, target=name):
         config = records.get_source(ctx.workspace, name)
-        return {
-            "source": _public(config),
-            "watermarks": records.watermarks(ctx.workspace, name),
-            "pulls": records.list_pulls(ctx.workspace, name),
-        }
+        return SourceDetail(
+            source=config,
+            watermarks=records.watermarks(ctx.workspace, name),
+            pulls=[_pull_record(p) for p in records.list_pulls(ctx.workspace, name)],
+        )
 
 
-def remove_source(ctx: ServiceContext, name: str) -> None:
+def remove_source(ctx: ServiceContext, name: str) -> SourceRemoved:
     """Forget a source and its watermarks; pulls stay on record (the audit needs them)."""
     with ctx.operation("sources.remove", Permission.WORKSPACE_ADMIN, target=name):
         records.delete_source(ctx.workspace, name)
+    return SourceRemoved(removed=name)
 
 
-def set_base_url(ctx: ServiceContext, name: str, base_url: str) -> dict[str, Any]:
+def set_base_url(ctx: ServiceContext, name: str, base_url: str) -> SourceSettings:
     """Point a source at another base URL (its server's own origin), keeping its watermarks."""
     with ctx.operation("sources.update", Permission.WORKSPACE_ADMIN, target=name) as op:
         config = records.get_source(ctx.workspace, name)
@@ -154,7 +206,7 @@ def set_base_url(ctx: ServiceContext, name: str, base_url: str) -> dict[str, Any
         op.details.update(
             {"base_url": updated.base_url, "previous": config.base_url, "warnings": len(warnings)}
         )
-    return {**_public(updated), "warnings": warnings}
+    return SourceSettings(source=updated, warnings=warnings)
 
 
 def _pull_id() -> str:
@@ -187,11 +239,13 @@ def pull(
     """
     bulk = bulk or resume  # only an export can be resumed
     if (group or patient or restart) and not bulk:
-        raise ConfigError("--group, --patient and --restart go with --bulk")
+        raise ConfigError(
+            "a group, a patient-level export and a restart apply to Bulk Data exports only"
+        )
     if reconcile and bulk:
-        raise ConfigError("--reconcile-deletes is for REST pulls (an export lists its deletes)")
+        raise ConfigError("reconciling deletes is for REST pulls (an export lists its deletes)")
     if group and patient:
-        raise ConfigError("choose one of --group ID and --patient")
+        raise ConfigError("export either one group or all patients, not both")
     with ctx.operation("data.pull", Permission.INGEST, target=name) as op:
         config = records.get_source(ctx.workspace, name)
         started = time.perf_counter()
@@ -202,12 +256,14 @@ def pull(
         if resume and prior is None:
             raise ConfigError(
                 f"nothing to resume: no unfinished bulk export of {name!r} with a server job "
-                f"on record (start one with: caretwin pull {name} --bulk)"
+                "on record (start a new export instead)",
+                details={"source": name, "resumable": False},
             )
         if prior is not None and not resume:
             raise ConfigError(
                 f"bulk export {prior['pull_id']} of {name!r} did not finish; "
-                "continue it with --resume or start over with --restart"
+                "resume it, or restart to abandon it and start over",
+                details={"source": name, "pull_id": prior["pull_id"], "resumable": True},
             )
         pull_id = prior["pull_id"] if prior else _pull_id()
         folder = Path(prior["staging_dir"]) if prior else _folder(ctx, name, pull_id)
@@ -342,7 +398,7 @@ def _deletes(
         elif rtype not in with_history:
             report.delete_checks[rtype] = (
                 "not checked: the server declares no history for this type "
-                "(use --reconcile-deletes)"
+                "(reconciling deletes against the server's ids would find them)"
             )
         elif since is None:
             report.delete_checks[rtype] = "history: first pull, nothing to compare"
