@@ -83,3 +83,26 @@ def test_fit_duration_goes_through_the_registered_fitters() -> None:
     assert fit.family == "lognormal" and set(fit.aic) == set(registry.fitters())
     with pytest.raises(CalibrationError, match="unknown duration families: nope"):
         fit_duration(x, families=("nope",))
+
+
+def test_help_without_third_party_plugins_loads_no_plugin_machinery() -> None:
+    import json
+    import subprocess
+    import sys
+
+    from caretwin.cli.plugin_scan import third_party_installed
+
+    if third_party_installed():
+        pytest.skip("a third-party caretwin plugin is installed in this environment")
+    code = """
+import contextlib, io, json, sys
+sys.argv = ["caretwin", "--help"]
+from caretwin.cli.app import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    main()
+print(json.dumps(sorted(m for m in ("pluggy", "importlib.metadata") if m in sys.modules)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == []

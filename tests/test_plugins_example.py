@@ -117,6 +117,7 @@ def test_plugins_list_shows_the_plugin_with_its_version(
         "kpis": ["peak_day_occupancy"],
         "feeders": ["wards-tsv"],
         "report_sections": ["example-peaks"],
+        "commands": ["example"],
     }
     assert rows["builtin_engines"]["provides"]["engines"] == ["fast", "reference"]
     # metadata only: nothing imported, so nothing known yet but the version
@@ -282,3 +283,24 @@ def test_ingest_reads_the_plugin_format(targets: dict[str, Path], tmp_path: Path
     # without the plugin the format is unknown: the folder has no supported file
     done = cli("ingest", str(data / "site.wards.tsv"), "-w", ws, paths=[], cwd=tmp_path)
     assert done.returncode == 4 and "unsupported input" in done.stderr
+
+
+def test_the_plugin_command_group_is_listed_and_runs(
+    targets: dict[str, Path], tmp_path: Path
+) -> None:
+    v1 = [targets["v1"]]
+    listed = cli("--help", paths=v1, cwd=tmp_path)
+    assert listed.returncode == 0
+    assert any(
+        line.split()[:4] == ["│", "example", "Example", "plugin"]
+        for line in listed.stdout.splitlines()
+    )
+    tsv = tmp_path / "a.wards.tsv"
+    tsv.write_text("id\tname\tunit\nw1\tMedical\tMED\n", encoding="utf-8")
+    done = cli("example", "wards", str(tsv), paths=v1, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "1 wards\n")
+    assert (
+        cli("example", "about", paths=v1, cwd=tmp_path).stdout == "caretwin-example-plugin 0.1.0\n"
+    )
+    # without the plugin: an unknown command, as before
+    assert cli("example", "about", paths=[], cwd=tmp_path).returncode == 2

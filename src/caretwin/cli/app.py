@@ -141,6 +141,10 @@ class LazyGroup(TyperGroup):
     def _add_plugin_command(self, name: str) -> None:
         if name in self.commands and not isinstance(self.commands[name], _Placeholder):
             return
+        from caretwin.cli.plugin_scan import third_party_installed
+
+        if not third_party_installed():
+            return
         from caretwin.cli.plugin import plugin_commands, to_click
 
         group = plugin_commands().get(name)
@@ -148,10 +152,13 @@ class LazyGroup(TyperGroup):
             self.commands[name] = to_click(group)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        from caretwin.cli.plugin import plugin_commands
+        from caretwin.cli.plugin_scan import third_party_installed
 
-        for name, group in plugin_commands().items():
-            self.commands.setdefault(name, _Placeholder(name=name, help=group.help))
+        if third_party_installed():
+            from caretwin.cli.plugin import plugin_commands
+
+            for name, group in plugin_commands().items():
+                self.commands.setdefault(name, _Placeholder(name=name, help=group.help))
         with self._names_only():
             super().format_help(ctx, formatter)
 

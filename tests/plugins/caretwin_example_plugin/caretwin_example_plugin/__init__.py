@@ -4,7 +4,8 @@
 * an engine ``example``: the reference engine under its own name (a real plugin would run its
   own core); it honours the contract: one SeedSequence per replication in, the run record out;
 * a feeder ``wards-tsv``: ``*.wards.tsv`` files (id, name, unit code) read as FHIR Locations;
-* a report section ``example-peaks``: the peak-day KPIs of the run, per scenario.
+* a report section ``example-peaks``: the peak-day KPIs of the run, per scenario;
+* a command group ``example`` (``caretwin example wards FILE``: count the wards of a TSV).
 
 The module imports only CareTwin's light plugin API at import time; everything else is imported
 inside the functions, so loading the plugin costs nothing until a feature is used.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from caretwin.plugins import (
+    CommandGroup,
     EngineSpec,
     FeederSpec,
     KpiInput,
@@ -132,3 +134,29 @@ def render_peaks(inp: ReportInput) -> str | None:
 @hookimpl
 def register_report_sections() -> list[ReportSection]:
     return [ReportSection("example-peaks", "Peak days (example plugin)", render=render_peaks)]
+
+
+def _commands() -> Any:
+    import typer
+
+    app = typer.Typer(help="Example plugin commands.", no_args_is_help=True)
+
+    @app.command("wards")
+    def wards(path: Path) -> None:
+        """Count the wards a wards TSV holds (readable rows)."""
+        good = sum(1 for rec in read_wards(path) if rec.resource is not None)
+        typer.echo(f"{good} wards")
+
+    @app.command("about")
+    def about() -> None:
+        """Which plugin this is."""
+        from importlib.metadata import version
+
+        typer.echo(f"caretwin-example-plugin {version('caretwin-example-plugin')}")
+
+    return app
+
+
+@hookimpl
+def register_commands() -> list[CommandGroup]:
+    return [CommandGroup("example", "Example plugin commands.", load=_commands)]
