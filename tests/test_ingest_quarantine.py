@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from caretwin.fhir.dates import DateFormatError, parse_date, parse_datetime
 from caretwin.ingest import ingest_paths
-from caretwin.ingest.dates import DateFormatError, parse_date, parse_datetime
 from caretwin.lake import Lake
 
 DATA = Path(__file__).parent / "data" / "fhir"

@@ -8,7 +8,7 @@ units, and only when the lake does not hold them yet.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,9 +16,7 @@ import pyarrow.compute as pc
 from caretwin.hl7v2.events import AdtEvent
 from caretwin.hl7v2.state import EncounterState
 from caretwin.lake import Lake
-
-if TYPE_CHECKING:  # caretwin.ingest imports this package: no runtime import back
-    from caretwin.ingest.report import TypeCounts
+from caretwin.lake.counts import TypeCounts
 
 
 class RawSink(Protocol):

@@ -5,8 +5,9 @@
 :mod:`caretwin.ingest.pipeline`); :mod:`caretwin.services.ingestion` wraps it with access
 control, audit and the snapshot record in the metadata store.
 
-The names are loaded on first use: :mod:`caretwin.views` uses :mod:`caretwin.ingest.refs`, and
-the pipeline uses the views, so importing the package must not import the pipeline eagerly.
+The names are loaded on first use, for start-up cost alone: every command loads the built-in
+feeder plugin (:mod:`caretwin.ingest.plugin`) and the ingest's spawned workers import
+:mod:`caretwin.ingest.parse`, and neither should pay for the pipeline or the lake (DuckDB).
 """
 
 from __future__ import annotations

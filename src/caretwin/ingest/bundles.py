@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
+from caretwin.fhir.types import R4_RESOURCE_TYPES
 from caretwin.ingest.records import EXCERPT_CHARS
 
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "document", "history"})

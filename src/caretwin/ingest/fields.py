@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from caretwin.ingest.dates import DateFormatError, parse_date, parse_datetime
+from caretwin.fhir.dates import DateFormatError, parse_date, parse_datetime
 from caretwin.ingest.records import InvalidRecord
 
 

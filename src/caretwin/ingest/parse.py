@@ -24,9 +24,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caretwin.fhir.dates import DateFormatError, parse_datetime
+from caretwin.fhir.types import R4_RESOURCE_TYPES
 from caretwin.ingest.bundles import Entry, expand_bundle
-from caretwin.ingest.dates import DateFormatError, parse_datetime
-from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.records import EXCERPT_CHARS, InvalidRecord
 from caretwin.ingest.shapes import Reads, compile_reads
 from caretwin.ingest.validate import VALIDATORS, identity

@@ -4,32 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from caretwin.lake.counts import TypeCounts
+
+__all__ = ["QUARANTINE_HINT", "IngestReport", "TypeCounts"]
+
 #: Where a user reads why records were quarantined (said by every summary that counts them).
 QUARANTINE_HINT = "See why with `caretwin lake quarantine`."
-
-
-class TypeCounts(BaseModel):
-    """Records of one resource type by outcome.
-
-    ``added`` counts raw records new to the lake (new resources, new versions and deletes);
-    ``updated`` and ``deleted`` say how many of them were a new version of a resource the lake
-    (or this ingest) already held, and deletes.
-    """
-
-    added: int = 0
-    unchanged: int = 0
-    quarantined: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-    @property
-    def new(self) -> int:
-        """Resources the lake did not hold before."""
-        return self.added - self.updated - self.deleted
-
-    @property
-    def total(self) -> int:
-        return self.added + self.unchanged + self.quarantined
 
 
 class IngestReport(BaseModel):

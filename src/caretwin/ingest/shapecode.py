@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from caretwin.ingest.dates import DateFormatError, parse_date, parse_datetime
+from caretwin.fhir.dates import DateFormatError, parse_date, parse_datetime
 from caretwin.ingest.records import InvalidRecord
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

@@ -23,8 +23,8 @@ from typing import IO, cast
 import orjson
 
 from caretwin.errors import DataError
+from caretwin.fhir.types import R4_RESOURCE_TYPES
 from caretwin.ingest.bundles import expand_bundle
-from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
 from caretwin.ingest.parse import Chunk, unreadable
 from caretwin.ingest.records import EXCERPT_CHARS, Record
 from caretwin.ingest.workorders import read_csv

@@ -29,7 +29,7 @@ import orjson
 import pyarrow as pa
 
 from caretwin.errors import CareTwinError, DataError
-from caretwin.ingest.refs import LOCATION_QUERY
+from caretwin.fhir.refs import LOCATION_QUERY
 from caretwin.ingest.stage import files_sql
 from caretwin.ingest.viewrows import ERROR_COLUMN
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter

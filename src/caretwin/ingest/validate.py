@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from caretwin.ingest.dates import DateFormatError, parse_datetime
-from caretwin.ingest.fhirtypes import R4_RESOURCE_TYPES
+from caretwin.fhir.dates import DateFormatError, parse_datetime
+from caretwin.fhir.types import R4_RESOURCE_TYPES
 from caretwin.ingest.fields import (
     concept,
     day,

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from caretwin.fhir.refs import resolve
 from caretwin.ingest.fields import instant
 from caretwin.ingest.records import WORK_ORDER, InvalidRecord, Record
-from caretwin.ingest.refs import resolve
 from caretwin.lake.schema import WORK_ORDER_COLUMNS
 
 COLUMNS = WORK_ORDER_COLUMNS

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from caretwin.errors import DataError
-from caretwin.ingest.refs import LOCATION_QUERY
+from caretwin.fhir.refs import LOCATION_QUERY
 from caretwin.lake.schema import SCHEMAS, TABLE_KEYS
 from caretwin.views.definition import View
 from caretwin.views.runner import RELATION, Engine, Source, ViewResult, _arrow, run_view

@@ -4,7 +4,7 @@
 (Quantity)``). SQL on FHIR adds ``getResourceKey()`` and ``getReferenceKey([type])``, registered
 through fhirpathpy's ``userInvocationTable`` hook. The key of a resource is its ``id``; the key
 of a Reference is the id it points at, with the same rules as ingestion
-(:func:`caretwin.ingest.refs.resolve`): ``Type/id``, absolute URLs and ``_history`` suffixes
+(:func:`caretwin.fhir.refs.resolve`): ``Type/id``, absolute URLs and ``_history`` suffixes
 give the bare id; ``urn:``, ``#`` and conditional (``Type?query``) references keep their text.
 The SQL compiler mirrors these rules in :mod:`caretwin.views.sqlfuncs`.
 """
@@ -20,7 +20,7 @@ from fhirpathpy.engine.nodes import FP_Type
 from fhirpathpy.engine.util import arraify, get_data, process_user_invocation_table
 from fhirpathpy.models import models
 
-from caretwin.ingest.refs import resolve
+from caretwin.fhir.refs import resolve
 from caretwin.views.paths import ParsedPath
 
 MODEL: Any = models["r4"]

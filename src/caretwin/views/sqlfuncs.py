@@ -4,7 +4,7 @@ A FHIRPath collection compiles to a DuckDB ``JSON[]``; navigation flattens array
 nulls, as FHIRPath does. Booleans compile to SQL ``BOOLEAN`` where ``NULL`` is the empty
 collection, so ``and``/``or``/``not`` get FHIRPath's three-valued logic from SQL's for free. The
 reference-key macros mirror :func:`caretwin.views.fhirpath.reference_key` (and so ingestion's
-:func:`caretwin.ingest.refs.resolve`); the conformance test runs both engines to keep them equal.
+:func:`caretwin.fhir.refs.resolve`); the conformance test runs both engines to keep them equal.
 """
 
 from __future__ import annotations
