@@ -83,22 +83,13 @@ def simulate_cmd(
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Simulate a model; KPIs per scenario with mean and 95% CI half-width."""
-    from caretwin.model import apply_scenario, load_definition, scenario_names
     from caretwin.services.context import ServiceContext
-    from caretwin.services.models import resolve_model_path
     from caretwin.services.simulation import simulate_model
 
     with cli_errors(fmt):
         ctx = ServiceContext.for_cli(workspace)
-        names = scenario or ["baseline"]
-        defn = load_definition(resolve_model_path(model))
-        if names == ["all"]:
-            names = scenario_names(defn)
-        for n in names:
-            apply_scenario(defn, n)
-        total = len(names) * (reps or defn.run.replications)
         kwargs: dict[str, Any] = dict(
-            scenarios=names,
+            scenarios=scenario or ["baseline"],
             replications=reps,
             seed=seed,
             workers=workers,
@@ -108,11 +99,17 @@ def simulate_cmd(
             scheduler=scheduler,
         )
         if fmt == OutputFormat.json:
-            run = simulate_model(ctx, defn, **kwargs)
+            run = simulate_model(ctx, model, **kwargs)
         else:
             with progress_bar() as bar:
-                task = bar.add_task("replications", total=total)
-                run = simulate_model(ctx, defn, progress=lambda n: bar.advance(task, n), **kwargs)
+                task = bar.add_task("replications", total=None)
+                run = simulate_model(
+                    ctx,
+                    model,
+                    progress=lambda n: bar.advance(task, n),
+                    started=lambda total: bar.update(task, total=total),
+                    **kwargs,
+                )
         if fmt == OutputFormat.json:
             print_json(run.to_dict())
             return

@@ -169,8 +169,14 @@ def simulate_model(
     engine: EngineChoice = "auto",
     executor: ExecutorKind = "local",
     scheduler: str | None = None,
+    started: Progress | None = None,
 ) -> SimulationRun:
-    """Simulate ``scenarios`` of a model (path, example name or definition) as one recorded run."""
+    """Simulate ``scenarios`` of a model (path, example name or definition) as one recorded run.
+
+    ``scenarios`` ``["all"]`` means every scenario of the model. ``started`` is called once the
+    scenarios are known to exist, with the number of replications the run will report to
+    ``progress``.
+    """
     if isinstance(model, TwinDefinition):
         defn, target = model, model.name
     else:
@@ -185,6 +191,8 @@ def simulate_model(
     with ctx.operation("sim.run", Permission.SIMULATE, target=target) as op:
         for name in names:  # fail on an unknown scenario before any work is done
             apply_scenario(defn, name)
+        if started is not None:
+            started(len(names) * reps)
         with RunRecorder.start(
             ctx,
             "simulate",
