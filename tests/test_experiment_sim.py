@@ -242,6 +242,12 @@ def test_recorded_run_reproduces_identically(workspace: Workspace, tmp_path: Pat
     assert manifest["kind"] == "experiment" and manifest["status"] == "succeeded"
     assert manifest["parameters"]["spec"]["sweeps"][0]["from"] == 5
     assert set(manifest["outputs"]["variants"]) >= {"baseline", "server.capacity=6"}
+    # the typed result is the recorded outputs plus the run's own fields, nothing lost or renamed
+    shown = orjson.loads(orjson.dumps(run.to_dict()))
+    assert {k: shown[k] for k in manifest["outputs"]} == manifest["outputs"]
+    assert set(shown) - set(manifest["outputs"]) == {
+        "run_id", "run_dir", "report", "simulated_replications", "findings",
+    }  # fmt: skip
     assert (run.run_dir / "model.yaml").exists() and (run.run_dir / "experiment.yaml").exists()
     html = run.report.read_text(encoding="utf-8") if run.report else ""
     assert "Paired difference" in html and "Warm-up advisor" in html

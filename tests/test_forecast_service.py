@@ -29,6 +29,8 @@ def test_forecast_is_recorded_and_reproduces_bit_for_bit(workspace: Workspace) -
     m = get_run(workspace, run.run_id)
     assert m.kind == "forecast" and m.status == "succeeded"
     q = m.outputs["quantiles"]["ward_bed"]
+    shown = run.to_dict()
+    assert {k: shown[k] for k in m.outputs} == m.outputs  # the result carries what was recorded
     assert len(q["median"]) == 13 and all(a <= b for a, b in zip(q["p05"], q["p95"], strict=True))
     page = (run.run_dir / "forecast.html").read_text(encoding="utf-8")
     assert "Plotly.newPlot" in page and 'src="http' not in page

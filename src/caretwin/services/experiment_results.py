@@ -1,9 +1,8 @@
 """What ``run_experiment`` returns: the recorded outputs as typed models, plus the findings.
 
 The fields are those of the run record's ``outputs`` (``ExperimentResult.to_outputs``), so the
-JSON a front end prints is the recorded one with the run's id, folder and report added. The
-advisors and the target search keep their recorded JSON form (``advisors``, ``search``); their
-one-line findings are in ``findings``, worded here once for every front end.
+JSON a front end prints is the recorded one with the run's id, folder and report added, and the
+advisors' and searches' one-line ``findings``, worded here once for every front end.
 """
 
 from __future__ import annotations
@@ -15,7 +14,20 @@ from typing import Any
 from caretwin.experiment import ExperimentResult
 from caretwin.services.results import ServiceResult
 
-__all__ = ["ExperimentRun", "ExperimentVariant", "KpiStats", "SweepAxis", "VsBaseline"]
+__all__ = [
+    "Advisors",
+    "CiPoint",
+    "ExperimentRun",
+    "ExperimentVariant",
+    "KpiStats",
+    "ReplicationAdvice",
+    "SearchEvidence",
+    "SearchProbe",
+    "SweepAxis",
+    "TargetSearch",
+    "VsBaseline",
+    "WarmupAdvice",
+]
 
 Value = int | float
 
@@ -59,6 +71,79 @@ class SweepAxis(ServiceResult):
     values: list[Value]
 
 
+class CiPoint(ServiceResult):
+    """The 95% half-width of a KPI's mean after ``n`` replications (``relative``: to |mean|)."""
+
+    n: int
+    mean: float
+    half_width: float
+    relative: float | None
+
+
+class ReplicationAdvice(ServiceResult):
+    """Replications needed for the KPI's 95% half-width to stay within ``target``
+    (``recommended`` None: not reached in ``replications_run``)."""
+
+    kpi: str
+    target: float
+    relative: bool
+    k_limit: int
+    recommended: int | None
+    replications_run: int
+    path: list[CiPoint]
+
+
+class WarmupAdvice(ServiceResult):
+    """Welch's method on a pool's daily occupancy (``truncation_days`` None: not settled)."""
+
+    resource: str
+    window: int
+    tolerance: float
+    replications: int
+    level: float
+    truncation_days: int | None
+    current_warmup_days: float
+    sufficient: bool | None
+    mean_series: list[float]
+    moving_average: list[float]
+
+
+class Advisors(ServiceResult):
+    replications: ReplicationAdvice | None
+    warmup: WarmupAdvice | None
+
+
+class SearchProbe(ServiceResult):
+    value: Value
+    mean: float
+    ci95: float
+    n: int
+    met: bool
+    confident: bool
+
+
+class SearchEvidence(ServiceResult):
+    chosen: SearchProbe | None
+    previous: SearchProbe | None
+
+
+class TargetSearch(ServiceResult):
+    """The smallest value of ``vary`` meeting the goal (``chosen`` None: none in the range)."""
+
+    kpi: str
+    direction: str
+    goal: float
+    vary: str
+    fixed: dict[str, Value]
+    method: str
+    candidates: list[Value]
+    chosen: Value | None
+    met_with_95pct_confidence: bool | None
+    evidence: SearchEvidence
+    probes: list[SearchProbe]
+    notes: list[str]
+
+
 class ExperimentRun(ServiceResult):
     """A recorded experiment. ``variants`` are in run order, the baseline first."""
 
@@ -73,8 +158,8 @@ class ExperimentRun(ServiceResult):
     kpi_names: list[str]
     sweeps: list[SweepAxis]
     variants: dict[str, ExperimentVariant]
-    advisors: dict[str, dict[str, Any] | None]
-    search: list[dict[str, Any]]
+    advisors: Advisors
+    search: list[TargetSearch]
     findings: list[str]
 
     @classmethod
