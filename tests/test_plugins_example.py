@@ -304,3 +304,24 @@ def test_the_plugin_command_group_is_listed_and_runs(
     )
     # without the plugin: an unknown command, as before
     assert cli("example", "about", paths=[], cwd=tmp_path).returncode == 2
+
+
+def test_an_experiment_with_the_plugin_kpi_records_the_plugin(
+    targets: dict[str, Path], model: Path, tmp_path: Path
+) -> None:
+    v1 = [targets["v1"]]
+    ws = str(tmp_path / "ws")
+    assert cli("init", ws, paths=v1, cwd=tmp_path).returncode == 0
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(
+        f"name: peak\nmodel: {model}\nreplications: 2\nscenarios: [ward_plus10]\n",
+        encoding="utf-8",
+    )
+    args = ("experiment", str(spec), "--no-report", "-w", ws, "--format", "json")
+    run = _json(cli(*args, paths=v1, cwd=tmp_path))
+    manifest = json.loads((Path(run["run_dir"]) / "manifest.json").read_text())
+    assert manifest["plugins"] == [
+        {"name": "example", "distribution": "caretwin-example-plugin", "version": "0.1.0"}
+    ]
+    other = cli("reproduce", run["run_id"], "-w", ws, paths=[targets["v2"]], cwd=tmp_path)
+    assert other.returncode == 2 and "0.2.0 here" in other.stderr

@@ -208,6 +208,15 @@ def _fitters() -> dict[str, FitterSpec]:
     return {name: p.spec for name, p in registry.fitters().items()}
 
 
+def fitter_plugin_refs() -> list[dict[str, str]]:
+    """The manifest entries of the third-party fitters: every registered family is a candidate,
+    so each can change which family a calibration chooses."""
+    from caretwin.plugins import registry
+    from caretwin.plugins.manager import third_party_refs
+
+    return third_party_refs([p.plugin for p in registry.fitters().values()])
+
+
 def fit_duration(
     values: np.ndarray,
     families: tuple[str, ...] | None = None,

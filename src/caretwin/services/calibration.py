@@ -15,6 +15,7 @@ from typing import Any
 
 from caretwin.access import Permission
 from caretwin.calibrate import CalibrationResult, ParameterRow, calibrate_lake
+from caretwin.calibrate.fitting import fitter_plugin_refs
 from caretwin.errors import ConfigError, DataError
 from caretwin.lake import Lake
 from caretwin.model import REFERENCE_HOSPITAL, dump_definition, example_path, load_definition
@@ -109,6 +110,7 @@ def calibrate(
             (rec.run_dir / MODEL_FILE).write_text(text, encoding="utf-8")
             _write_atomic(out, text)
             model_hash = result.definition.content_hash()
+            rec.manifest.plugins = fitter_plugin_refs()
             rec.finish({"model_file": str(out), **_outputs(result)})
         op.details.update(
             model_hash=model_hash,

@@ -31,6 +31,7 @@ from caretwin.services.context import ServiceContext
 from caretwin.services.experiment_results import ExperimentRun
 from caretwin.services.models import resolve_model_path
 from caretwin.services.reproduce import register_reproducer
+from caretwin.sim.plugin_kpis import kpi_plugin_refs
 from caretwin.sim.runner import default_workers
 
 __all__ = ["ExperimentRun", "resolve_experiment_model", "run_experiment"]
@@ -99,6 +100,7 @@ def run_experiment(
                         manifest={"run_id": rec.run_id, "seed": result.seed, **_spec_meta(spec)},
                     )
             rec.timings["replications"] = float(result.simulated_replications)
+            rec.manifest.plugins = kpi_plugin_refs(defn)
             rec.finish(outputs, report_path=report_path)
             op.details.update(
                 variants=len(result.variants),

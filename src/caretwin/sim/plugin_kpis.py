@@ -64,3 +64,10 @@ def add_plugin_kpis(
                     f"{rep.replication}: {type(exc).__name__}: {exc}"
                 ) from exc
             rep.kpis[k.name] = value if math.isfinite(value) else math.nan
+
+
+def kpi_plugin_refs(defn: TwinDefinition) -> list[dict[str, str]]:
+    """The manifest entries of the third-party plugins whose KPI kinds ``defn`` uses."""
+    from caretwin.plugins.manager import third_party_refs
+
+    return third_party_refs([k.plugin for k in plugin_kpis(defn)])
