@@ -106,3 +106,10 @@ print(json.dumps(sorted(m for m in ("pluggy", "importlib.metadata") if m in sys.
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_engine_option_completes_registered_engines() -> None:
+    from caretwin.cli.sim_cmds import complete_engine
+
+    assert complete_engine("") == engine_names()
+    assert complete_engine("f") == ["fast"]

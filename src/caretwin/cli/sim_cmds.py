@@ -30,6 +30,13 @@ class ExecutorOption(enum.StrEnum):
     dask = "dask"
 
 
+def complete_engine(incomplete: str) -> list[str]:
+    """Shell completion of --engine: auto and every registered engine (plugins' included)."""
+    from caretwin.plugins import registry
+
+    return [n for n in ["auto", *registry.engines()] if n.startswith(incomplete)]
+
+
 def _fmt(x: float) -> str:
     if math.isnan(x):
         return "n/a"
@@ -65,6 +72,7 @@ def simulate_cmd(
     engine: str = typer.Option(
         "auto",
         "--engine",
+        autocompletion=complete_engine,
         help=(
             "auto (the fast core when it supports the model), fast, reference, or a plugin's "
             "engine (caretwin plugins list); the built-in engines give the same numbers."
