@@ -273,6 +273,10 @@ def test_ingest_reads_the_plugin_format(targets: dict[str, Path], tmp_path: Path
         "id\tname\tunit\nw1\tMedical ward\tMED\nw2\tIntensive care\tICU\nbroken line\n",
         encoding="utf-8",
     )
+    unknown = data.parent / "x.unknown"
+    unknown.write_text("?", encoding="utf-8")
+    refused = cli("ingest", str(unknown), "-w", ws, paths=v1, cwd=tmp_path)
+    assert refused.returncode == 4 and ".hl7, .txt (HL7 v2), .wards.tsv)" in refused.stderr
     report = _json(cli("ingest", str(data), "-w", ws, "--format", "json", paths=v1, cwd=tmp_path))
     assert report["counts"]["Location"]["added"] == 2
     assert report["quarantined"] == 1

@@ -65,6 +65,20 @@ def feeder_for(path: Path) -> FeederSpec | None:
     return None
 
 
+def expected_inputs() -> str:
+    """What ``caretwin ingest`` reads, for error messages: the built-in kinds, then each plugin
+    feeder's suffixes (or its name when it only sniffs)."""
+    from caretwin.ingest.sources import EXPECTED
+    from caretwin.plugins import registry
+
+    extra = [
+        ", ".join(f.spec.suffixes) or f.spec.name
+        for f in registry.feeders()
+        if not f.plugin.builtin
+    ]
+    return ", ".join([EXPECTED, *extra])
+
+
 def feeder_name(path: Path) -> str | None:
     spec = feeder_for(path)
     return spec.name if spec is not None else None

@@ -76,7 +76,9 @@ def discover_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
                     found.setdefault(child.resolve())
         elif path.is_file():
             if not _matches(path):
-                raise DataError(f"{path}: unsupported input (expected {EXPECTED})")
+                from caretwin.ingest.plugin import expected_inputs
+
+                raise DataError(f"{path}: unsupported input (expected {expected_inputs()})")
             found.setdefault(path.resolve())
         else:
             raise DataError(f"{path}: no such file or folder")

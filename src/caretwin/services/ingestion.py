@@ -17,8 +17,8 @@ from caretwin.access import Permission
 from caretwin.errors import DataError
 from caretwin.faults import fault_point
 from caretwin.ingest import IngestReport, ingest_paths
+from caretwin.ingest.plugin import expected_inputs
 from caretwin.ingest.report import QUARANTINE_HINT
-from caretwin.ingest.sources import EXPECTED
 from caretwin.lake import Lake
 from caretwin.services.context import ServiceContext
 from caretwin.services.results import ServiceResult
@@ -60,7 +60,7 @@ def ingest_outcome_error(paths: list[Path], report: IngestReport) -> DataError |
         where = _target(paths)[:300]
         listed = f"; skipped: {', '.join(report.skipped[:10])}" if report.skipped else ""
         return DataError(
-            f"no supported input file in {where} (expected {EXPECTED}){listed}",
+            f"no supported input file in {where} (expected {expected_inputs()}){listed}",
             details={"skipped": report.skipped},
         )
     if report.all_quarantined:
