@@ -255,10 +255,16 @@ def test_a_batch_that_cannot_be_stored_is_stored_message_by_message(
     real = service.ingest_feed
 
     def fails_with_rs2003(lake_dir, feed, files, views_root=None):  # type: ignore[no-untyped-def]
-        def wrapped(run):  # type: ignore[no-untyped-def]
-            feed(run)
-            if any(r["resource_id"].endswith(":RS-2003") for r in run.raw.rows):
-                raise OSError("cannot write")
+        def wrapped(batch):  # type: ignore[no-untyped-def]
+            after = feed(batch)
+
+            def check(staged):  # type: ignore[no-untyped-def]
+                for step in after:
+                    step(staged)
+                if any(r["resource_id"].endswith(":RS-2003") for r in batch.lineage):
+                    raise OSError("cannot write")
+
+            return [check]
 
         return real(lake_dir, wrapped, files, views_root)
 

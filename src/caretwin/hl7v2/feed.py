@@ -1,8 +1,10 @@
-"""Feeding HL7 v2 messages into one ingest run: dedupe, order, apply, stage rows and lineage.
+"""Feeding HL7 v2 messages into one ingest batch: dedupe, order, apply, stage rows and lineage.
 
-The ingest pipeline (:mod:`caretwin.ingest.pipeline`) owns the run: it reads the lake's raw
-keys, collects normalized rows per table and key, quarantine rows and raw resources, and commits
-them as one snapshot. This module adds ADT messages to such a run:
+The ingest pipeline (:mod:`caretwin.ingest.pipeline`) owns the batch and commits it as one
+snapshot; this module writes to it through the batch's API only (:class:`~caretwin.hl7v2.
+staging.Batch`: rows by table and key, lineage rows, quarantine). :func:`feed_messages` does
+steps 1-2 while the batch is fed; :meth:`PendingMessages.apply` steps 3-4 once the ingest's
+stage has run, on top of this ingest's FHIR encounters:
 
 1. each message's header is read and keyed (sender and MSH-10 control id); a message whose key
    is already in the lake or earlier in the batch is a retransmission and changes nothing, or a
@@ -47,10 +49,10 @@ from caretwin.hl7v2.events import (
     read_header,
 )
 from caretwin.hl7v2.framing import RawMessage
-from caretwin.hl7v2.staging import IngestRun
+from caretwin.hl7v2.staging import Batch, StagedRows
 from caretwin.hl7v2.state import EncounterState, StateConflict, apply
 
-__all__ = ["EXCERPT_CHARS", "UNKNOWN", "IngestRun", "Outcome", "feed_messages"]
+__all__ = ["EXCERPT_CHARS", "UNKNOWN", "Batch", "Outcome", "PendingMessages", "feed_messages"]
 
 log = logging.getLogger(__name__)
 APPLIED, DUPLICATE, REFUSED = "applied", "duplicate", "refused"
@@ -114,10 +116,10 @@ def _internal(exc: BaseException) -> Verdict:
 
 
 class _Feed:
-    def __init__(self, run: IngestRun) -> None:
+    def __init__(self, run: Batch) -> None:
         self.run = run
         self.stored: dict[str, set[tuple[str, str]]] = {}
-        for rtype, key, digest in (*run.known, *run.seen):
+        for rtype, key, digest in (*staging.lake_keys(run.lake), *run.lineage_keys()):
             if rtype.startswith(UNKNOWN):
                 self.stored.setdefault(key, set()).add((rtype, digest))
         self.verdicts = dedup.earlier_verdicts(run.lake)
@@ -125,15 +127,12 @@ class _Feed:
     def refuse(self, item: _Item, verdict: Verdict, status: str = REFUSED) -> Outcome:
         header = item.header
         rtype = header.resource_type if header is not None else UNKNOWN
-        self.run.counts[rtype].quarantined += 1
-        self.run.quarantine.append(
-            {
-                "source_file": item.msg.source,
-                "line": item.msg.line,
-                "resource_type": rtype,
-                "reason": verdict.quarantine_reason(item.msg.index),
-                "excerpt": dedup.msh_excerpt(item.msg.text) if header is not None else "",
-            }
+        self.run.quarantine(
+            item.msg.source,
+            item.msg.line,
+            rtype,
+            verdict.quarantine_reason(item.msg.index),
+            dedup.msh_excerpt(item.msg.text) if header is not None else "",
         )
         return self.answer(item, verdict, status)
 
@@ -181,8 +180,38 @@ def _verdict(exc: InvalidMessage | StateConflict, where: str = "PV1^1^19") -> Ve
     return Verdict("AE", exc.code, where, exc.reason)
 
 
-def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcome]:
-    """Add ``messages`` (in arrival order) to ``run``; one :class:`Outcome` per message.
+class PendingMessages:
+    """Messages read, keyed and deduplicated, waiting for the ingest's staged rows."""
+
+    def __init__(
+        self,
+        run: Batch,
+        feed: _Feed,
+        outcomes: list[Outcome | None],
+        fresh: list[_Item],
+        repeats: list[tuple[_Item, _Item]],
+    ) -> None:
+        self._run, self._feed, self._outcomes = run, feed, outcomes
+        self._fresh, self._repeats = fresh, repeats
+
+    def apply(self, staged: StagedRows) -> list[Outcome]:
+        """Apply the new messages on top of ``staged`` (this ingest's FHIR encounters, after
+        the stage ran); one :class:`Outcome` per message, in arrival order."""
+        run, feed, outcomes = self._run, self._feed, self._outcomes
+        staging.seed(run, staged)
+        fresh = sorted(
+            self._fresh, key=lambda it: (*it.event.order, it.pos) if it.event else (it.pos,)
+        )
+        _apply_all(run, feed, fresh, outcomes)
+        for item, first in self._repeats:
+            outcomes[item.pos] = _again(run, feed, item, first, outcomes)
+        return [o if o is not None else Outcome(FAILED, reason="not processed") for o in outcomes]
+
+
+def feed_messages(run: Batch, messages: Sequence[RawMessage]) -> PendingMessages:
+    """Add ``messages`` (in arrival order) to ``run``: read, key and deduplicate them now
+    (refusals are quarantined), apply them with :meth:`PendingMessages.apply` once the ingest's
+    stage ran.
 
     Each message is judged alone: whatever goes wrong with one (a refusal, a state conflict, an
     unexpected error) is that message's outcome, and the others are applied.
@@ -191,7 +220,7 @@ def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcom
     outcomes: list[Outcome | None] = [None] * len(messages)
     items: list[_Item] = []
     for pos, msg in enumerate(messages):
-        run.records += 1
+        run.add_records(1)
         item = _Item(pos, msg)
         try:
             feed.read_header(item)
@@ -204,11 +233,7 @@ def feed_messages(run: IngestRun, messages: Sequence[RawMessage]) -> list[Outcom
             continue
         items.append(item)
     fresh, repeats = _dedupe(run, feed, items, outcomes)
-    fresh.sort(key=lambda it: (*it.event.order, it.pos) if it.event else (it.pos,))
-    _apply_all(run, feed, fresh, outcomes)
-    for item, first in repeats:
-        outcomes[item.pos] = _again(run, feed, item, first, outcomes)
-    return [o if o is not None else Outcome(FAILED, reason="not processed") for o in outcomes]
+    return PendingMessages(run, feed, outcomes, fresh, repeats)
 
 
 _COLLISION = Verdict(
@@ -220,7 +245,7 @@ _COLLISION = Verdict(
 
 
 def _again(
-    run: IngestRun, feed: _Feed, item: _Item, first: _Item, outcomes: list[Outcome | None]
+    run: Batch, feed: _Feed, item: _Item, first: _Item, outcomes: list[Outcome | None]
 ) -> Outcome:
     """A message under the key of an earlier one in the batch, answered as a later batch would:
     a duplicate or a collision of a stored message, the same refusal for the same MSH."""
@@ -229,7 +254,7 @@ def _again(
     if done.status == APPLIED:
         same = item.header.resource_type == first.header.resource_type
         if same and dedup.same_but_msh7(first.msg.text, item.msg.text):
-            run.counts[item.header.resource_type].unchanged += 1
+            run.count(item.header.resource_type, unchanged=1)
             return replace(done, status=DUPLICATE)
         return feed.refuse(item, _COLLISION)
     if done.status == FAILED:  # not judged: this one is not either, and is sent again
@@ -241,7 +266,7 @@ def _again(
 
 
 def _dedupe(
-    run: IngestRun, feed: _Feed, items: list[_Item], outcomes: list[Outcome | None]
+    run: Batch, feed: _Feed, items: list[_Item], outcomes: list[Outcome | None]
 ) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
     """Retransmissions, collisions and earlier verdicts answered.
 
@@ -277,7 +302,7 @@ def _dedupe(
             if not dedup.same_but_msh7(excerpt, dedup.msh_excerpt(item.msg.text)):
                 outcomes[item.pos] = feed.refuse(item, collision)
                 continue
-            run.counts[header.resource_type].unchanged += 1
+            run.count(header.resource_type, unchanged=1)
             earlier = Verdict(verdict.ack, verdict.code, verdict.where, verdict.reason)
             outcomes[item.pos] = feed.answer(item, earlier)
             continue
@@ -289,14 +314,12 @@ def _dedupe(
             if feed.read_body(item, outcomes):
                 fresh.append(item)
             continue
-        run.counts[header.resource_type].unchanged += 1
+        run.count(header.resource_type, unchanged=1)
         outcomes[item.pos] = Outcome(DUPLICATE, header.control_id, header.message_type)
     return fresh, repeats
 
 
-def _apply_all(
-    run: IngestRun, feed: _Feed, items: list[_Item], outcomes: list[Outcome | None]
-) -> None:
+def _apply_all(run: Batch, feed: _Feed, items: list[_Item], outcomes: list[Outcome | None]) -> None:
     events = [it.event for it in items if it.event is not None]
     states: dict[str, EncounterState | None] = dict(
         staging.states(run, {e.encounter_id for e in events})
@@ -333,14 +356,10 @@ def _apply_all(
     staging.stage(run, states, touched, patients, touched_patients, locations)
 
 
-def _store_raw(run: IngestRun, item: _Item) -> None:
+def _store_raw(run: Batch, item: _Item) -> None:
     header = item.header
     assert header is not None
-    key = (header.resource_type, header.key, item.digest)
-    run.seen.add(key)
-    run.added_hashes.append(item.digest)
-    run.counts[header.resource_type].added += 1
-    run.raw.add(
+    run.add_lineage(
         {
             "resource_type": header.resource_type,
             "resource_id": header.key,

@@ -8,6 +8,7 @@ units, and only when the lake does not hold them yet.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -16,34 +17,56 @@ import pyarrow.compute as pc
 from caretwin.hl7v2.events import AdtEvent
 from caretwin.hl7v2.state import EncounterState
 from caretwin.lake import Lake
-from caretwin.lake.counts import TypeCounts
+from caretwin.lake.lake import parquet_select
 
 
-class RawSink(Protocol):
-    def add(self, row: dict[str, Any]) -> None: ...
-
-
-class IngestRun(Protocol):
-    """The parts of the pipeline's ingest run that HL7 feeding uses."""
-
-    records: int
+class Batch(Protocol):
+    """What HL7 feeding uses of an ingest batch (:class:`caretwin.ingest.batch.IngestBatch`):
+    it reads the lake and the rows fed so far, and writes rows, lineage and refusals through
+    these methods only."""
 
     @property
     def lake(self) -> Lake: ...
-    @property
-    def known(self) -> set[tuple[str, str, str]]: ...
-    @property
-    def seen(self) -> set[tuple[str, str, str]]: ...
-    @property
-    def added_hashes(self) -> list[str]: ...
-    @property
-    def counts(self) -> dict[str, TypeCounts]: ...
-    @property
-    def rows(self) -> dict[str, dict[str, list[dict[str, Any]]]]: ...
-    @property
-    def quarantine(self) -> list[dict[str, Any]]: ...
-    @property
-    def raw(self) -> RawSink: ...
+    def add_records(self, n: int) -> None: ...
+    def count(self, rtype: str, *, added: int = 0, unchanged: int = 0) -> None: ...
+    def quarantine(
+        self, source_file: str, line: int, resource_type: str | None, reason: str, excerpt: str
+    ) -> None: ...
+    def rows(self, table: str) -> Mapping[str, list[dict[str, Any]]]: ...
+    def add_rows(self, table: str, key: str, rows: list[dict[str, Any]]) -> None: ...
+    def add_lineage(self, row: dict[str, Any]) -> None: ...
+    def lineage_keys(self) -> set[tuple[str, str, str]]: ...
+
+
+class StagedRows(Protocol):
+    """The rows the ingest's stage produced (this ingest's FHIR encounters and patients)."""
+
+    def rows(self, table: str) -> dict[str, list[dict[str, Any]]]: ...
+
+
+#: The tables ADT events read and write.
+TABLES = ("encounters", "movements", "patients")
+
+
+def lake_keys(lake: Lake) -> set[tuple[str, str, str]]:
+    """Raw keys ``(type, key, content hash)`` of the HL7 v2 messages the lake holds."""
+    files = lake.catalog().entry("resources").files
+    types = sorted({f.split("/", 1)[0][len("type=") :] for f in files if "HL7v2" in f})
+    found = lake.partition_files("resources", "type", types)
+    if not found:
+        return set()
+    keys = lake.query(
+        "SELECT resource_type, resource_id, content_hash FROM "
+        f"({parquet_select('resources', found)})"
+    )
+    return set(zip(*(keys[c].to_pylist() for c in keys.column_names), strict=True))
+
+
+def seed(run: Batch, staged: StagedRows) -> None:
+    """Take this ingest's FHIR rows of the tables events touch: events apply on top of them."""
+    for table in TABLES:
+        for key, rows in staged.rows(table).items():
+            run.add_rows(table, key, rows)
 
 
 def _load(lake: Lake, table: str, key: str, ids: set[str]) -> list[dict[str, Any]]:
@@ -55,10 +78,10 @@ def _load(lake: Lake, table: str, key: str, ids: set[str]) -> list[dict[str, Any
     return rows
 
 
-def states(run: IngestRun, ids: set[str]) -> dict[str, EncounterState]:
+def states(run: Batch, ids: set[str]) -> dict[str, EncounterState]:
     """Current state of encounters: rows staged earlier in this run, else the lake's."""
-    staged_enc = run.rows.get("encounters", {})
-    staged_mov = run.rows.get("movements", {})
+    staged_enc = run.rows("encounters")
+    staged_mov = run.rows("movements")
     from_lake = ids - set(staged_enc)
     encs = {r["encounter_id"]: r for r in _load(run.lake, "encounters", "encounter_id", from_lake)}
     moves: dict[str, list[dict[str, Any]]] = {}
@@ -70,8 +93,8 @@ def states(run: IngestRun, ids: set[str]) -> dict[str, EncounterState]:
     return {eid: EncounterState.from_rows(row, moves.get(eid, [])) for eid, row in encs.items()}
 
 
-def patients(run: IngestRun, ids: set[str]) -> dict[str, dict[str, Any]]:
-    staged = run.rows.get("patients", {})
+def patients(run: Batch, ids: set[str]) -> dict[str, dict[str, Any]]:
+    staged = run.rows("patients")
     rows = _load(run.lake, "patients", "patient_id", ids - set(staged))
     found = {r["patient_id"]: r for r in rows}
     found.update({pid: staged[pid][0] for pid in ids & set(staged)})
@@ -79,7 +102,7 @@ def patients(run: IngestRun, ids: set[str]) -> dict[str, dict[str, Any]]:
 
 
 def stage(
-    run: IngestRun,
+    run: Batch,
     states: dict[str, EncounterState | None],
     touched: set[str],
     patients: dict[str, dict[str, Any]],
@@ -91,15 +114,15 @@ def stage(
     for eid in sorted(touched):
         final = states[eid]
         assert final is not None
-        run.rows.setdefault("encounters", {})[eid] = [final.encounter_row()]
-        run.rows.setdefault("movements", {})[eid] = final.movement_rows()
+        run.add_rows("encounters", eid, [final.encounter_row()])
+        run.add_rows("movements", eid, final.movement_rows())
         used.update(m.location_id for m in final.moves if m.location_id is not None)
     # Locations for the places movements name, with their units (a prior location that no
     # movement uses, e.g. a transfer's PV1-6 for a stay the lake already holds, adds nothing).
     units = {locations[lid]["part_of"] for lid in used if lid in locations}
     locations = {lid: row for lid, row in locations.items() if lid in used or lid in units}
     for pid in sorted(touched_patients):
-        run.rows.setdefault("patients", {})[pid] = [patients[pid]]
+        run.add_rows("patients", pid, [patients[pid]])
     _stage_locations(run, locations)
 
 
@@ -114,11 +137,11 @@ def merge_patient(patients: dict[str, dict[str, Any]], ev: AdtEvent) -> None:
     }
 
 
-def _stage_locations(run: IngestRun, locations: dict[str, dict[str, Any]]) -> None:
+def _stage_locations(run: Batch, locations: dict[str, dict[str, Any]]) -> None:
     if not locations:
         return
-    staged = run.rows.get("locations", {})
+    staged = run.rows("locations")
     existing = set(run.lake.read_table("locations", ["location_id"])["location_id"].to_pylist())
     for lid in sorted(locations):
         if lid not in existing and lid not in staged:
-            run.rows.setdefault("locations", {})[lid] = [locations[lid]]
+            run.add_rows("locations", lid, [locations[lid]])

@@ -107,7 +107,7 @@ def excerpt(raw: bytes) -> str:
     return raw[:EXCERPT_CHARS].decode("utf-8", errors="replace").strip()
 
 
-class _Builder:
+class RecordBuilder:
     """Column lists of accepted records and the chunk's quarantine rows."""
 
     def __init__(
@@ -235,7 +235,7 @@ def _excerpt_of(data: dict[str, Any], raw: bytes | None) -> str:
     return excerpt(raw if raw is not None else orjson.dumps(data))
 
 
-def _document(out: _Builder, data: Any, raw: bytes, line: int, ftype: str | None) -> None:
+def _document(out: RecordBuilder, data: Any, raw: bytes, line: int, ftype: str | None) -> None:
     if not isinstance(data, dict):
         out.refuse(line, None, "not a JSON object", excerpt(raw))
     elif data.get("resourceType") == "Bundle":
@@ -271,7 +271,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def _parse(chunk: Chunk) -> Parsed:
-    out = _Builder(chunk.source, chunk.views if chunk.out is not None else (), chunk.reads)
+    out = RecordBuilder(chunk.source, chunk.views if chunk.out is not None else (), chunk.reads)
     loads = orjson.loads
     if chunk.whole_json:
         out.records += 1
@@ -297,7 +297,7 @@ def _parse(chunk: Chunk) -> Parsed:
     return _result(chunk, out)
 
 
-def _result(chunk: Chunk, out: _Builder) -> Parsed:
+def _result(chunk: Chunk, out: RecordBuilder) -> Parsed:
     table = out.table()
     rows = table.num_rows
     types = dict(Counter(r[0] for r in out.rows))

@@ -120,3 +120,22 @@ def set_hash_of(con: duckdb.DuckDBPyConnection, sql: str) -> str:
         digest.update((("" if first else "\n") + "\n".join(r[0] for r in batch)).encode())
         first = False
     return digest.hexdigest()
+
+
+class Stage:
+    """The DuckDB connection of one ingest: opened once by the pipeline, closed in its finally.
+
+    :func:`caretwin.ingest.staged.stage_batch` classifies a fed batch's candidates on it and runs
+    the views, and returns the :class:`~caretwin.ingest.staged.Staged` state that the
+    after-stage feeders and the commit need (so neither can run before it).
+    """
+
+    def __init__(self, staging: Path, memory: str) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = {sql_str(memory)}")
+        self.con.execute(f"SET temp_directory = {sql_str(str(staging / 'duckdb.tmp'))}")
+        self.con.execute("SET preserve_insertion_order = false")
+
+    def close(self) -> None:
+        self.con.close()

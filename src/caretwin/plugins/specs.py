@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import typer
     from pydantic import BaseModel
 
-    from caretwin.ingest.run import IngestRun
+    from caretwin.ingest.batch import AfterStage, IngestBatch
     from caretwin.model.definition import TwinDefinition
     from caretwin.model.distributions import Distribution
     from caretwin.reports.report import ReportInput
@@ -111,7 +111,10 @@ class FeederSpec:
     * ``read(path)`` (for plugins) yields :class:`ResourceRecord` s: FHIR R4 resources that go
       through the same checks, views and quarantine as NDJSON lines (an ``error`` quarantines
       that line with its reason);
-    * ``feed(run, paths, workers)`` (built-in formats) feeds whole files into the ingest batch.
+    * ``feed(batch, paths)`` (built-in formats) adds the files to the ingest's
+      :class:`~caretwin.ingest.batch.IngestBatch` through its API (rows, lineage, candidate
+      records, quarantine); it may return an after-stage step, called with this ingest's staged
+      rows once every feeder has run (HL7 v2 events apply on top of the FHIR encounters).
 
     ``order`` sorts feeders within one ingest (lower first; HL7 v2 events apply last).
     """
@@ -121,7 +124,7 @@ class FeederSpec:
     suffixes: tuple[str, ...] = ()
     sniff: Callable[[Path], bool] | None = None
     read: Callable[[Path], Iterable[ResourceRecord]] | None = None
-    feed: Callable[[IngestRun, list[Path], int | None], None] | None = None
+    feed: Callable[[IngestBatch, list[Path]], AfterStage | None] | None = None
     order: int = 50
 
     def recognises(self, path: Path) -> bool:

@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -31,6 +30,7 @@ from caretwin.hl7v2.listener import (
     session_details,
 )
 from caretwin.ingest import IngestReport
+from caretwin.ingest.batch import AfterStage, IngestBatch
 from caretwin.ingest.pipeline import ingest_feed
 from caretwin.services.context import ServiceContext
 from caretwin.services.results import ServiceResult
@@ -141,8 +141,9 @@ def _ingest_batch(
     with ctx.operation("data.ingest_hl7", Permission.INGEST, target=source[:500]) as op:
         outcomes: list[Outcome] = []
 
-        def feed(run: Any) -> None:
-            outcomes.extend(feed_messages(run, messages))
+        def feed(batch: IngestBatch) -> list[AfterStage]:
+            pending = feed_messages(batch, messages)
+            return [lambda staged: outcomes.extend(pending.apply(staged))]
 
         report = ingest_feed(ctx.workspace.lake_dir, feed, [source])
         op.details.update(
