@@ -21,6 +21,7 @@ from caretwin.plugins.specs import (
     KpiSpec,
     ReportSection,
     ResourceRecord,
+    SectionHtml,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "KpiSpec",
     "ReportSection",
     "ResourceRecord",
+    "SectionHtml",
     "hookimpl",
     "hookspec",
 ]

@@ -34,6 +34,7 @@ __all__ = [
     "KpiSpec",
     "ReportSection",
     "ResourceRecord",
+    "SectionHtml",
 ]
 
 
@@ -161,15 +162,27 @@ class FitterSpec:
 
 
 @dataclass(frozen=True)
+class SectionHtml:
+    """A rendered report section, when a plain fragment is not enough: ``body`` is the HTML
+    placed after the section's heading (as is: indent it yourself), ``title`` this report's
+    heading (``None``: the spec's title) and ``nav`` the text of its link in the report's
+    contents at the top (``None``: not listed)."""
+
+    body: str
+    title: str | None = None
+    nav: str | None = None
+
+
+@dataclass(frozen=True)
 class ReportSection:
     """A section of the simulation report: ``render(inp)`` returns an HTML fragment (the plugin
-    escapes what it inserts), or ``None`` to leave the section out for that report. Plugins'
-    sections follow the built-in result sections, by ``order``. CareTwin's own sections have
-    ``render=None``: the report template draws them."""
+    escapes what it inserts), a :class:`SectionHtml`, or ``None`` to leave the section out for
+    that report. The report is its sections in ``order`` (then name), CareTwin's own included:
+    they are registered with their renderers through the same hook."""
 
     name: str
     title: str
-    render: Callable[[ReportInput], str | None] | None = None
+    render: Callable[[ReportInput], str | SectionHtml | None]
     order: int = 50
 
 

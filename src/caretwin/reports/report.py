@@ -1,8 +1,10 @@
 """The self-contained HTML report of a simulation run: one file that opens offline.
 
 :func:`write_report` renders a :class:`ReportInput` with the Jinja2 template
-``templates/report.html.j2`` (autoescaped) and embeds plotly.js once, inline, so the file needs
-no network access: no CDN, no web fonts, no external links in ``src`` or ``href``.
+``templates/report.html.j2`` (autoescaped), a shell around the report's sections: every section,
+CareTwin's own too, is registered through the ``register_report_sections`` hook and rendered by
+:mod:`caretwin.reports.sections` in the registry's order. plotly.js is embedded once, inline, so
+the file needs no network access: no CDN, no web fonts, no external links in ``src`` or ``href``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import jinja2
 from markupsafe import Markup
 
 from caretwin.errors import DataError
-from caretwin.plugins.builtin.report_sections import plugin_sections
 from caretwin.reports import figures, provenance, tables
 from caretwin.reports.output import write_document
 from caretwin.reports.plot import NARROW_MAX_WIDTH_PX, Plot
@@ -51,6 +52,12 @@ class ReportInput:
     # KPI name -> limit in hours (e.g. the threshold of a ``pct_over`` KPI), drawn as a marker
     # on the distribution plot when it belongs to the plotted KPI or measures the same interval.
     thresholds: dict[str, float] = field(default_factory=dict)
+
+    @functools.cached_property
+    def plots(self) -> list[Plot]:
+        """The report's figures, built once: the plots section draws them, the page's
+        stylesheet sizes their boxes."""
+        return _plots(ordered_results(self), self.thresholds)
 
 
 @functools.lru_cache(maxsize=1)
@@ -154,19 +161,30 @@ def _plots(results: list[SimulationResult], thresholds: dict[str, float]) -> lis
     return plots
 
 
-def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the template shows, as display-ready values."""
-    results = ordered_results(inp)
-    if not results:
-        raise DataError("a report needs at least one simulation result")
-    reference = results[0]
+def report_plots(inp: ReportInput) -> list[Plot]:
+    return inp.plots
+
+
+def report_notes(inp: ReportInput) -> list[str]:
+    """The report's notes, with one first when the baseline named is not among the results."""
     notes = list(inp.notes)
-    if inp.baseline not in inp.results:
+    if inp.baseline not in inp.results and inp.results:
         notes.insert(
             0,
             f"No scenario named {inp.baseline!r} among the results; "
-            f"{reference.scenario!r} is used as the reference.",
+            f"{ordered_results(inp)[0].scenario!r} is used as the reference.",
         )
+    return notes
+
+
+def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, Any]:
+    """What the report shell shows around its sections, as display-ready values, and the
+    sections themselves (:func:`caretwin.reports.sections.rendered_sections`)."""
+    from caretwin.reports.sections import rendered_sections
+
+    results = ordered_results(inp)
+    if not results:
+        raise DataError("a report needs at least one simulation result")
     manifest = inp.manifest or {}
     return {
         "title": inp.title,
@@ -178,24 +196,9 @@ def build_context(inp: ReportInput, now: datetime | None = None) -> dict[str, An
         "version": __version__,
         "disclaimer": DISCLAIMER,
         "disclaimer_body": DISCLAIMER_BODY,
-        "reference": reference.scenario,
-        "scenarios": tables.scenario_rows(results),
-        "kpi_rows": tables.kpi_rows(results),
-        "comparisons": [(r.scenario, tables.comparison_rows(reference, r)) for r in results[1:]],
-        "observed": (
-            tables.observed_rows(inp.observed_result or reference, inp.observed)
-            if inp.observed
-            else None
-        ),
-        "observed_label": inp.observed_label or "observed period",
-        "calibration": provenance.calibration_view(inp.calibration) if inp.calibration else None,
-        "manifest": provenance.manifest_rows(manifest) if inp.manifest else None,
-        "notes": notes,
-        "plots": _plots(results, inp.thresholds),
-        # plugins' sections (register_report_sections): HTML their plugin escaped
-        "plugin_sections": [
-            (f"plugin-{sec.name}", sec.title, Markup(sec.html)) for sec in plugin_sections(inp)
-        ],
+        "reference": results[0].scenario,
+        "sections": rendered_sections(inp),
+        "plots": report_plots(inp),
         "plotly_js": Markup(plotly_js()),
     }
 
