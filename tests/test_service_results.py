@@ -62,12 +62,18 @@ HELPERS = {
     "caretwin.services.context.take_cli_workspace",  # the CLI's "workspace: PATH" line
     "caretwin.services.demo.add_months",  # date arithmetic
     "caretwin.services.experiment.resolve_experiment_model",  # argument resolution
+    "caretwin.services.identity.hash_password",  # a hash
+    "caretwin.services.identity.hash_token",  # a hash
+    "caretwin.services.identity.new_token",  # a random token
+    "caretwin.services.identity.read_password_file",  # argument resolution
+    "caretwin.services.identity.session_expired",  # the server's idle-logoff decision
     "caretwin.services.ingestion.ingest_outcome_error",  # a command's exit decision
     "caretwin.services.ingestion.quarantine_id",  # an id
     "caretwin.services.models.resolve_model_path",  # argument resolution
     "caretwin.services.reproduce.compare_outputs",  # reproduction's comparison
     "caretwin.services.reproduce.registered_kinds",  # the reproducer registry
     "caretwin.services.sources.source_warnings",  # part of SourceSettings
+    "caretwin.services.tokens.parse_expiry",  # argument resolution
 }
 
 

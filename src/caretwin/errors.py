@@ -118,3 +118,9 @@ class DiskFull(StoreError):
 class AccessDenied(CareTwinError):
     exit_code = 8
     code = "access_denied"
+
+
+class NotAuthenticated(AccessDenied):
+    """Credentials missing, wrong, expired, revoked or locked out (the API's 401)."""
+
+    code = "not_authenticated"

@@ -86,6 +86,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hl7": ("hl7_cmds", "HL7 v2 messages."),
     "views": ("views_cmds", "SQL on FHIR v2 views: list, show, run, test."),
     "snapshots": ("snapshots_cmds", "Lake snapshots: what each ingest added, diffs, data quality."),
+    "users": ("users_cmds", "Users of the workspace: full names, roles, passwords, break-glass."),
+    "tokens": ("users_cmds", "API tokens: create (shown once), list, revoke."),
     "plugins": (
         "plugins_cmds",
         "Plugins: engines, KPIs, feeders, fitters, report sections, commands.",

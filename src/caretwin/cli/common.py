@@ -34,6 +34,17 @@ WORKSPACE_OPTION: Any = typer.Option(
 
 FORMAT_OPTION: Any = typer.Option(OutputFormat.table, "--format", help="Output format.")
 
+# A command that needs a named person (signing, user administration on a shared workspace)
+# takes both; pass them to ServiceContext.for_cli(workspace, as_user, password_file).
+AS_USER_OPTION: Any = typer.Option(
+    None, "--as", help="Act as this user of the workspace (needs --password-file)."
+)
+PASSWORD_FILE_OPTION: Any = typer.Option(
+    None,
+    "--password-file",
+    help="File whose first line is the password (never pass a password on the command line).",
+)
+
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(

@@ -33,15 +33,31 @@ audit_app = typer.Typer(help="The workspace's append-only audit log.", no_args_i
 def init(
     directory: Path = DIRECTORY_ARGUMENT,
     database_url: str | None = DATABASE_URL_OPTION,
+    shared: bool = typer.Option(
+        False,
+        "--shared",
+        help="Shared workspace: OS users are mapped through the user table (you become its "
+        "first admin) and files are readable by --group rather than owner-only.",
+    ),
+    group: str | None = typer.Option(
+        None, "--group", help="The service group of a --shared workspace (default: caretwin)."
+    ),
 ) -> None:
     """Create a workspace: caretwin.yaml, metadata database, lake/ and runs/."""
     from caretwin.access import Actor
+    from caretwin.errors import ConfigError
     from caretwin.services.workspace import init_workspace
 
     with cli_errors():
-        ctx = init_workspace(directory, Actor.os_user(), database_url=database_url)
+        if group is not None and not shared:
+            raise ConfigError("--group goes with --shared")
+        shared_group = (group or "caretwin") if shared else None
+        ctx = init_workspace(
+            directory, Actor.os_user(), database_url=database_url, shared_group=shared_group
+        )
         ws = ctx.workspace
-        typer.echo(f"created workspace {ws.config.name!r} at {ws.root} ({ws.backend})")
+        kind = f", shared with group {shared_group}" if shared_group else ""
+        typer.echo(f"created workspace {ws.config.name!r} at {ws.root} ({ws.backend}{kind})")
 
 
 @audit_app.command("list")

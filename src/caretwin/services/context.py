@@ -9,6 +9,7 @@ event happen in the service, not in whichever front end called it.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,7 +20,7 @@ from typing import Any
 from caretwin.access import Actor, Permission, require
 from caretwin.audit import AuditLog
 from caretwin.diskfull import disk_full_error, is_disk_full
-from caretwin.errors import AccessDenied, DiskFull
+from caretwin.errors import AccessDenied, ConfigError, DiskFull
 from caretwin.workspace import Workspace
 from caretwin.workspace.locks import operation_lock
 from caretwin.workspace.private import private_files
@@ -64,11 +65,36 @@ class ServiceContext:
     actor: Actor
 
     @classmethod
-    def for_cli(cls, workspace_path: Path | None) -> ServiceContext:
-        """The CLI's context: the resolved workspace, acting as the OS user with role admin."""
-        ctx = cls(workspace=Workspace.resolve(workspace_path), actor=Actor.os_user())
-        _cli_workspace.set(ctx.workspace.root)
-        return ctx
+    def for_cli(
+        cls,
+        workspace_path: Path | None,
+        as_user: str | None = None,
+        password_file: Path | None = None,
+    ) -> ServiceContext:
+        """The CLI's context on the resolved workspace.
+
+        The actor: the OS user (from the process's uid) as admin on a workspace that OS user
+        made; on a shared workspace, the OS user's entry in the user table
+        (:func:`caretwin.services.identity.cli_actor`). ``as_user`` with ``password_file``: that
+        named user instead, after checking the password (commands that need a named person).
+        """
+        from caretwin.services import identity
+
+        ws = Workspace.resolve(workspace_path)
+        _cli_workspace.set(ws.root)
+        if as_user is not None:
+            if password_file is None:
+                raise ConfigError(f"acting as {as_user!r} needs a password file")
+            password = identity.read_password_file(password_file)
+            actor = identity.authenticate_password(ws, as_user, password)
+        else:
+            actor = identity.cli_actor(ws)
+        if actor.kind == identity.BREAK_GLASS:
+            sys.stderr.write(
+                f"*** BREAK-GLASS: {actor.name} is acting as admin on {ws.root}; "
+                "every action is audited ***\n"
+            )
+        return cls(workspace=ws, actor=actor)
 
     @property
     def audit(self) -> AuditLog:
@@ -94,7 +120,7 @@ class ServiceContext:
         # The lock is held shared while the operation runs, so recovery on opening the workspace
         # never takes this operation's committed-but-unrecorded snapshot for a crash's leftover;
         # what the operation writes (lake, runs, reports) is created owner-only.
-        with operation_lock(self.workspace.root), private_files():
+        with operation_lock(self.workspace.root), private_files(self.workspace.shared):
             if action in LONG_ACTIONS:
                 self._record(action, target, "started", {})
             try:

@@ -117,7 +117,7 @@ class SourceRemoved(ServiceResult):
 
 def add_source(ctx: ServiceContext, config: SourceConfig) -> SourceSettings:
     """Add a source; the result's ``warnings`` say what is risky about it (not refused)."""
-    with ctx.operation("sources.add", Permission.WORKSPACE_ADMIN, target=config.name) as op:
+    with ctx.operation("sources.add", Permission.SOURCES_MANAGE, target=config.name) as op:
         records.insert_source(ctx.workspace, config, ctx.actor.name)
         warnings = source_warnings(config)
         op.details.update(
@@ -191,14 +191,14 @@ def show_source(ctx: ServiceContext, name: str) -> SourceDetail:
 
 def remove_source(ctx: ServiceContext, name: str) -> SourceRemoved:
     """Forget a source and its watermarks; pulls stay on record (the audit needs them)."""
-    with ctx.operation("sources.remove", Permission.WORKSPACE_ADMIN, target=name):
+    with ctx.operation("sources.remove", Permission.SOURCES_MANAGE, target=name):
         records.delete_source(ctx.workspace, name)
     return SourceRemoved(removed=name)
 
 
 def set_base_url(ctx: ServiceContext, name: str, base_url: str) -> SourceSettings:
     """Point a source at another base URL (its server's own origin), keeping its watermarks."""
-    with ctx.operation("sources.update", Permission.WORKSPACE_ADMIN, target=name) as op:
+    with ctx.operation("sources.update", Permission.SOURCES_MANAGE, target=name) as op:
         config = records.get_source(ctx.workspace, name)
         updated = SourceConfig.model_validate({**config.model_dump(), "base_url": base_url})
         records.set_base_url(ctx.workspace, name, updated.base_url)

@@ -120,4 +120,5 @@ class Snapshot(Base):
 
 # The connectors' tables live in their own module but on this Base; importing it here puts them
 # in ``Base.metadata`` wherever the models are loaded (Alembic's env, the schema test).
+from caretwin.store import identity as _identity  # noqa: E402, F401 - users, tokens, break-glass
 from caretwin.store import sources as _sources  # noqa: E402, F401 - registers its tables on Base

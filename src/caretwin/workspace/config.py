@@ -17,9 +17,31 @@ import yaml
 from caretwin.errors import ConfigError
 from caretwin.workspace.private import PRIVATE_FILE, holds_password
 
-__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_config", "normalize_database_url", "save_config"]
+__all__ = [
+    "CONFIG_FILE",
+    "SecurityPolicy",
+    "WorkspaceConfig",
+    "load_config",
+    "normalize_database_url",
+    "save_config",
+]
 
 CONFIG_FILE = "caretwin.yaml"
+
+
+class SecurityPolicy(pydantic.BaseModel):
+    """Sign-in policy of a workspace (``security:`` in ``caretwin.yaml``; docs/security.md)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    #: Failed password attempts in a row that lock an account ...
+    lockout_after: int = pydantic.Field(default=5, ge=1)
+    #: ... for this long (a success before then resets the count).
+    lockout_minutes: int = pydantic.Field(default=15, ge=1)
+    #: A web or API session idle this long is logged off (the server asks ``session_expired``).
+    session_idle_minutes: int = pydantic.Field(default=15, ge=1)
+    #: The longest a break-glass grant may last.
+    break_glass_max_minutes: int = pydantic.Field(default=240, ge=1)
 
 
 class WorkspaceConfig(pydantic.BaseModel):
@@ -34,6 +56,11 @@ class WorkspaceConfig(pydantic.BaseModel):
     name: str
     database_url: str | None = None
     timezone: str = "UTC"
+    #: A shared workspace maps OS users through its user table and is group-readable by
+    #: ``group`` (``caretwin init --shared``); otherwise the OS user who made it is its admin.
+    shared: bool = False
+    group: str | None = None
+    security: SecurityPolicy = SecurityPolicy()
 
     @pydantic.field_validator("timezone")
     @classmethod
@@ -91,7 +118,12 @@ def save_config(root: Path, config: WorkspaceConfig) -> Path:
     header = (
         "# CareTwin workspace configuration. database_url: null means ./caretwin.db (SQLite).\n"
     )
-    body = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    data = config.model_dump(mode="json")
+    defaults = WorkspaceConfig(name=config.name).model_dump(mode="json")
+    for key in ("shared", "group", "security"):  # a single-user workspace's file stays short
+        if data[key] == defaults[key]:
+            data.pop(key)
+    body = yaml.safe_dump(data, sort_keys=False)
     if holds_password(config.database_url):
         # created 0600 (never briefly readable), and tightened if it existed
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)

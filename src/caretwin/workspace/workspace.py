@@ -28,7 +28,7 @@ from caretwin.workspace.config import (
     normalize_database_url,
     save_config,
 )
-from caretwin.workspace.private import make_private, private_files
+from caretwin.workspace.private import group_id, make_private, make_shared, private_files
 
 __all__ = ["DB_FILE", "Workspace", "default_workspace_path"]
 
@@ -83,9 +83,20 @@ class Workspace:
 
     # -- construction -------------------------------------------------------------------------
 
+    @property
+    def shared(self) -> bool:
+        """Whether OS users are mapped through the user table (``caretwin init --shared``)."""
+        return self.config.shared
+
     @classmethod
-    def init(cls, path: Path, database_url: str | None = None) -> Workspace:
-        """Create a workspace at ``path`` (the folder may exist; a workspace there may not)."""
+    def init(
+        cls, path: Path, database_url: str | None = None, shared_group: str | None = None
+    ) -> Workspace:
+        """Create a workspace at ``path`` (the folder may exist; a workspace there may not).
+
+        ``shared_group``: a shared workspace, its files readable by that (service) group
+        rather than owner-only; its users come from the user table.
+        """
         root = Path(path).expanduser()
         if (root / CONFIG_FILE).exists():
             raise ConfigError(f"a workspace already exists at {root}")
@@ -93,24 +104,47 @@ class Workspace:
             raise ConfigError(f"{root} exists and is not a folder")
         try:
             config = WorkspaceConfig(
-                name=root.resolve().name or "caretwin", database_url=database_url
+                name=root.resolve().name or "caretwin",
+                database_url=database_url,
+                shared=shared_group is not None,
+                group=shared_group,
             )
         except ValueError as exc:
             raise ConfigError(f"invalid workspace settings: {exc}") from exc
+        gid = None
+        if shared_group is not None:
+            try:
+                gid = group_id(shared_group)
+            except KeyError:
+                raise ConfigError(
+                    f"no group {shared_group!r} on this system (create it with groupadd)",
+                    details={"group": shared_group},
+                ) from None
+
+        def protect(target: Path) -> None:
+            if gid is None:
+                make_private(target)
+            else:
+                make_shared(target, gid)
+
         try:
             root.mkdir(parents=True, exist_ok=True)
+            if gid is not None:
+                protect(root)
             for folder in (root / "lake", root / "runs"):  # patient data and run artefacts
                 folder.mkdir(exist_ok=True)
-                make_private(folder)
+                protect(folder)
             config_path = save_config(root, config)
+            if gid is not None:
+                protect(config_path)
         except OSError as exc:
             raise ConfigError(f"cannot create a workspace at {root}: {exc}") from exc
         ws = cls(root, config)
         try:
-            with private_files():
-                ws.upgrade()  # creates the SQLite file owner-only
+            with private_files(shared=config.shared):
+                ws.upgrade()  # creates the SQLite file owner-only (group-readable if shared)
             if ws.backend == "sqlite":
-                make_private(root / DB_FILE)
+                protect(root / DB_FILE)
         except BaseException:
             # Leave no half-made workspace behind: the user fixes the URL and runs init again.
             ws.close()
@@ -131,7 +165,7 @@ class Workspace:
                 details={"path": str(root)},
             ) from None
         ws = cls(root, config)
-        with private_files():  # whatever is missing is made owner-only
+        with private_files(shared=config.shared):  # whatever is missing is made private
             ws.lake_dir.mkdir(exist_ok=True)
             ws.runs_dir.mkdir(exist_ok=True)
             ws.upgrade()

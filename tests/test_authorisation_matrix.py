@@ -1,0 +1,200 @@
+"""One authorisation policy: every service operation declares a permission, every role's answer
+matches the matrix, and the matrix in docs/security.md is the table the code enforces.
+
+The operations are found in the source (an AST walk of ``caretwin.services`` for
+``.operation(action, Permission.X, ...)``), so a new operation is covered without editing this
+test, and a public service function that takes a ``ServiceContext`` but reaches no permission
+check fails it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import caretwin.services
+from caretwin.access import PERMISSION_MEANING, ROLE_PERMISSIONS, ROLES, Actor, Permission
+from caretwin.access.matrix import MATRIX_BEGIN, MATRIX_END, matrix_markdown
+from caretwin.errors import AccessDenied
+from caretwin.services import audit, ingestion, runs, snapshots, sources, tokens, users, views
+from caretwin.services.context import ServiceContext
+from caretwin.workspace import Workspace
+
+SERVICES = Path(caretwin.services.__file__).parent
+DOC = Path(__file__).resolve().parents[1] / "docs" / "security.md"
+
+# Public functions taking a ServiceContext that are not operations themselves.
+NOT_OPERATIONS: set[str] = set()
+
+
+def _operations() -> dict[str, tuple[str, str]]:
+    """action -> (module:function, permission name) of every ``.operation(...)`` call."""
+    found: dict[str, tuple[str, str]] = {}
+    for path in sorted(SERVICES.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for call in ast.walk(fn):
+                if not (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "operation"
+                ):
+                    continue
+                where = f"{path.stem}:{fn.name}"
+                if fn.name == "operation":  # the definition's own docstring examples
+                    continue
+                args = list(call.args) + [k.value for k in call.keywords]
+                assert len(args) >= 2, f"{where}: operation() without a permission"
+                action, perm = args[0], args[1]
+                assert isinstance(perm, ast.Attribute) and isinstance(perm.value, ast.Name), (
+                    f"{where}: the permission is not a literal Permission.X"
+                )
+                assert perm.value.id == "Permission", where
+                name = ast.unparse(action) if not isinstance(action, ast.Constant) else action.value
+                found[str(name)] = (where, perm.attr)
+    return found
+
+
+def _ctx_functions_reaching_no_operation() -> list[str]:
+    """Public functions (``__all__``) whose first parameter is a ServiceContext and that reach
+    no ``.operation(`` call through the functions of their own module."""
+    missing = []
+    for path in sorted(SERVICES.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        public: list[str] = []
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+            ):
+                public = [e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant)]
+
+        def reaches(name: str, seen: set[str], defs: dict[str, ast.FunctionDef] = defs) -> bool:
+            if name in seen or name not in defs:
+                return False
+            seen.add(name)
+            for call in ast.walk(defs[name]):
+                if isinstance(call, ast.Call):
+                    f = call.func
+                    if isinstance(f, ast.Attribute) and f.attr == "operation":
+                        return True
+                    callee = f.id if isinstance(f, ast.Name) else None
+                    if callee and reaches(callee, seen):
+                        return True
+            return False
+
+        for name in public:
+            fn = defs.get(name)
+            if fn is None or not fn.args.args:
+                continue
+            first = fn.args.args[0].annotation
+            if not (isinstance(first, ast.Name) and first.id == "ServiceContext"):
+                continue
+            qual = f"{path.stem}.{name}"
+            if qual not in NOT_OPERATIONS and not reaches(name, set()):
+                missing.append(qual)
+    return missing
+
+
+def test_every_service_operation_declares_a_permission() -> None:
+    ops = _operations()
+    assert len(ops) >= 40, sorted(ops)  # the walk found the operations
+    assert {p for _, p in ops.values()} <= {p.name for p in Permission}
+    assert _ctx_functions_reaching_no_operation() == []
+
+
+def test_every_role_answers_every_operation_as_the_matrix_says(tmp_path: Path) -> None:
+    """Each operation's permission is checked through ``ctx.operation`` itself (real audit
+    events in a real workspace) for every role; the expected answer is read from the
+    documented matrix, not from the table under test."""
+    documented = _documented_matrix()
+    ops = _operations()
+    with Workspace.init(tmp_path / "ws") as ws:
+        checked = 0
+        for role in ROLES:
+            ctx = ServiceContext(ws, Actor(f"user-{role}", frozenset({role})))
+            for action, (_, perm_name) in ops.items():
+                perm = Permission[perm_name]
+                allowed = perm.value in documented[role]
+                assert ctx.actor.can(perm) is allowed, (role, action, perm.value)
+                checked += 1
+            # The gate itself, once per role and permission (entering it writes audit events).
+            for perm in Permission:
+                try:
+                    with ctx.operation(f"matrix.{perm.value}", perm, "matrix"):
+                        pass
+                    answer = True
+                except AccessDenied:
+                    answer = False
+                assert answer is (perm.value in documented[role]), (role, perm.value)
+    assert checked == len(ROLES) * len(ops)
+
+
+def test_unknown_roles_and_no_roles_grant_nothing() -> None:
+    for roles in (frozenset(), frozenset({"superuser"}), frozenset({"Admin"})):
+        assert Actor("x", roles).permissions == frozenset()
+
+
+def test_the_documented_matrix_is_generated_from_the_table() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    between = text.split(MATRIX_BEGIN, 1)[1].split(MATRIX_END, 1)[0]
+    assert between.strip() == matrix_markdown().strip(), (
+        "docs/security.md is out of date: paste caretwin.access.matrix.matrix_markdown()"
+    )
+    assert set(PERMISSION_MEANING) == set(Permission)
+
+
+def _documented_matrix() -> dict[str, set[str]]:
+    text = DOC.read_text(encoding="utf-8")
+    table = text.split(MATRIX_BEGIN, 1)[1].split(MATRIX_END, 1)[0].strip().splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    roles = header[2:]
+    granted: dict[str, set[str]] = {r: set() for r in roles}
+    for line in table[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        perm = re.sub(r"`", "", cells[0])
+        for role, mark in zip(roles, cells[2:], strict=True):
+            if mark == "x":
+                granted[role].add(perm)
+    assert set(roles) == set(ROLE_PERMISSIONS)
+    return granted
+
+
+# One real, cheap service call per permission family: every role gets the answer the matrix
+# gives, through the service functions the CLI and the API call.
+CALLS: dict[str, tuple[Permission, Callable[[ServiceContext], object]]] = {
+    "runs.list": (Permission.RUNS_READ, lambda c: runs.list_runs(c)),
+    "audit.list": (Permission.AUDIT_READ, lambda c: audit.list_audit_events(c)),
+    "users.list": (Permission.USERS_ADMIN, lambda c: users.list_users(c)),
+    "tokens.list": (Permission.TOKENS_MANAGE, lambda c: tokens.list_tokens(c)),
+    "sources.list": (Permission.DATA_READ, lambda c: sources.list_sources(c)),
+    "snapshots.list": (Permission.DATA_READ, lambda c: snapshots.snapshot_list(c)),
+    "data.quarantine": (Permission.DATA_READ, lambda c: ingestion.quarantine_rows(c)),
+    "views.list": (Permission.MODEL_READ, lambda c: views.list_views(c)),
+    "sources.remove": (Permission.SOURCES_MANAGE, lambda c: sources.remove_source(c, "none")),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_real_service_calls_answer_each_role_as_the_matrix_says(
+    role: str, workspace: Workspace
+) -> None:
+    ops = _operations()
+    ctx = ServiceContext(workspace, Actor(f"user-{role}", frozenset({role})))
+    for action, (perm, call) in CALLS.items():
+        assert ops[action][1] == perm.name, action  # the call is the operation it claims
+        allowed = perm in ROLE_PERMISSIONS[role]
+        try:
+            call(ctx)
+            answer = True
+        except AccessDenied:
+            answer = False
+        except Exception:  # allowed in, failed on purpose (e.g. no such source)
+            answer = True
+        assert answer is allowed, (role, action)
