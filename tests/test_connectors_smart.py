@@ -95,7 +95,7 @@ def test_wrong_key_is_refused(workspace: Workspace, server: FhirTestServer, tmp_
 
 
 def test_smart_needs_client_id_and_key(workspace: Workspace) -> None:
-    with pytest.raises(ValueError, match="client-id"):
+    with pytest.raises(ValueError, match="client id"):
         SourceConfig.model_validate(
             {"name": "s", "base_url": "http://127.0.0.1:9", "auth": {"mode": "smart"}}
         )

@@ -20,7 +20,7 @@ def test_killing_a_simulation_kills_its_replication_workers() -> None:
         "from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition; "
         "from caretwin.sim.runner import simulate; "
         "simulate(load_definition(example_path(REFERENCE_HOSPITAL)), replications=200, "
-        "workers=2, engine='python')"
+        "workers=2, engine='reference')"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
