@@ -183,10 +183,10 @@ CALLS: dict[str, tuple[Permission, Callable[[ServiceContext], object]]] = {
 
 @pytest.mark.parametrize("role", ROLES)
 def test_real_service_calls_answer_each_role_as_the_matrix_says(
-    role: str, workspace: Workspace
+    role: str, any_workspace: Workspace
 ) -> None:
     ops = _operations()
-    ctx = ServiceContext(workspace, Actor(f"user-{role}", frozenset({role})))
+    ctx = ServiceContext(any_workspace, Actor(f"user-{role}", frozenset({role})))
     for action, (perm, call) in CALLS.items():
         assert ops[action][1] == perm.name, action  # the call is the operation it claims
         allowed = perm in ROLE_PERMISSIONS[role]

@@ -3,10 +3,14 @@ workspaces, break-glass. Real SQLite workspaces and real subprocesses; no mocks.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
+import shutil
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,7 +98,8 @@ def test_unknown_user_and_disabled_user_are_refused(workspace: Workspace) -> Non
         identity.authenticate_password(workspace, "carol", PASSWORD)
 
 
-def test_role_change_is_audited_with_before_and_after(workspace: Workspace) -> None:
+def test_role_change_is_audited_with_before_and_after(any_workspace: Workspace) -> None:
+    workspace = any_workspace
     users.add_user(_ctx(workspace), "dave", "Dave Brown", ["clinician"])
     users.set_roles(_ctx(workspace), "dave", ["auditor", "quality"])
     (event,) = _ctx(workspace).audit.list(action="users.set_roles")
@@ -132,7 +137,8 @@ def test_token_create_prints_only_the_token_and_stores_its_hash(workspace: Works
     assert token not in trail and made["token"] not in trail and made["id"] in trail
 
 
-def test_revoked_expired_and_unknown_tokens_are_refused(workspace: Workspace) -> None:
+def test_revoked_expired_and_unknown_tokens_are_refused(any_workspace: Workspace) -> None:
+    workspace = any_workspace
     users.add_user(_ctx(workspace), "alice", "Alice A. Smith", ["clinician"])
     live = tokens.create_token(_ctx(workspace), "alice")
     revoked = tokens.create_token(_ctx(workspace), "alice")
@@ -203,8 +209,6 @@ def _shared(tmp_path: Path) -> Workspace:
     from caretwin.services.workspace import init_workspace
 
     group = pwd.getpwuid(os.getuid()).pw_gid
-    import grp
-
     return init_workspace(tmp_path / "shared", Actor.os_user(),
                           shared_group=grp.getgrgid(group).gr_name).workspace  # fmt: skip
 
@@ -270,3 +274,58 @@ def test_as_user_with_a_password_file_acts_as_that_user(workspace: Workspace) ->
     assert out.exit_code == 8 and "invalid user name or password" in out.output
     with pytest.raises(ConfigError, match="password file"):
         ServiceContext.for_cli(workspace.root, as_user="gov")
+
+
+@pytest.fixture
+def service_group() -> Iterator[str]:
+    """A real group made for the test with groupadd (root only), removed afterwards."""
+    if os.getuid() != 0 or shutil.which("groupadd") is None:
+        pytest.skip("creating a service group needs root and groupadd")
+    name = f"ctt{os.getpid()}"
+    subprocess.run(["groupadd", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["groupdel", name], check=False)
+
+
+def test_shared_init_makes_files_group_readable_by_the_service_group(
+    tmp_path: Path, service_group: str
+) -> None:
+    out = CliRunner().invoke(
+        app, ["init", str(tmp_path / "ws"), "--shared", "--group", service_group]
+    )
+    assert out.exit_code == 0, out.output
+    root = tmp_path / "ws"
+    gid = grp.getgrnam(service_group).gr_gid
+    for path, mode in (
+        (root, 0o2750),
+        (root / "lake", 0o2750),
+        (root / "runs", 0o2750),
+        (root / "caretwin.db", 0o640),
+        (root / "caretwin.yaml", 0o640),
+    ):
+        st = path.stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_gid) == (mode, gid), path
+    with Workspace.open(root) as ws:
+        assert ws.shared and ws.config.group == service_group
+        ctx = ServiceContext.for_cli(root)
+        with ctx.operation("test.write", Permission.RUNS_READ, "runs"):
+            made = ws.runs_dir / "r1" / "manifest.json"
+            made.parent.mkdir()
+            made.write_text("{}")
+        # made inside the operation: the group inherited (setgid), group-readable, not other
+        assert made.stat().st_gid == gid and stat.S_IMODE(made.stat().st_mode) == 0o640
+        assert stat.S_IMODE(made.parent.stat().st_mode) == 0o2750
+        assert [u.name for u in users.list_users(ctx)] == [os_login()]  # its first admin
+    plain = CliRunner().invoke(app, ["init", str(tmp_path / "plain")])
+    assert plain.exit_code == 0
+    assert stat.S_IMODE((tmp_path / "plain" / "lake").stat().st_mode) == 0o700
+
+
+def test_shared_init_refuses_an_unknown_group(tmp_path: Path) -> None:
+    out = CliRunner().invoke(
+        app, ["init", str(tmp_path / "ws"), "--shared", "--group", "no-such-group-x"]
+    )
+    assert out.exit_code == 2 and "no group 'no-such-group-x'" in out.output
+    assert not (tmp_path / "ws" / "caretwin.yaml").exists()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,10 +47,16 @@ __all__ = [
 ]
 
 TOKEN_PREFIX = "ct_"
-#: The actor kind of an OS user acting under a break-glass grant (every audit event shows it).
+#: The actor kind of an OS user acting under a break-glass grant, and a marker among its roles
+#: (a name no user can be given, granting nothing itself) so every audit event shows it.
 BREAK_GLASS = "break-glass"
 
-_hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
+log = logging.getLogger(__name__)
+
+# argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): the library's default
+# (64 MiB, 4 lanes) takes half a second a sign-in on a small shared server. A hash made with
+# other parameters is re-made at the next successful sign-in (``check_needs_rehash``).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _BAD_LOGIN = "invalid user name or password"
 
 
@@ -90,13 +97,17 @@ def read_password_file(path: Path) -> str:
 
 
 def _audit_failure(ws: Workspace, name: str, action: str, target: str, reason: str) -> None:
-    AuditLog(ws).record(
-        Actor(name=name, roles=frozenset(), kind="anonymous"),
-        action,
-        target,
-        "denied",
-        {"reason": reason},
-    )
+    """Audit a refusal; an audit failure (say, a read-only database) never hides the refusal."""
+    try:
+        AuditLog(ws).record(
+            Actor(name=name, roles=frozenset(), kind="anonymous"),
+            action,
+            target,
+            "denied",
+            {"reason": reason},
+        )
+    except Exception:
+        log.exception("could not audit the refused %s of %s", action, name)
 
 
 def authenticate_password(ws: Workspace, name: str, password: str) -> Actor:
@@ -202,7 +213,8 @@ def cli_actor(ws: Workspace) -> Actor:
         user = session.get(User, name)
         roles = None if user is None or user.disabled else frozenset(user.roles)
     if grant is not None:
-        return Actor(name=name, roles=(roles or frozenset()) | {"admin"}, kind=BREAK_GLASS)
+        marked = (roles or frozenset()) | {"admin", BREAK_GLASS}
+        return Actor(name=name, roles=marked, kind=BREAK_GLASS)
     if roles is None:
         reason = "unknown OS user" if user is None else "disabled"
         _audit_failure(ws, name, "auth.os_user", name, reason)

@@ -195,7 +195,8 @@ def break_glass(ws: Workspace, reason: str, minutes: int = 60) -> BreakGlassInfo
             f"only root or the owner of {ws.root} may break the glass",
             details={"actor": name, "permission": "break-glass"},
         )
-    ctx = ServiceContext(ws, Actor(name=name, roles=frozenset({"admin"}), kind=BREAK_GLASS))
+    actor = Actor(name=name, roles=frozenset({"admin", BREAK_GLASS}), kind=BREAK_GLASS)
+    ctx = ServiceContext(ws, actor)
     with ctx.operation("security.break_glass", Permission.WORKSPACE_ADMIN, target=name) as op:
         now = utcnow()
         grant = BreakGlassGrant(
