@@ -72,6 +72,7 @@ def three_runs(rh1: TwinDefinition) -> tuple[SimulationResult, ...]:
 
 
 @pytest.mark.parametrize("kpi", ["boarding_mean_h", "ward_occupancy_mean"])
+@pytest.mark.slow
 def test_paired_differences_have_much_smaller_variance(
     three_runs: tuple[SimulationResult, ...], kpi: str
 ) -> None:

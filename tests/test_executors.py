@@ -77,6 +77,7 @@ def assert_identical(a: list[ReplicationResult], b: list[ReplicationResult]) -> 
             assert np.array_equal(hist, rb.histograms[name])
 
 
+@pytest.mark.slow
 def test_serial_results_are_replications_in_order(serial: list[ReplicationResult]) -> None:
     assert [r.replication for r in serial] == list(range(REPS))
     assert len({r.kpis["ed_wait_mean_h"] for r in serial}) == REPS  # distinct streams

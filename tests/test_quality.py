@@ -90,6 +90,7 @@ def test_later_snapshot_narrows_findings_to_its_records(
     assert old.finding("period.encounters").quarantined == 1
 
 
+@pytest.mark.slow
 def test_clean_synthetic_rh1_has_no_defects(tmp_path: Path) -> None:
     data = tmp_path / "data"
     generate(load_definition(example_path("reference-hospital")), 14, 11, data)

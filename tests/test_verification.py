@@ -143,6 +143,7 @@ def test_littles_law_on_every_rh1_station(rh1: TwinDefinition, rh1_traces: list[
         assert abs(mean) <= 0.02 * levels[name] + 0.01, (name, mean, levels[name])
 
 
+@pytest.mark.slow
 def test_conservation_of_patients_and_units(rh1: TwinDefinition) -> None:
     model = compile_definition(rh1)
     rec = TraceRecorder()
