@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from caretwin.model.definition import TwinDefinition
     from caretwin.model.distributions import Distribution
     from caretwin.reports.report import ReportInput
-    from caretwin.sim.compiled import CompiledModel
+    from caretwin.sim.compiled import CKpi, CompiledModel, KpiCompile
+    from caretwin.sim.kpis import Collected
     from caretwin.sim.result import ReplicationResult
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "FitterSpec",
     "KpiInput",
     "KpiSpec",
+    "NativeKpi",
     "ReportSection",
     "ResourceRecord",
     "SectionHtml",
@@ -74,14 +76,38 @@ class KpiInput:
 
 
 @dataclass(frozen=True)
+class NativeKpi:
+    """How CareTwin's engines collect a KPI kind while they run (an *engine-native* kind).
+
+    ``compile(config, ctx)`` turns a definition's entry into the engines' form
+    (:class:`caretwin.sim.compiled.CKpi`): pool and step indexes, and the hooks where the engines
+    sample per-patient intervals (``ctx.listen``). ``value(kpi, collected)`` folds what an engine
+    collected in one replication (:class:`caretwin.sim.kpis.Collected`: samples per KPI, occupancy
+    and capacity trackers per pool, request, turned-away, entry and renege counts) into
+    ``(value, histogram or None)``. Engines' loops never see the kind, only the collectors, so a
+    native kind costs nothing per event beyond the hooks it asks for. ``value`` is called in
+    worker processes: a module-level function.
+    """
+
+    compile: Callable[[Any, KpiCompile], CKpi]
+    value: Callable[[CKpi, Collected], tuple[float, np.ndarray | None]]
+
+
+@dataclass(frozen=True)
 class KpiSpec:
     """A KPI kind: the ``type`` a twin definition's ``kpis`` entry names.
 
     ``config`` is the pydantic model of an entry (a subclass of
     :class:`caretwin.model.definition.KpiConfig` whose ``type`` field is ``Literal[kind]``); the
-    twin format validates entries with it and ``caretwin schema`` shows it. ``compute(config,
-    data)`` returns the KPI's value for one replication as a float (NaN when undefined).
-    Built-in kinds have ``compute=None``: every engine collects them while it runs.
+    twin format validates entries with it and ``caretwin schema`` shows it. A kind is computed
+    one of two ways:
+
+    * ``compute(config, data)`` (a *record-based* kind, as plugins' are): the KPI's value for one
+      replication from the engine's record of it (:class:`KpiInput`), as a float (NaN when
+      undefined); it works with every engine;
+    * ``native`` (CareTwin's own kinds): compiled for the engines and collected while they run
+      (:class:`NativeKpi`).
+
     ``check(config, definition)`` lists problems of an entry against the rest of the definition
     as ``(field path within the entry, message)`` pairs, e.g. ``("resource", "unknown ...")``.
     """
@@ -91,6 +117,7 @@ class KpiSpec:
     compute: Callable[[Any, KpiInput], float] | None = None
     description: str = ""
     check: Callable[[Any, TwinDefinition], list[tuple[str, str]]] | None = None
+    native: NativeKpi | None = None
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,17 @@ Keeping this apart from the engine core lets a faster core replace it behind the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from caretwin.model.definition import (
     EXIT,
     WEEKDAY_INDEX,
-    IntervalKpi,
-    OccupancyKpi,
+    KpiConfig,
     PoissonArrivals,
-    RenegedKpi,
     ScheduledArrivals,
-    TurnedAwayKpi,
     TwinDefinition,
-    UtilisationKpi,
-    WaitKpi,
 )
 from caretwin.model.distributions import Distribution
 from caretwin.model.extensions import MaintenanceWindow
@@ -35,6 +32,11 @@ from caretwin.sim.compiled_ext import (
     queue_levels,
     route_table,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from caretwin.sim.kpis import Collected
 
 NO_STEP = -1
 
@@ -104,16 +106,23 @@ class CArrival:
 
 @dataclass
 class CKpi:
-    """A KPI compiled to what the engine collects for it."""
+    """A KPI of an engine-native kind, compiled to what the engines collect for it.
+
+    ``value`` is its kind's function (:class:`caretwin.plugins.specs.NativeKpi`) folding one
+    replication's collectors into ``(value, histogram or None)``; ``index`` is its place in
+    ``CompiledModel.kpis``, which keys its samples.
+    """
 
     name: str
-    kind: str  # "sample" (interval/wait), "occupancy", "turned_away", "reneged", "utilisation"
+    kind: str  # the KPI kind ("interval", "wait", "occupancy", ...)
     stat: str
     threshold: float | None
     label: str
     unit: str
     resource: int = -1  # occupancy, turned_away, utilisation
     steps: tuple[int, ...] = ()  # reneged
+    index: int = -1
+    value: Callable[[CKpi, Collected], tuple[float, np.ndarray | None]] | None = None
 
 
 @dataclass
@@ -149,10 +158,96 @@ def _add(d: dict[int, list[tuple[int, int]]], key: int, item: tuple[int, int]) -
     d.setdefault(key, []).append(item)
 
 
-def _step_key(ref: str) -> tuple[str, str]:
-    """``"pathway.step"`` as the (pathway, step) key of the step index."""
-    pathway, _, step = ref.partition(".")
-    return pathway, step
+@dataclass
+class KpiCompile:
+    """What an engine-native KPI kind's compile step works with (:class:`NativeKpi`): the
+    model's names as indexes, and the hooks where the engines sample for this KPI.
+
+    Roles of :meth:`listen`: 0 = interval start, 1 = interval end, 2 = wait sample
+    (request -> start); markers: ``arrival``/``exit`` (by pathway), ``request``/``start``/``end``
+    (by step).
+    """
+
+    name: str
+    kind: str
+    index: int
+    hooks: Hooks
+    value: Callable[[CKpi, Collected], tuple[float, np.ndarray | None]]
+    resources: dict[str, int]
+    steps: dict[tuple[str, str], int]
+    pathways: list[str]
+
+    def resource_index(self, name: str) -> int:
+        return self.resources[name]
+
+    def step_index(self, pathway: str, step: str) -> int:
+        return self.steps[(pathway, step)]
+
+    def pathway_index(self, name: str) -> int:
+        return self.pathways.index(name)
+
+    def listen(self, marker: str, key: int, role: int) -> None:
+        h = self.hooks
+        table = {
+            "arrival": h.arrival,
+            "exit": h.exit,
+            "request": h.request,
+            "start": h.start,
+            "end": h.end,
+        }[marker]
+        _add(table, key, (self.index, role))
+
+    def listen_release(self, pathway: int, resource: int, role: int) -> None:
+        self.hooks.release.setdefault((pathway, resource), []).append((self.index, role))
+
+    def kpi(
+        self,
+        config: KpiConfig,
+        *,
+        stat: str,
+        threshold: float | None = None,
+        resource: int = -1,
+        steps: tuple[int, ...] = (),
+    ) -> CKpi:
+        """This KPI as the engines see it (label and unit from the entry)."""
+        return CKpi(
+            name=self.name,
+            kind=self.kind,
+            stat=stat,
+            threshold=threshold,
+            label=config.label or self.name,
+            unit=config.unit,
+            resource=resource,
+            steps=steps,
+            index=self.index,
+            value=self.value,
+        )
+
+
+def compile_kpis(
+    d: TwinDefinition,
+    res_index: dict[str, int],
+    step_index: dict[tuple[str, str], int],
+    pathway_names: list[str],
+) -> tuple[list[CKpi], Hooks]:
+    """The definition's KPIs of engine-native kinds, each compiled by its kind's registered
+    :class:`NativeKpi`; record-based kinds (plugins') are computed after the run instead
+    (:mod:`caretwin.sim.plugin_kpis`)."""
+    from caretwin.plugins import registry
+
+    specs = registry.kpis()
+    kpis: list[CKpi] = []
+    hooks = Hooks()
+    for name, k in d.kpis.items():
+        found = specs.get(k.type)
+        native = found.spec.native if found is not None else None
+        if native is None:
+            continue  # a record-based kind: computed from the replication's record
+        ctx = KpiCompile(
+            name, k.type, len(kpis), hooks, native.value, res_index, step_index, pathway_names
+        )
+        kpis.append(native.compile(k, ctx))
+    return kpis, hooks
 
 
 def compile_definition(d: TwinDefinition) -> CompiledModel:
@@ -248,50 +343,7 @@ def compile_definition(d: TwinDefinition) -> CompiledModel:
                 )
             )
 
-    kpis: list[CKpi] = []
-    hooks = Hooks()
-    for name, k in d.kpis.items():
-        ki = len(kpis)
-        label = k.label or name
-        if isinstance(k, OccupancyKpi):
-            kpis.append(CKpi(name, "occupancy", k.stat, None, label, k.unit, res_index[k.resource]))
-            continue
-        if isinstance(k, UtilisationKpi):
-            kpis.append(
-                CKpi(name, "utilisation", "mean", None, label, k.unit, res_index[k.resource])
-            )
-            continue
-        if isinstance(k, RenegedKpi):
-            refs = tuple(step_index[_step_key(ref)] for ref in k.steps)
-            kpis.append(CKpi(name, "reneged", k.stat, None, label, k.unit, steps=refs))
-            continue
-        if isinstance(k, TurnedAwayKpi):
-            kpis.append(
-                CKpi(name, "turned_away", k.stat, None, label, k.unit, res_index[k.resource])
-            )
-            continue
-        if not isinstance(k, IntervalKpi | WaitKpi):
-            continue  # a plugin's kind: computed from the replication's record (plugin_kpis)
-        kpis.append(CKpi(name, "sample", k.stat, k.threshold, label, k.unit))
-        if isinstance(k, WaitKpi):
-            for ref in k.steps:
-                pw_name, _, st = ref.partition(".")
-                _add(hooks.start, step_index[(pw_name, st)], (ki, 2))
-            continue
-        assert isinstance(k, IntervalKpi)
-        pi = pathway_names.index(k.pathway)
-        for role, marker in ((0, k.start), (1, k.end)):
-            if marker == "arrival":
-                _add(hooks.arrival, pi, (ki, role))
-            elif marker == EXIT:
-                _add(hooks.exit, pi, (ki, role))
-            else:
-                mk, _, ref = marker.partition(":")
-                if mk == "release":
-                    hooks.release.setdefault((pi, res_index[ref]), []).append((ki, role))
-                else:
-                    table = {"request": hooks.request, "start": hooks.start, "end": hooks.end}[mk]
-                    _add(table, step_index[(k.pathway, ref)], (ki, role))
+    kpis, hooks = compile_kpis(d, res_index, step_index, pathway_names)
 
     return CompiledModel(
         steps=steps,

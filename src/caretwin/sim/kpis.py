@@ -7,11 +7,12 @@ collectors and every engine reports KPIs by exactly the same definitions.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from caretwin.sim.compiled import CKpi, CompiledModel
-from caretwin.sim.result import HIST_BIN_H, HIST_BINS, ReplicationResult
+from caretwin.sim.compiled import CompiledModel
+from caretwin.sim.result import ReplicationResult
 
 
 class OccupancyTracker:
@@ -71,18 +72,20 @@ class OccupancyTracker:
         return out
 
 
-def _stat(values: np.ndarray, k: CKpi) -> float:
-    if k.stat == "count":
-        return float(values.size)
-    if values.size == 0:
-        return math.nan
-    if k.stat == "mean":
-        return float(values.mean())
-    if k.stat == "pct_over":
-        assert k.threshold is not None
-        return float(100.0 * np.count_nonzero(values > k.threshold) / values.size)
-    q = {"median": 50.0, "p90": 90.0, "p95": 95.0}[k.stat]
-    return float(np.percentile(values, q))
+@dataclass
+class Collected:
+    """What an engine collected in one replication, for the KPIs' value functions
+    (:class:`caretwin.plugins.specs.NativeKpi`): samples per KPI (by ``CKpi.index``), units held
+    (``trackers``) and open capacity (``capacity``) per pool, requests and turned-away counts per
+    pool, counted patients entering each step and leaving it unserved."""
+
+    samples: list[list[float]]
+    trackers: list[OccupancyTracker]
+    requests: list[int]
+    turned_away: list[int]
+    capacity: list[OccupancyTracker] | None = None
+    step_entries: list[int] | None = None
+    reneged: list[int] | None = None
 
 
 def replication_result(
@@ -98,41 +101,19 @@ def replication_result(
     step_entries: list[int] | None = None,
     reneged: list[int] | None = None,
 ) -> ReplicationResult:
-    """KPIs of one replication; ``requests``/``turned_away`` count counted patients per pool,
-    ``capacity`` tracks each pool's open (scheduled) capacity, ``step_entries``/``reneged``
-    count counted patients entering each step and leaving it unserved."""
+    """KPIs of one replication, each folded by its kind's value function; ``requests`` /
+    ``turned_away`` count counted patients per pool, ``capacity`` tracks each pool's open
+    (scheduled) capacity, ``step_entries``/``reneged`` count counted patients entering each step
+    and leaving it unserved."""
+    collected = Collected(samples, trackers, requests, turned_away, capacity, step_entries, reneged)
     kpis: dict[str, float] = {}
     hists: dict[str, np.ndarray] = {}
-    for i, k in enumerate(model.kpis):
-        if k.kind == "utilisation":
-            held = trackers[k.resource].area
-            open_area = capacity[k.resource].area if capacity else math.nan
-            kpis[k.name] = 100.0 * held / open_area if open_area else math.nan
-            continue
-        if k.kind == "reneged":
-            left = sum(reneged[s] for s in k.steps) if reneged else 0
-            entered = sum(step_entries[s] for s in k.steps) if step_entries else 0
-            if k.stat == "count":
-                kpis[k.name] = float(left)
-            else:
-                kpis[k.name] = 100.0 * left / entered if entered else math.nan
-            continue
-        if k.kind == "occupancy":
-            tr = trackers[k.resource]
-            kpis[k.name] = tr.mean() if k.stat == "mean" else float(tr.max_level)
-            continue
-        if k.kind == "turned_away":
-            n, lost = requests[k.resource], turned_away[k.resource]
-            if k.stat == "count":
-                kpis[k.name] = float(lost)
-            else:
-                kpis[k.name] = 100.0 * lost / n if n else math.nan
-            continue
-        arr = np.asarray(samples[i], dtype=float)
-        kpis[k.name] = _stat(arr, k)
-        if k.stat != "count":
-            idx = np.minimum((arr / HIST_BIN_H).astype(np.int64), HIST_BINS - 1)
-            hists[k.name] = np.bincount(idx, minlength=HIST_BINS)
+    for k in model.kpis:
+        assert k.value is not None, f"KPI {k.name!r} was not compiled by its kind"
+        value, hist = k.value(k, collected)
+        kpis[k.name] = value
+        if hist is not None:
+            hists[k.name] = hist
     occupancy = {r.name: trackers[r.index].daily_means() for r in model.resources}
     return ReplicationResult(
         replication=replication,
