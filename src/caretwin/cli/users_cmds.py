@@ -147,6 +147,23 @@ def users_set_roles(
         _print_users([set_roles(_ctx(workspace, as_user, password_file), name, role)], fmt)
 
 
+@users_app.command("set-full-name")
+def users_set_full_name(
+    name: str = NAME_ARGUMENT,
+    full_name: str = typer.Argument(..., help="Printed name signatures carry."),
+    as_user: str | None = AS_USER_OPTION,
+    password_file: Path | None = PASSWORD_FILE_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Correct a user's full name (audited with the name before and after)."""
+    from caretwin.services.users import set_full_name
+
+    with cli_errors(fmt):
+        ctx = _ctx(workspace, as_user, password_file)
+        _print_users([set_full_name(ctx, name, full_name)], fmt)
+
+
 @users_app.command("reset-password")
 def users_reset_password(
     name: str = NAME_ARGUMENT,

@@ -78,10 +78,12 @@ class ServiceContext:
         (:func:`caretwin.services.identity.cli_actor`). ``as_user`` with ``password_file``: that
         named user instead, after checking the password (commands that need a named person).
         """
-        from caretwin.services import identity
-
         ws = Workspace.resolve(workspace_path)
         _cli_workspace.set(ws.root)
+        if as_user is None and not ws.shared:
+            return cls(workspace=ws, actor=Actor.os_user())  # argon2 and the user table unused
+        from caretwin.services import identity
+
         if as_user is not None:
             if password_file is None:
                 raise ConfigError(f"acting as {as_user!r} needs a password file")

@@ -31,6 +31,7 @@ __all__ = [
     "disable_user",
     "list_users",
     "reset_password",
+    "set_full_name",
     "set_roles",
 ]
 
@@ -159,6 +160,18 @@ def set_roles(ctx: ServiceContext, name: str, roles: list[str]) -> UserInfo:
             user = _get(session.get(User, name), name)
             op.details.update({"before": sorted(user.roles), "after": checked})
             user.roles = checked
+        return UserInfo.of(user)
+
+
+def set_full_name(ctx: ServiceContext, name: str, full_name: str) -> UserInfo:
+    """Correct the printed name of ``name`` (audited with the name before and after)."""
+    with ctx.operation("users.set_full_name", Permission.USERS_ADMIN, target=name) as op:
+        if not full_name.strip():
+            raise ConfigError("a user needs a full name (the name signatures carry)")
+        with ctx.workspace.session() as session:
+            user = _get(session.get(User, name), name)
+            op.details.update({"before": user.full_name, "after": full_name.strip()})
+            user.full_name = full_name.strip()
         return UserInfo.of(user)
 
 

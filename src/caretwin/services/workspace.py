@@ -6,6 +6,7 @@ recorded in the freshly created workspace: its audit trail starts with its own c
 
 from __future__ import annotations
 
+import pwd
 from pathlib import Path
 
 from caretwin.access import Actor, Permission
@@ -35,7 +36,7 @@ def init_workspace(
                 session.add(
                     User(
                         name=actor.name,
-                        full_name=actor.name,
+                        full_name=_full_name(actor.name),
                         roles=["admin"],
                         disabled=False,
                         failed_logins=0,
@@ -44,3 +45,12 @@ def init_workspace(
                     )
                 )
     return ctx
+
+
+def _full_name(login: str) -> str:
+    """The OS account's full name (GECOS), else the login: an admin can correct it later."""
+    try:
+        gecos = pwd.getpwnam(login).pw_gecos.split(",", 1)[0].strip()
+    except KeyError:
+        return login
+    return gecos or login
