@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from caretwin.errors import SimulationError
+from caretwin.access import Actor
+from caretwin.audit import AuditLog
+from caretwin.errors import AccessDenied, SimulationError
 from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition
 from caretwin.plugins import registry
 from caretwin.plugins.manager import BUILTIN, BUILTIN_DISTRIBUTION
+from caretwin.services.context import ServiceContext
 from caretwin.services.plugins import list_plugins
 from caretwin.sim.compiled import compile_definition
 from caretwin.sim.runner import engine_names, resolve_engine, simulate
+from caretwin.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,17 +28,29 @@ def test_builtin_entry_points_in_pyproject_match_the_fallback_list() -> None:
     assert "pluggy>=1.5" in project["project"]["dependencies"]
 
 
-def test_builtin_engines_come_through_the_hooks() -> None:
+def test_builtin_engines_come_through_the_hooks(workspace: Workspace) -> None:
     engines = registry.engines()
     assert {"fast", "reference"} <= set(engines)
     assert all(
         engines[n].plugin.distribution == BUILTIN_DISTRIBUTION for n in ("fast", "reference")
     )
     assert engine_names()[0] == "auto"
-    rows = {r.name: r for r in list_plugins()}
+    rows = {r.name: r for r in list_plugins(ServiceContext(workspace, Actor.os_user()))}
     assert rows["builtin_engines"].provides["engines"] == ["fast", "reference"]
     assert rows["builtin_engines"].status == "loaded"
     assert "simulate" in rows["builtin_commands"].provides["commands"]
+
+
+def test_listing_plugins_is_a_permission_checked_audited_read(workspace: Workspace) -> None:
+    rows = list_plugins(ServiceContext(workspace, Actor("ana", frozenset({"viewer"}))))
+    assert rows[0].to_dict()["distribution"] == BUILTIN_DISTRIBUTION
+    event = AuditLog(workspace).list(limit=1)[0]
+    assert (event.action, event.actor, event.outcome) == ("plugins.list", "ana", "ok")
+    assert event.details["plugins"] == len(rows) and event.details["failed"] == []
+    with pytest.raises(AccessDenied):
+        list_plugins(ServiceContext(workspace, Actor("nobody", frozenset())), load=False)
+    event = AuditLog(workspace).list(limit=1)[0]
+    assert (event.action, event.outcome) == ("plugins.list", "denied")
 
 
 def test_an_unknown_engine_is_a_clear_error_naming_the_engines() -> None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from caretwin.cli.common import FORMAT_OPTION, OutputFormat, cli_errors, print_json
+from caretwin.cli.common import (
+    FORMAT_OPTION,
+    WORKSPACE_OPTION,
+    OutputFormat,
+    cli_errors,
+    print_json,
+)
 from caretwin.cli.tables import Column, print_table
 
 plugins_app = typer.Typer(
@@ -19,13 +27,15 @@ def plugins_list(
         False, "--no-load", help="Only read the installed metadata; import no plugin."
     ),
     fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """List plugins: distribution, version, status (loaded / not loaded / failed) and what each
     provides."""
+    from caretwin.services.context import ServiceContext
     from caretwin.services.plugins import list_plugins
 
     with cli_errors(fmt):
-        rows = list_plugins(load=not no_load)
+        rows = list_plugins(ServiceContext.for_cli(workspace), load=not no_load)
         if fmt == OutputFormat.json:
             print_json([r.to_dict() for r in rows])
             return

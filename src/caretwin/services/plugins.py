@@ -1,23 +1,30 @@
 """What plugins are installed and what each provides (``caretwin plugins list``).
 
-Plugins belong to the installation, not to a workspace, so listing them needs no workspace and
-audits nothing (like ``caretwin schema``). Listing loads every plugin so that each one's status
-(loaded, or failed with its error) and what it registered can be shown; ``load=False`` reports
-what the entry-point metadata alone says.
+Plugins belong to the installation, but which code can run on a workspace's data is worth an
+audit trail like any read: listing is an operation (``plugins.list``, permission ``model.read``:
+the engines and KPI kinds are what a twin definition may use), audited with the plugins' count
+and the failed ones' names. Listing loads every plugin so that each one's status (loaded, or
+failed with its error) and what it registered can be shown; ``load=False`` reports what the
+entry-point metadata alone says.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from pydantic import Field
 
-from caretwin.plugins.manager import PluginInfo, discover, loaded_plugins
+from caretwin.access import Permission
+from caretwin.plugins.manager import BUILTIN_DISTRIBUTION, PluginInfo, discover, loaded_plugins
+from caretwin.services.context import ServiceContext
+from caretwin.services.results import ServiceResult
 
 __all__ = ["PluginRow", "list_plugins"]
 
 
-@dataclass(frozen=True)
-class PluginRow:
+class PluginRow(ServiceResult):
+    """One discovered plugin: its entry point, distribution and version, its status (``loaded``,
+    ``not loaded``, ``failed``) and, once loaded, the hooks it implements and what it
+    registered by kind (``{"engines": ["fast", ...], "kpis": [...], ...}``)."""
+
     name: str
     distribution: str
     version: str
@@ -25,11 +32,7 @@ class PluginRow:
     status: str
     error: str | None
     hooks: list[str]
-    # what the plugin registered, by kind: {"engines": ["fast", ...], "kpis": [...], ...}
-    provides: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    provides: dict[str, list[str]] = Field(default_factory=dict)
 
 
 def _provided() -> dict[str, dict[str, list[str]]]:
@@ -55,8 +58,24 @@ def _provided() -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def list_plugins(*, load: bool = True) -> list[PluginRow]:
+def list_plugins(ctx: ServiceContext, *, load: bool = True) -> list[PluginRow]:
     """Every discovered plugin, CareTwin's own first."""
+    with ctx.operation("plugins.list", Permission.MODEL_READ, target="plugins") as op:
+        rows = _rows(load)
+        op.details.update(
+            {
+                "plugins": len(rows),
+                "third_party": sorted(
+                    r.name for r in rows if r.distribution != BUILTIN_DISTRIBUTION
+                ),
+                "failed": sorted(r.name for r in rows if r.status == "failed"),
+                "loaded": load,
+            }
+        )
+    return rows
+
+
+def _rows(load: bool) -> list[PluginRow]:
     infos = loaded_plugins() if load else discover()
     provided = _provided() if load else {}
     return [
