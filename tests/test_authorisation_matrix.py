@@ -10,7 +10,10 @@ check fails it.
 from __future__ import annotations
 
 import ast
+import inspect
 import re
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -198,3 +201,61 @@ def test_real_service_calls_answer_each_role_as_the_matrix_says(
         except Exception:  # allowed in, failed on purpose (e.g. no such source)
             answer = True
         assert answer is allowed, (role, action)
+
+
+# CLI commands that call no service, with the reason: they touch no workspace.
+CLI_WITHOUT_SERVICE = {"schema": "prints the twin format's JSON Schema, a constant"}
+
+
+def _cli_leaves() -> dict[str, Callable[..., object]]:
+    from caretwin.cli.app import AREAS, area_group
+
+    found: dict[str, Callable[..., object]] = {}
+
+    def walk(cmd: object, path: list[str]) -> None:
+        commands = getattr(cmd, "commands", None)
+        if commands is not None:
+            for name, sub in commands.items():
+                walk(sub, [*path, name])
+        else:
+            callback = getattr(cmd, "callback", None)
+            assert callback is not None, path
+            found[" ".join(path)] = inspect.unwrap(callback)
+
+    for area in AREAS:
+        walk(area_group(area), [])
+    return found
+
+
+def _reaches_a_service(fn: Callable[..., object], seen: set[object]) -> bool:
+    """Whether ``fn`` (or a function of its module it calls) imports from caretwin.services."""
+    if fn in seen:
+        return False
+    seen.add(fn)
+    module = sys.modules[fn.__module__]
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(fn)))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("caretwin.services"):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            callee = getattr(module, node.func.id, None)
+            if (
+                inspect.isfunction(callee)
+                and callee.__module__ == module.__name__
+                and _reaches_a_service(callee, seen)
+            ):
+                return True
+    return False
+
+
+def test_every_cli_command_goes_through_the_service_layer() -> None:
+    """The CLI side of the walk: each command reaches a service function (where the permission
+    is declared and checked), so no command acts on a workspace around the policy."""
+    leaves = _cli_leaves()
+    assert len(leaves) >= 40 and {"users add", "tokens create", "runs list"} <= set(leaves)
+    assert set(CLI_WITHOUT_SERVICE) <= set(leaves)  # no stale exemption
+    bypass = [
+        name
+        for name, fn in sorted(leaves.items())
+        if name not in CLI_WITHOUT_SERVICE and not _reaches_a_service(fn, set())
+    ]
+    assert bypass == []
