@@ -96,6 +96,8 @@ def test_unknown_user_and_disabled_user_are_refused(workspace: Workspace) -> Non
     users.disable_user(_ctx(workspace), "carol")
     with pytest.raises(NotAuthenticated, match="disabled"):
         identity.authenticate_password(workspace, "carol", PASSWORD)
+    users.enable_user(_ctx(workspace), "carol")
+    assert identity.authenticate_password(workspace, "carol", PASSWORD).name == "carol"
 
 
 def test_role_change_is_audited_with_before_and_after(any_workspace: Workspace) -> None:

@@ -131,6 +131,21 @@ def users_disable(
         _print_users([disable_user(_ctx(workspace, as_user, password_file), name)], fmt)
 
 
+@users_app.command("enable")
+def users_enable(
+    name: str = NAME_ARGUMENT,
+    as_user: str | None = AS_USER_OPTION,
+    password_file: Path | None = PASSWORD_FILE_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Enable a disabled user again."""
+    from caretwin.services.users import enable_user
+
+    with cli_errors(fmt):
+        _print_users([enable_user(_ctx(workspace, as_user, password_file), name)], fmt)
+
+
 @users_app.command("set-roles")
 def users_set_roles(
     name: str = NAME_ARGUMENT,

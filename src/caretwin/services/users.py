@@ -29,6 +29,7 @@ __all__ = [
     "add_user",
     "break_glass",
     "disable_user",
+    "enable_user",
     "list_users",
     "reset_password",
     "set_full_name",
@@ -148,6 +149,15 @@ def disable_user(ctx: ServiceContext, name: str) -> UserInfo:
         with ctx.workspace.session() as session:
             user = _get(session.get(User, name), name)
             user.disabled = True
+        return UserInfo.of(user)
+
+
+def enable_user(ctx: ServiceContext, name: str) -> UserInfo:
+    """Enable ``name`` again (a lockout is lifted by ``reset_password``, not here)."""
+    with ctx.operation("users.enable", Permission.USERS_ADMIN, target=name):
+        with ctx.workspace.session() as session:
+            user = _get(session.get(User, name), name)
+            user.disabled = False
         return UserInfo.of(user)
 
 
