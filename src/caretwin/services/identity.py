@@ -35,6 +35,7 @@ from caretwin.workspace.config import SecurityPolicy
 
 __all__ = [
     "BREAK_GLASS",
+    "PASSWORD_HASHER",
     "TOKEN_PREFIX",
     "authenticate_password",
     "authenticate_token",
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 # argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): the library's default
 # (64 MiB, 4 lanes) takes half a second a sign-in on a small shared server. A hash made with
 # other parameters is re-made at the next successful sign-in (``check_needs_rehash``).
-_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _BAD_LOGIN = "invalid user name or password"
 
 
@@ -64,14 +65,14 @@ _BAD_LOGIN = "invalid user name or password"
 def _dummy_hash() -> str:
     """Verified against when the user does not exist, so an unknown name costs as much as a
     wrong password and timing does not tell which names exist (made once, on first need)."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return PASSWORD_HASHER.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
     """The argon2id hash stored for ``password``; refuses an empty one."""
     if not password:
         raise ConfigError("a password must not be empty")
-    return _hasher.hash(password)
+    return PASSWORD_HASHER.hash(password)
 
 
 def hash_token(token: str) -> str:
@@ -141,8 +142,8 @@ def authenticate_password(ws: Workspace, name: str, password: str) -> Actor:
             user.failed_logins = 0
             user.locked_until = None
             user.last_login_at = now
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = _hasher.hash(password)
+            if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
+                user.password_hash = PASSWORD_HASHER.hash(password)
             actor = Actor(name=user.name, roles=frozenset(user.roles))
     if outcome is not None:
         reason, message = outcome
@@ -156,7 +157,7 @@ def authenticate_password(ws: Workspace, name: str, password: str) -> Actor:
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return PASSWORD_HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
