@@ -56,6 +56,9 @@ def test_audit_record_and_list(any_workspace: Workspace) -> None:
     log.record(ADMIN, "data.ingest", "bundle.json", "error")
     events = log.list()
     assert [e.outcome for e in events] == ["error", "denied", "ok"]
+    # the chain's genesis came first (caretwin.audit.chain); listed only when asked for
+    (genesis,) = log.list(action="audit.genesis")
+    assert genesis.seq == 1 and [e.seq for e in events] == [4, 3, 2]
     assert events[2].details == {"run_id": "sim-1", "path": "/x"}
     assert events[1].roles == ("viewer",)
     assert events[0].at.tzinfo is not None

@@ -18,7 +18,8 @@ error envelope::
     ├── StoreError                      exit 7   metadata database or workspace storage failure
     │   ├── RunNotFound                          no run with that id
     │   └── DiskFull                             no space left where the workspace writes
-    └── AccessDenied                    exit 8   actor lacks the permission
+    ├── AccessDenied                    exit 8   actor lacks the permission
+    └── AuditTampered                   exit 9   the audit chain or its checkpoints fail to verify
 """
 
 from __future__ import annotations
@@ -124,3 +125,11 @@ class NotAuthenticated(AccessDenied):
     """Credentials missing, wrong, expired, revoked or locked out (the API's 401)."""
 
     code = "not_authenticated"
+
+
+class AuditTampered(CareTwinError):
+    """``audit verify`` found an event edited, deleted, inserted or reordered, the newest ones
+    deleted (shorter than a checkpoint), or a forged checkpoint; ``details`` names the event."""
+
+    exit_code = 9
+    code = "audit_tampered"

@@ -7,11 +7,16 @@ answer "who ran what, on which model and data, and did it work" from the workspa
 Details must carry ids, counts and hashes only, never PHI. Services are responsible for that;
 as a second line of defence the values of keys that only ever hold personal data (birth dates,
 addresses, phone numbers...) are redacted before they are stored.
+
+Every event is linked into a keyed hash chain as it is written (:mod:`caretwin.audit.chain`),
+appends serialised across processes; :meth:`AuditLog.verify` checks the chain and the signed
+checkpoints kept outside the database (:mod:`caretwin.audit.verify`).
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,10 +25,16 @@ import orjson
 from sqlalchemy import select
 
 from caretwin.access import Actor
+from caretwin.audit.chain import GENESIS_ACTION, append
+from caretwin.audit.checkpoints import write_checkpoint
+from caretwin.audit.keys import AuditKey, load_key
+from caretwin.audit.settings import AuditHome
+from caretwin.audit.verify import ChainReport, verify_chain
 from caretwin.store.models import AuditEvent, utcnow
-from caretwin.store.session import SessionSource
 
 __all__ = ["OUTCOMES", "PHI_KEYS", "AuditEntry", "AuditLog", "sanitize_details"]
+
+log = logging.getLogger(__name__)
 
 #: ``started``: a long operation began (a kill leaves it without an end event);
 #: ``recovered``: found and recorded by recovery on opening the workspace
@@ -61,6 +72,9 @@ class AuditEntry:
     target: str
     outcome: str
     details: dict[str, Any] = field(default_factory=dict)
+    #: Place in the hash chain and the event's HMAC (``None`` for events sealed by the genesis).
+    seq: int | None = None
+    hash: str | None = None
 
     @classmethod
     def from_row(cls, row: AuditEvent) -> AuditEntry:
@@ -73,6 +87,8 @@ class AuditEntry:
             target=row.target,
             outcome=row.outcome,
             details=dict(row.details),
+            seq=row.seq,
+            hash=row.hash,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +101,8 @@ class AuditEntry:
             "target": self.target,
             "outcome": self.outcome,
             "details": self.details,
+            "seq": self.seq,
+            "hash": self.hash,
         }
 
 
@@ -110,11 +128,19 @@ def _redact(value: Any) -> Any:
 
 
 class AuditLog:
-    """Write and read a workspace's audit events (``workspace``: the workspace, or anything
-    with its ``session()``; the audit log sits below the workspace, which repairs through it)."""
+    """Write and read a workspace's audit events (``workspace``: the workspace, or anything with
+    its ``session()``, ``root`` and ``audit_settings``; the audit log sits below the workspace,
+    which repairs through it)."""
 
-    def __init__(self, workspace: SessionSource) -> None:
+    def __init__(self, workspace: AuditHome) -> None:
         self.workspace = workspace
+        self._key: AuditKey | None = None
+
+    @property
+    def key(self) -> AuditKey:
+        if self._key is None:
+            self._key = load_key(self.workspace)
+        return self._key
 
     def record(
         self,
@@ -124,7 +150,7 @@ class AuditLog:
         outcome: str,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Append one event; ``outcome`` is one of :data:`OUTCOMES`."""
+        """Append one event to the chain; ``outcome`` is one of :data:`OUTCOMES`."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
         event = AuditEvent(
@@ -136,16 +162,42 @@ class AuditLog:
             outcome=outcome,
             details=sanitize_details(details),
         )
+        key = self.key
         with self.workspace.session() as session:
-            session.add(event)
+            head = append(session, key, event)
+        settings = self.workspace.audit_settings
+        if head.seq % settings.checkpoint_every == 0:
+            write_checkpoint(self.workspace, key, head.seq, head.seq, head.hash)
+        if settings.syslog is not None:
+            from caretwin.audit.syslog import forward
+
+            forward(settings.syslog, event)
+
+    def verify(self, *, checkpoint: bool = True) -> ChainReport:
+        """Check the chain and its checkpoints; a clean chain gets a new checkpoint."""
+        if self._key is None:  # a missing key is an error here, never a fresh one
+            self._key = load_key(self.workspace, create=False)
+        report = verify_chain(self.workspace, self._key)
+        if report.ok and checkpoint and report.head_seq is not None and report.head_hash:
+            written = write_checkpoint(
+                self.workspace, self._key, report.head_seq, report.head_seq, report.head_hash
+            )
+            report = ChainReport(**{**report.__dict__, "written": [str(p) for p in written]})
+        return report
 
     def list(
         self, limit: int = 100, action: str | None = None, actor: str | None = None
     ) -> builtins.list[AuditEntry]:
-        """The newest ``limit`` events, newest first, optionally filtered by action or actor."""
+        """The newest ``limit`` events, newest first, optionally filtered by action or actor.
+
+        The chain's genesis (a seal, not an operation) is listed only when ``action`` asks
+        for it (``audit.genesis``).
+        """
         stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if action is not None:
             stmt = stmt.where(AuditEvent.action == action)
+        else:
+            stmt = stmt.where(AuditEvent.action != GENESIS_ACTION)
         if actor is not None:
             stmt = stmt.where(AuditEvent.actor == actor)
         with self.workspace.session() as session:

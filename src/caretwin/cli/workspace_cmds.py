@@ -103,6 +103,47 @@ def audit_list(
         print_table(columns, rows, title="audit log")
 
 
+@audit_app.command("verify")
+def audit_verify(
+    fmt: OutputFormat = FORMAT_OPTION,
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Check the audit hash chain and its checkpoints; names the first tampered event (exit 9)."""
+    from caretwin.services.audit import verify_audit
+    from caretwin.services.context import ServiceContext
+
+    with cli_errors(fmt):
+        ctx = ServiceContext.for_cli(workspace)
+        result = verify_audit(ctx)
+        if fmt == OutputFormat.json:
+            print_json(result.to_dict())
+            return
+        typer.echo(
+            f"audit chain ok: {result.chained} events chained (head seq {result.head_seq}), "
+            f"{result.sealed} sealed by the genesis, {result.checkpoints} checkpoints checked"
+        )
+        for path in result.written:
+            typer.echo(f"checkpoint written: {path}")
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Path = typer.Option(..., "--out", "-o", help="The NDJSON file to write."),
+    export_format: str = typer.Option(
+        "fhir", "--format", help="fhir: FHIR R4 AuditEvent NDJSON, one event per line."
+    ),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Export every audit event, oldest first (FHIR R4 AuditEvent NDJSON)."""
+    from caretwin.services.audit import export_audit
+    from caretwin.services.context import ServiceContext
+
+    with cli_errors():
+        ctx = ServiceContext.for_cli(workspace)
+        result = export_audit(ctx, out, format=export_format)
+        typer.echo(f"wrote {result.events} AuditEvent resources to {result.path}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.add_typer(audit_app, name="audit")

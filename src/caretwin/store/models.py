@@ -71,6 +71,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_action", "action"),
         Index("ix_audit_events_actor", "actor"),
+        # One event per place in the chain: a fork cannot even be stored.
+        Index("ux_audit_events_seq", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -81,6 +83,12 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(500))
     outcome: Mapped[str] = mapped_column(String(20))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The hash chain (caretwin.audit.chain): place, link, HMAC and the key's id. Null for the
+    # events written before the chain, which its genesis event seals.
+    seq: Mapped[int | None] = mapped_column(Integer, default=None)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class Run(Base):

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pydantic
 import yaml
 
+from caretwin.audit.settings import AuditSettings
 from caretwin.errors import ConfigError
 from caretwin.workspace.private import PRIVATE_FILE, holds_password
 
@@ -61,6 +62,7 @@ class WorkspaceConfig(pydantic.BaseModel):
     shared: bool = False
     group: str | None = None
     security: SecurityPolicy = SecurityPolicy()
+    audit: AuditSettings = AuditSettings()  # key file, checkpoint folders, syslog (security.md)
 
     @pydantic.field_validator("timezone")
     @classmethod
@@ -120,7 +122,12 @@ def save_config(root: Path, config: WorkspaceConfig) -> Path:
     )
     data = config.model_dump(mode="json")
     defaults = WorkspaceConfig(name=config.name).model_dump(mode="json")
-    for key in ("shared", "group", "security"):  # a single-user workspace's file stays short
+    for key in (
+        "shared",
+        "group",
+        "security",
+        "audit",
+    ):  # a single-user workspace's file stays short
         if data[key] == defaults[key]:
             data.pop(key)
     body = yaml.safe_dump(data, sort_keys=False)

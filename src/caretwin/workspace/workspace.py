@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from caretwin.audit.settings import AuditSettings
 from caretwin.errors import ConfigError, StoreError, WorkspaceNotFound
 from caretwin.store import migrate
 from caretwin.workspace.config import (
@@ -64,6 +65,11 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
+
+    @property
+    def audit_settings(self) -> AuditSettings:
+        """``audit:`` of ``caretwin.yaml`` (what :class:`~caretwin.audit.AuditLog` needs)."""
+        return self.config.audit
 
     @property
     def config_path(self) -> Path:

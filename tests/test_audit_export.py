@@ -1,0 +1,71 @@
+"""FHIR R4 AuditEvent export (validated with fhir.resources) and syslog forwarding on loopback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import orjson
+import pytest
+from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
+
+from caretwin.access import Actor
+from caretwin.audit import AuditLog
+from caretwin.audit.settings import AuditSettings, SyslogSettings
+from caretwin.errors import AccessDenied
+from caretwin.services.audit import export_audit
+from caretwin.services.context import ServiceContext
+from caretwin.workspace import Workspace
+
+ADMIN = Actor("ada", frozenset({"admin"}))
+VIEWER = Actor("vic", frozenset({"viewer"}))
+
+
+def test_fhir_export_is_valid_r4_auditevent_ndjson(workspace: Workspace, tmp_path: Path) -> None:
+    log = AuditLog(workspace)
+    log.record(ADMIN, "sim.run", "RH1", "ok", {"run_id": "sim-1"})
+    log.record(VIEWER, "sim.run", "RH1", "denied", {"permission": "sim.run"})
+    log.record(ADMIN, "runs.list", "runs", "error")
+    out = tmp_path / "audit.ndjson"
+    result = export_audit(ServiceContext(workspace, ADMIN), out)
+    lines = out.read_bytes().splitlines()
+    assert result.events == len(lines) == 4  # genesis + 3 (the export's own event comes after)
+    resources = [FhirAuditEvent.model_validate(orjson.loads(line)) for line in lines]
+    genesis, ok, denied, error = resources
+    assert genesis.subtype[0].code == "audit.genesis"
+    assert (ok.action, ok.outcome, ok.agent[0].who.display) == ("E", "0", "ada")
+    assert ok.agent[0].requestor is True and ok.source.observer.display.endswith(
+        workspace.config.name
+    )
+    assert ok.entity[0].what.display == "RH1"
+    assert (denied.outcome, denied.agent[0].role[0].text) == ("4", "viewer")
+    assert (error.action, error.outcome) == ("R", "8")
+    details = {d.type: d.valueString for d in ok.entity[0].detail}
+    assert details["seq"] == "2" and len(details["hash"]) == 64
+    assert str(ok.recorded).startswith(str(log.list(action="sim.run")[-1].at.date()))
+
+
+def test_export_needs_audit_read(workspace: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(AccessDenied):
+        export_audit(ServiceContext(workspace, VIEWER), tmp_path / "a.ndjson")
+    assert not (tmp_path / "a.ndjson").exists()
+
+
+def test_syslog_forwarding_rfc5424_over_udp_without_phi(workspace: Workspace) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        port = sock.getsockname()[1]
+        workspace.config = workspace.config.model_copy(
+            update={"audit": AuditSettings(syslog=SyslogSettings(host="127.0.0.1", port=port))}
+        )
+        AuditLog(workspace).record(
+            ADMIN, "data.ingest", "/data/Jane_Doe_1970.ndjson", "denied", {"mrn": "12345"}
+        )
+        line = sock.recv(65536).decode()
+        AuditLog(workspace).record(ADMIN, "runs.list", "runs", "ok")
+        second = sock.recv(65536).decode()
+    assert second.startswith("<86>1 ") and 'seq="3"' in second  # authpriv.info
+    assert line.startswith("<84>1 ")  # authpriv (10) * 8 + warning (4)
+    assert 'action="data.ingest"' in line and 'outcome="denied"' in line and 'seq="2"' in line
+    assert "Jane" not in line and "12345" not in line and "ndjson" not in line
