@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -350,3 +351,39 @@ def test_a_plain_workspace_loads_no_password_hashing(workspace: Workspace) -> No
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert run.stdout.strip() == "False"
+
+
+def test_break_glass_by_another_os_user_is_refused_and_audited(tmp_path: Path) -> None:
+    """A forked child drops to uid/gid 65534 (not root, not the owner) and tries; the
+    workspace is made writable to it so that its denied event can be written."""
+    if os.getuid() != 0:
+        pytest.skip("dropping to another uid needs root")
+    import caretwin.workspace.recover  # noqa: F401 - the child may not read root's site-packages
+
+    base = Path(tempfile.mkdtemp(prefix="ct-bg-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o777)
+        ws = _shared(base)
+        ws.close()
+        for path in [ws.root, *ws.root.rglob("*")]:
+            os.chmod(path, 0o777 if path.is_dir() else 0o666)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                with Workspace.open(ws.root) as mine:
+                    users.break_glass(mine, "not mine to break", 5)
+            except AccessDenied:
+                code = 0
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        with Workspace.open(ws.root) as opened:
+            (event,) = ServiceContext(opened, ADMIN).audit.list(action=users.BREAK_GLASS_ACTION)
+        assert event.outcome == "denied" and event.actor == pwd.getpwuid(65534).pw_name
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

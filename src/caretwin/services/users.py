@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from caretwin.store.models import utcnow
 from caretwin.workspace import Workspace
 
 __all__ = [
+    "BREAK_GLASS_ACTION",
     "BreakGlassInfo",
     "UserInfo",
     "add_user",
@@ -36,6 +38,8 @@ __all__ = [
     "set_roles",
 ]
 
+#: The audit action of a break-glass grant (and of a refused attempt).
+BREAK_GLASS_ACTION = "security.break_glass"
 _NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
 
 
@@ -213,14 +217,21 @@ def break_glass(ws: Workspace, reason: str, minutes: int = 60) -> BreakGlassInfo
     if not 1 <= minutes <= limit:
         raise ConfigError(f"break-glass lasts 1 to {limit} minutes, not {minutes}")
     uid = os.getuid()
-    if uid not in (0, ws.root.stat().st_uid):
+    allowed = uid in (0, ws.root.stat().st_uid)
+    # Refused: the actor holds no role, so the operation below audits the denial and raises.
+    roles = frozenset({"admin", BREAK_GLASS}) if allowed else frozenset()
+    ctx = ServiceContext(ws, Actor(name=name, roles=roles, kind=BREAK_GLASS))
+    if not allowed:
+        with (
+            suppress(AccessDenied),
+            ctx.operation(BREAK_GLASS_ACTION, Permission.WORKSPACE_ADMIN, name),
+        ):
+            pass  # never entered: the refusal is audited as ``denied``
         raise AccessDenied(
             f"only root or the owner of {ws.root} may break the glass",
             details={"actor": name, "permission": "break-glass"},
         )
-    actor = Actor(name=name, roles=frozenset({"admin", BREAK_GLASS}), kind=BREAK_GLASS)
-    ctx = ServiceContext(ws, actor)
-    with ctx.operation("security.break_glass", Permission.WORKSPACE_ADMIN, target=name) as op:
+    with ctx.operation(BREAK_GLASS_ACTION, Permission.WORKSPACE_ADMIN, target=name) as op:
         now = utcnow()
         grant = BreakGlassGrant(
             os_user=name,
