@@ -1,6 +1,6 @@
 """The last step of one ingest: a staged batch into one atomic lake snapshot.
 
-:func:`commit` takes a :class:`~caretwin.ingest.staged.Staged` (so it cannot run before the
+:func:`commit` takes a :class:`~caretwin.ingest.stage.Staged` (so it cannot run before the
 stage): it counts what was added, gives the lineage rows their ``seq`` after the added records,
 builds every changed table, appends the raw rows partitioned by type and month, updates the
 quarantine (new refusals in; old ones of what was read again and accepted out) and swaps the
@@ -19,8 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from caretwin.ingest.batch import IngestBatch, Laps
-from caretwin.ingest.stage import files_sql, set_hash_of
-from caretwin.ingest.staged import Staged
+from caretwin.ingest.stage import Staged, files_sql, set_hash_of
 from caretwin.lake import SCHEMAS, TABLE_KEYS, Lake, LakeWriter
 from caretwin.lake.catalog import ChangeCounts, SnapshotEntry
 from caretwin.lake.schema import PARTITIONS

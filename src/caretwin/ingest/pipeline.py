@@ -7,11 +7,11 @@
    version fields; :mod:`~caretwin.ingest.feed_fhir`), work-order records with their rows, HL7
    v2 messages read and deduplicated; every refusal quarantined with file, line and reason.
 2. **Stage** (:class:`~caretwin.ingest.stage.Stage`, the ingest's one DuckDB connection, closed
-   in a ``finally``; :func:`~caretwin.ingest.staged.stage_batch`): candidates are classified
+   in a ``finally``; :meth:`~caretwin.ingest.stage.Stage.load`): candidates are classified
    against the lake's raw layer, tombstones get their version, the resources that became current
    are found and the views run. A feeder that must see this state (HL7 v2 events apply to this
    ingest's FHIR encounters) returned an after-stage step, called now with the
-   :class:`~caretwin.ingest.staged.Staged` state.
+   :class:`~caretwin.ingest.stage.Staged` state.
 3. **Commit** (:mod:`~caretwin.ingest.commit`): each changed table is rewritten partitioned
    (post-steps resolve references and merge HL7 v2 / work-order rows), the raw rows (every
    version, tombstones included) are appended partitioned by type and month, and
@@ -38,7 +38,6 @@ from caretwin.ingest.plugin import by_feeder
 from caretwin.ingest.report import IngestReport
 from caretwin.ingest.sources import discover_inputs
 from caretwin.ingest.stage import Stage
-from caretwin.ingest.staged import stage_batch
 from caretwin.lake import TABLES, Lake, LakeWriter
 
 __all__ = ["Feed", "IngestBatch", "feed_files", "ingest_feed", "ingest_lines", "ingest_paths"]
@@ -120,16 +119,16 @@ def ingest_feed(
     lake = Lake(lake_dir)
     root = views_root if views_root is not None else Path(lake_dir).parent
     source = ", ".join(files)[:500]
-    laps = Laps()
     try:
         with LakeWriter(lake_dir) as writer:
             spool_dir = writer.staging / "cand"
             spool_dir.mkdir()
             batch = IngestBatch(lake, IngestViews.load(root), spool_dir, lines, workers)
+            laps = Laps()  # from here: loading the views is not a phase
             after = feed(batch)
             stage = Stage(writer.staging, DUCKDB_MEMORY)
             try:
-                staged = stage_batch(stage, batch, lake, writer, laps, spool_dir)
+                staged = stage.load(batch, lake, writer, laps, spool_dir)
                 for step in after:
                     step(staged)
                 done = commit(staged, lake, writer, source, laps, started)
