@@ -129,3 +129,30 @@ def test_engine_option_completes_registered_engines() -> None:
 
     assert complete_engine("") == engine_names()
     assert complete_engine("f") == ["fast"]
+
+
+def test_the_scan_takes_caretwins_own_editable_egg_info_for_caretwin(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editable install leaves src/caretwin.egg-info (no version in the name) on sys.path;
+    # taking it for a third party made every `--help` load the plugin machinery.
+    import sys
+    from pathlib import Path
+
+    from caretwin.cli import plugin_scan
+
+    root = Path(str(tmp_path))
+    for folder in ("caretwin.egg-info", "caretwin-0.1.0.dist-info"):
+        (root / folder).mkdir()
+        (root / folder / "entry_points.txt").write_text("[caretwin]\nx = caretwin.x\n")
+    monkeypatch.setattr(sys, "path", [str(root)])
+    plugin_scan.third_party_installed.cache_clear()
+    try:
+        assert not plugin_scan.third_party_installed()
+        other = root / "caretwin_example_plugin-0.1.0.dist-info"
+        other.mkdir()
+        (other / "entry_points.txt").write_text("[caretwin]\nexample = example.hooks\n")
+        plugin_scan.third_party_installed.cache_clear()
+        assert plugin_scan.third_party_installed()
+    finally:
+        plugin_scan.third_party_installed.cache_clear()

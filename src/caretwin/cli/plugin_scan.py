@@ -38,7 +38,10 @@ def third_party_installed() -> bool:
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
-            if name.split("-", 1)[0].lower() == "caretwin" and name[8:9] in ("-", "."):
+            # The distribution's name: "caretwin-0.1.0.dist-info", but also the editable
+            # build's "caretwin.egg-info" (no version), which setuptools leaves in src/.
+            dist = name.rsplit(".", 1)[0].split("-", 1)[0].replace("_", "-").lower()
+            if dist == "caretwin":
                 continue  # CareTwin's own entry points (the built-in plugins)
             if _declares(os.path.join(entry or ".", name)):
                 return True
