@@ -51,12 +51,16 @@ def demo(
 ) -> None:
     """Run CareTwin end to end on the reference hospital and print the report's path."""
     from caretwin.access import Actor
+    from caretwin.services.context import ServiceContext
     from caretwin.services.demo import demo_workspace, run_demo
 
     console = Console(stderr=True, soft_wrap=True)
     started = time.perf_counter()
     with cli_errors():
-        ctx = demo_workspace(workspace, Actor.os_user())
+        if workspace is not None and (workspace / "caretwin.yaml").exists():
+            ctx = ServiceContext.for_cli(workspace)  # a shared one's users: the user table
+        else:
+            ctx = demo_workspace(workspace, Actor.os_user())
         console.print(f"workspace: {ctx.workspace.root}")
         with progress_bar(console=console, transient=False) as bar:
             current: list[TaskID] = []
