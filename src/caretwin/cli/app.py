@@ -78,6 +78,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sources_cmds",
         "Pull a source into the lake (incremental: only what changed since the last pull).",
     ),
+    "backup": (
+        "backup_cmds",
+        "Archive a live workspace: metadata database, lake, runs, audit checkpoints.",
+    ),
+    "restore": (
+        "backup_cmds",
+        "Restore a backup into a fresh folder and verify its audit chain and lake.",
+    ),
     "audit": ("workspace_cmds", "The workspace's append-only audit log."),
     "lake": ("ingest_cmds", "The workspace's data lake."),
     "runs": ("runs_cmds", "Recorded runs and their manifests."),
