@@ -1,6 +1,6 @@
 """How many ingestion modules one input file visits, and how often control returns to them.
 
-    python benchmarks/ingest_trace.py FILE [FILE ...]
+    python benchmarks/ingest_trace.py [--depth 2] FILE [FILE ...]
 
 Ingests each file alone into a fresh lake (parsing in this process, ``workers=1``; a first
 ingest of it, untraced, has imported every module) under ``sys.setprofile`` and records the
@@ -10,7 +10,8 @@ cross-module call edges (``a -> b``: code in ``a`` called into ``b``; loops over
 once); and the edges that go back, into a module that had called the caller, directly or not
 (control returning to a module it left); and the path at the pipeline's level: the modules
 entered with at most two ingestion modules above the call, in order (a loop inside one
-module's callees is not seen), with how many times it re-enters a module it left.
+module's callees is not seen; ``--depth`` sets the two), with how many times it re-enters a
+module it left.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 PREFIXES = ("caretwin.ingest", "caretwin.hl7v2")
 
 
-def trace(path: Path) -> tuple[dict[tuple[str, str], bool], list[str]]:
+def trace(path: Path, depth: int) -> tuple[dict[tuple[str, str], bool], list[str]]:
     from caretwin.ingest import ingest_paths
 
     edges: dict[tuple[str, str], bool] = {}
@@ -44,7 +45,7 @@ def trace(path: Path) -> tuple[dict[tuple[str, str], bool], list[str]]:
             if name.startswith(PREFIXES) and (not chain or chain[-1] != name):
                 chain.append(name)
             up = up.f_back
-        if len(chain) <= 2 and (not path_seq or path_seq[-1] != mod):
+        if len(chain) <= depth and (not path_seq or path_seq[-1] != mod):
             path_seq.append(mod)
         if chain and chain[0] != mod:
             back = mod in chain[1:]
@@ -62,8 +63,14 @@ def trace(path: Path) -> tuple[dict[tuple[str, str], bool], list[str]]:
 
 
 def main() -> None:
-    for name in sys.argv[1:]:
-        edges, seq = trace(Path(name))
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("files", nargs="+", type=Path)
+    args = ap.parse_args()
+    for name in args.files:
+        edges, seq = trace(name, args.depth)
         mods = {m for edge in edges for m in edge}
         back = sorted(e for e, b in edges.items() if b)
         print(f"{Path(name).name}: {len(mods)} modules, {len(edges)} call edges, "
