@@ -69,3 +69,46 @@ def test_syslog_forwarding_rfc5424_over_udp_without_phi(workspace: Workspace) ->
     assert line.startswith("<84>1 ")  # authpriv (10) * 8 + warning (4)
     assert 'action="data.ingest"' in line and 'outcome="denied"' in line and 'seq="2"' in line
     assert "Jane" not in line and "12345" not in line and "ndjson" not in line
+
+
+def test_syslog_forwarding_over_tcp_one_message_per_line(workspace: Workspace) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(5)
+        port = server.getsockname()[1]
+        workspace.config = workspace.config.model_copy(
+            update={
+                "audit": AuditSettings(
+                    syslog=SyslogSettings(host="127.0.0.1", port=port, protocol="tcp")
+                )
+            }
+        )
+        log = AuditLog(workspace)
+        log.record(ADMIN, "sim.run", "RH1", "ok")
+        log.record(ADMIN, "sim.run", "RH1", "error")
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while data.count(b"\n") < 2:
+                data += conn.recv(65536)
+    first, second = data.decode().splitlines()
+    assert first.startswith("<86>1 ") and second.startswith("<83>1 ")  # info, error
+    assert 'seq="2"' in first and 'seq="3"' in second
+
+
+def test_syslog_collector_down_loses_lines_not_operations(workspace: Workspace) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once closed
+    workspace.config = workspace.config.model_copy(
+        update={
+            "audit": AuditSettings(
+                syslog=SyslogSettings(host="127.0.0.1", port=port, protocol="tcp")
+            )
+        }
+    )
+    log = AuditLog(workspace)
+    log.record(ADMIN, "sim.run", "RH1", "ok")
+    assert log.list()[0].target == "RH1" and log.verify().ok

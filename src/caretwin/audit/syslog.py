@@ -59,6 +59,11 @@ class _Rfc5424Handler(logging.handlers.SysLogHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         # not the default: it would print a traceback on stderr
         log.warning("could not forward an audit event to syslog at %s", self.address)
+        with _lock:  # a broken TCP connection: the next event connects afresh
+            for settings, handler in list(_handlers.items()):
+                if handler is self:
+                    del _handlers[settings]
+        self.close()
 
 
 def _handler(settings: SyslogSettings) -> logging.handlers.SysLogHandler:
