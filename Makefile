@@ -32,9 +32,11 @@ install-test: $(TEST_STAMP)
 demo: $(RUN_STAMP)
 	$(BIN)/caretwin demo
 
-# everything, slow and browser tests included: nothing is deselected
+# everything, slow and browser tests included: nothing is deselected. Two pytest-xdist workers
+# (one per core of the reference machine), a test file per worker so module fixtures are built once.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-quick: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(QUICK)

@@ -122,13 +122,25 @@ def _isolated_caretwin_env(
 
 # Figures a test wants a reader of the CI log to see (e.g. the SQL on FHIR v2 pass count):
 # pytest captures print() of passing tests, so they are collected here and printed at the end.
+# They travel as the test's user properties, which pytest-xdist sends from its workers to the
+# process that prints the summary (a module-level list would stay in the worker).
 FIGURES: list[str] = []
+_FIGURE = "caretwin_figure"
 
 
 @pytest.fixture
-def report_figure() -> Callable[[str], None]:
+def report_figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Call with a line to print in the test session's closing summary."""
-    return FIGURES.append
+
+    def add(line: str) -> None:
+        request.node.user_properties.append((_FIGURE, line))
+
+    return add
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        FIGURES.extend(str(v) for k, v in report.user_properties if k == _FIGURE)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
