@@ -53,6 +53,15 @@ def test_workspace_found_from_the_environment_is_named_too(
     assert f"workspace: {ws}" in result.stderr
 
 
+def test_a_failed_command_names_its_workspace_after_the_error(ws: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-to-ingest"
+    empty.mkdir()
+    result = runner.invoke(app, ["ingest", str(empty), "-w", str(ws)])
+    assert result.exit_code == 4, result.output
+    lines = result.stderr.splitlines()
+    assert lines[-2].startswith("error: ") and lines[-1] == f"workspace: {ws}"
+
+
 def test_commands_without_a_workspace_print_none(ws: Path) -> None:
     result = runner.invoke(app, ["examples"])
     assert result.exit_code == 0 and "workspace:" not in result.output

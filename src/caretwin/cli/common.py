@@ -58,11 +58,13 @@ def cli_errors(fmt: OutputFormat = OutputFormat.table) -> Iterator[None]:
     try:
         yield
     except CareTwinError as exc:
-        _used_workspace()
+        failed_in = _used_workspace()
         if fmt == OutputFormat.json:
             print_json(exc.envelope())
         else:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        if failed_in is not None:  # a failed step's summary names its workspace too
+            typer.echo(f"workspace: {failed_in}", err=True)
         raise typer.Exit(exc.exit_code) from None
     used = _used_workspace()
     if used is not None:
