@@ -112,3 +112,24 @@ def test_syslog_collector_down_loses_lines_not_operations(workspace: Workspace) 
     log = AuditLog(workspace)
     log.record(ADMIN, "sim.run", "RH1", "ok")
     assert log.list()[0].target == "RH1" and log.verify().ok
+
+
+def test_reading_patient_level_data_is_audited_as_such(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from caretwin.services.ingestion import lake_counts
+
+    ctx = ServiceContext(workspace, ADMIN)
+    lake_counts(ctx)  # needs data.read: the lake's patient-level tables
+    (event,) = AuditLog(workspace).list(action="data.tables")
+    assert event.details["patient_data"] is True
+    export_audit(ctx, tmp_path / "a.ndjson")
+    lines = (tmp_path / "a.ndjson").read_bytes().splitlines()
+    (read,) = [
+        FhirAuditEvent.model_validate(orjson.loads(line))
+        for line in lines
+        if b'"data.tables"' in line
+    ]
+    roles = [e.role.display for e in read.entity if e.role is not None]  # R4: a Coding
+    assert roles == ["Patient"]
+    assert "patient_data" not in AuditLog(workspace).list(action="audit.export")[0].details

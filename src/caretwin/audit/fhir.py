@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
+from caretwin.audit.log import PATIENT_DATA
 from caretwin.audit.settings import AuditHome
 from caretwin.store.models import AuditEvent
 
@@ -80,8 +81,28 @@ def to_fhir(row: AuditEvent, site: str) -> dict[str, Any]:
                 }
             ],
         },
-        "entity": [{"what": {"display": row.target}, "detail": details}],
+        "entity": [{"what": {"display": row.target}, "detail": details}, *_patient(row)],
     }
+
+
+def _patient(row: AuditEvent) -> list[dict[str, Any]]:
+    if not (row.details or {}).get(PATIENT_DATA):
+        return []
+    return [
+        {
+            "type": {
+                "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                "code": "1",
+                "display": "Person",
+            },
+            "role": {
+                "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                "code": "1",
+                "display": "Patient",
+            },
+            "what": {"display": "patient-level data in the lake"},
+        }
+    ]
 
 
 def write_ndjson(home: AuditHome, out: Path, site: str) -> int:

@@ -32,7 +32,11 @@ from caretwin.audit.settings import AuditHome
 from caretwin.audit.verify import ChainReport, verify_chain
 from caretwin.store.models import AuditEvent, utcnow
 
-__all__ = ["OUTCOMES", "PHI_KEYS", "AuditEntry", "AuditLog", "sanitize_details"]
+__all__ = ["OUTCOMES", "PATIENT_DATA", "PHI_KEYS", "AuditEntry", "AuditLog", "sanitize_details"]
+
+#: The details key that marks an event as a read of patient-level data (set by the service
+#: layer on every operation needing ``data.read``; exported to FHIR as a Patient-role entity).
+PATIENT_DATA = "patient_data"
 
 log = logging.getLogger(__name__)
 

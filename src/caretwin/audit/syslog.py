@@ -36,9 +36,11 @@ def _sd(value: object) -> str:
 def syslog_line(settings: SyslogSettings, event: AuditEvent) -> str:
     """``event`` as an RFC 5424 message after its ``<PRI>`` (which the handler puts first)."""
     host = socket.gethostname() or "-"
+    patient = ' patient_data="true"' if (event.details or {}).get("patient_data") else ""
     data = (
         f'[caretwin@32473 actor="{_sd(event.actor)}" action="{_sd(event.action)}" '
-        f'outcome="{_sd(event.outcome)}" seq="{event.seq}" hash="{event.hash}"]'
+        f'outcome="{_sd(event.outcome)}" seq="{event.seq}" hash="{event.hash}"'
+        f"{patient}]"
     )
     msg = f"{event.action} {event.outcome} by {event.actor}"
     at = event.at.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -19,6 +19,7 @@ from typing import Any
 
 from caretwin.access import Actor, Permission, require
 from caretwin.audit import AuditLog
+from caretwin.audit.log import PATIENT_DATA
 from caretwin.diskfull import disk_full_error, is_disk_full
 from caretwin.errors import AccessDenied, ConfigError, DiskFull
 from caretwin.workspace import Workspace
@@ -114,6 +115,8 @@ class ServiceContext:
         :class:`~caretwin.errors.DiskFull`). Otherwise audits ``ok`` with ``op.details``.
         """
         op = Operation(action=action, target=target, permission=permission)
+        if permission == Permission.DATA_READ:  # audited as a read of patient-level data
+            op.details[PATIENT_DATA] = True
         try:
             require(self.actor, permission)
         except AccessDenied:
