@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from caretwin.access import Actor
 from caretwin.audit import AuditLog
 from caretwin.audit.checkpoints import CHECKPOINT_DIR, CHECKPOINT_FILE
+from caretwin.audit.settings import AuditSettings
 from caretwin.cli.app import app
 from caretwin.errors import AuditTampered, ConfigError
 from caretwin.services.audit import verify_audit
@@ -62,7 +63,8 @@ def test_clean_chain_verifies_and_writes_a_checkpoint(any_workspace: Workspace) 
     line = orjson.loads(Path(path).read_bytes().splitlines()[-1])
     assert (line["head_seq"], line["head_hash"]) == (9, result.head_hash)
     again = verify_audit(ServiceContext(any_workspace, ADMIN))  # its own event is chained too
-    assert again.ok and again.head_seq == 10 and again.checkpoints == 1
+    # the chain's first checkpoint came with its first event; the verify wrote the second
+    assert again.ok and again.head_seq == 10 and again.checkpoints == 2
 
 
 def test_edited_event_is_named(any_workspace: Workspace) -> None:
@@ -274,3 +276,20 @@ def test_concurrent_appends_from_processes_never_fork(any_workspace: Workspace) 
     seqs = [r[0] for r in _sql(ws, "SELECT seq FROM audit_events ORDER BY seq")]
     assert seqs == list(range(1, 103))  # genesis + 1 + 4 x 25, contiguous
     assert AuditLog(ws).verify().ok
+
+
+def test_checkpoints_by_count_and_by_age(workspace: Workspace) -> None:
+    path = workspace.root / CHECKPOINT_DIR / CHECKPOINT_FILE
+    workspace.config = workspace.config.model_copy(
+        update={"audit": AuditSettings(checkpoint_every=5, checkpoint_minutes=30)}
+    )
+
+    def heads() -> list[int]:
+        return [orjson.loads(line)["head_seq"] for line in path.read_bytes().splitlines()]
+
+    _fill(workspace, 6)  # genesis + 6 events: seq 2 (the first) and seq 5 (every 5th)
+    assert heads() == [2, 5]
+    old = path.stat().st_mtime - 31 * 60
+    os.utime(path, (old, old))  # a quiet half hour later the next event checkpoints
+    AuditLog(workspace).record(ADMIN, "sim.run", "later", "ok")
+    assert heads() == [2, 5, 8]

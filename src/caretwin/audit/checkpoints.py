@@ -5,7 +5,8 @@ A checkpoint is one JSON line ``{count, head_seq, head_hash, at, key_id, sig}`` 
 folder. ``sig`` is an HMAC-SHA256 with the chain's own key: the same trust root as the events,
 no second secret to manage, and the key already stays out of the database (an Ed25519 signature
 would let outsiders check checkpoints without the key; see docs/security.md). Written at every
-verify that passes and every ``checkpoint_every`` events. Deleting the newest rows of the table
+verify that passes, every ``checkpoint_every`` events, with the chain's first event and once the
+newest is ``checkpoint_minutes`` old (:func:`checkpoint_due`). Deleting the newest rows of the table
 then leaves the chain shorter than a checkpoint already written, which verify reports.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +66,22 @@ class Checkpoint:
 def checkpoint_dirs(home: AuditHome) -> list[Path]:
     extra = [d if d.is_absolute() else home.root / d for d in home.audit_settings.checkpoint_dirs]
     return [home.root / CHECKPOINT_DIR, *extra]
+
+
+def checkpoint_due(home: AuditHome, seq: int) -> bool:
+    """Whether the event just appended at ``seq`` should be followed by a checkpoint: every
+    ``checkpoint_every`` events, or when the newest checkpoint is ``checkpoint_minutes`` old
+    (one ``stat`` of the workspace's checkpoint file)."""
+    settings = home.audit_settings
+    if seq % settings.checkpoint_every == 0:
+        return True
+    try:
+        age = time.time() - (home.root / CHECKPOINT_DIR / CHECKPOINT_FILE).stat().st_mtime
+    except FileNotFoundError:
+        return True  # the chain's first checkpoint, as soon as it exists
+    except OSError:
+        return False
+    return age >= settings.checkpoint_minutes * 60
 
 
 def write_checkpoint(

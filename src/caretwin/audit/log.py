@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from caretwin.access import Actor
 from caretwin.audit.chain import GENESIS_ACTION, append
-from caretwin.audit.checkpoints import write_checkpoint
+from caretwin.audit.checkpoints import checkpoint_due, write_checkpoint
 from caretwin.audit.keys import AuditKey, load_key
 from caretwin.audit.settings import AuditHome
 from caretwin.audit.verify import ChainReport, verify_chain
@@ -170,7 +170,7 @@ class AuditLog:
         with self.workspace.session() as session:
             head = append(session, key, event)
         settings = self.workspace.audit_settings
-        if head.seq % settings.checkpoint_every == 0:
+        if checkpoint_due(self.workspace, head.seq):
             write_checkpoint(self.workspace, key, head.seq, head.seq, head.hash)
         if settings.syslog is not None:
             from caretwin.audit.syslog import forward

@@ -41,6 +41,9 @@ class AuditSettings(pydantic.BaseModel):
     checkpoint_dirs: list[Path] = pydantic.Field(default_factory=list)
     #: A checkpoint is also written every this many events (and at every verify).
     checkpoint_every: int = pydantic.Field(default=100, ge=1)
+    #: ... and by the first event once the newest checkpoint is this many minutes old, so a
+    #: quiet workspace's checkpoints keep up too (a scheduled ``audit verify`` is the other way).
+    checkpoint_minutes: int = pydantic.Field(default=60, ge=1)
     syslog: SyslogSettings | None = None
 
 
