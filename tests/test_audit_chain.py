@@ -293,3 +293,34 @@ def test_checkpoints_by_count_and_by_age(workspace: Workspace) -> None:
     os.utime(path, (old, old))  # a quiet half hour later the next event checkpoints
     AuditLog(workspace).record(ADMIN, "sim.run", "later", "ok")
     assert heads() == [2, 5, 8]
+
+
+def test_upgrading_a_workspace_seals_its_older_events(any_workspace: Workspace) -> None:
+    """A workspace from before the chain (schema one revision back, events without chain
+    columns) is upgraded on open; its first new event seals the old ones under the genesis."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from caretwin.store.migrate import alembic_config
+
+    ws = any_workspace
+    cfg = alembic_config()
+    chain = ScriptDirectory.from_config(cfg).get_revision("0004_audit_chain")
+    assert chain is not None and isinstance(chain.down_revision, str)
+    with ws.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, chain.down_revision)  # the schema an older CareTwin left
+    for i in range(3):
+        _sql(ws, "INSERT INTO audit_events (at, actor, roles, action, target, outcome, details) "
+                 "VALUES (:at, 'old', '[]', 'sim.run', :t, 'ok', '{}')",
+             at=utcnow().replace(tzinfo=None), t=f"old-{i}")  # fmt: skip
+    ws.close()
+    with Workspace.open(ws.root) as upgraded:
+        log = _fill(upgraded, 2)
+        (genesis,) = log.list(action="audit.genesis")
+        assert genesis.details["sealed_events"] == 3 and genesis.seq == 1
+        assert [e.seq for e in log.list()][-3:] == [None, None, None]
+        assert log.verify().ok
+        _sql(upgraded, "DELETE FROM audit_events WHERE target = 'old-0'")
+        problem = _problem(upgraded)
+        assert problem["kind"] == "deleted" and "3 events sealed" in problem["message"]

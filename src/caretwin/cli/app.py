@@ -86,7 +86,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "backup_cmds",
         "Restore a backup into a fresh folder and verify its audit chain and lake.",
     ),
-    "audit": ("workspace_cmds", "The workspace's append-only audit log."),
+    "audit": (
+        "workspace_cmds",
+        "The workspace's audit log: list, verify the hash chain, export as FHIR AuditEvent.",
+    ),
     "lake": ("ingest_cmds", "The workspace's data lake."),
     "runs": ("runs_cmds", "Recorded runs and their manifests."),
     "sources": ("sources_cmds", "External data sources (FHIR R4 servers)."),

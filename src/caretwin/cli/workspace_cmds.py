@@ -27,7 +27,10 @@ DATABASE_URL_OPTION: Any = typer.Option(
     help="Metadata database URL, e.g. postgresql://user@host/db (default: SQLite in DIR).",
 )
 
-audit_app = typer.Typer(help="The workspace's append-only audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The workspace's audit log: list, verify the hash chain, export as FHIR AuditEvent.",
+    no_args_is_help=True,
+)
 
 
 def init(
