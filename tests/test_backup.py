@@ -146,3 +146,29 @@ def test_cli_backup_and_restore(workspace: Workspace, tmp_path: Path) -> None:
     back = runner.invoke(app, ["restore", str(out), "--to", str(tmp_path / "r"), "--key", str(key)])
     assert back.exit_code == 0, back.output
     assert "audit chain ok" in back.stdout and "lake ok" in back.stdout
+
+
+def test_restored_runs_point_at_their_restored_reports(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    import yaml
+
+    from caretwin.model import REFERENCE_HOSPITAL, example_text
+    from caretwin.runs import get_run
+    from caretwin.services.simulation import simulate_model
+
+    data = yaml.safe_load(example_text(REFERENCE_HOSPITAL))
+    data["run"].update(warmup_days=1, run_days=3, cooldown_days=1, replications=2)
+    model = tmp_path / "short.yaml"
+    model.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    run = simulate_model(ServiceContext(workspace, ADMIN), model, workers=1)
+    archive = tmp_path / "ws.tar.gz"
+    backup_workspace(ServiceContext(workspace, ADMIN), archive, include_key=True)
+    restore_workspace(archive, tmp_path / "r", ADMIN)
+    with Workspace.open(tmp_path / "r") as back:
+        restored = get_run(back, run.run_id)
+        assert restored.report_path is not None
+        report = Path(restored.report_path)
+        assert report.is_relative_to(back.root) and report.is_file()
+        on_disk = orjson.loads((back.runs_dir / run.run_id / "manifest.json").read_bytes())
+        assert on_disk["report_path"] == str(report)

@@ -174,6 +174,7 @@ def write_archive(ws: Workspace, out: Path, *, include_key: bool = False) -> Bac
                 "created_at": datetime.now(UTC).isoformat(),
                 "workspace": ws.config.name,
                 "backend": ws.backend,
+                "root": str(ws.root),  # to move run report paths onto the restored folder
                 "rows": info.rows,
                 "audit_head_seq": info.audit_head,
                 "lake_data_hash": info.data_hash,
@@ -247,6 +248,38 @@ def _load_rows(conn: Connection, table: Table, data: bytes) -> int:
     return len(rows)
 
 
+def _moved(path: Any, old_root: str, new_root: Path) -> Any:
+    """A report path inside the archived workspace, moved into the restored one."""
+    if isinstance(path, str) and path.startswith(old_root.rstrip("/") + "/"):
+        return str(new_root / path[len(old_root.rstrip("/")) + 1 :])
+    return path
+
+
+def _moved_report(data: bytes, old_root: str, new_root: Path) -> bytes:
+    """A run manifest (JSON) with its ``report_path`` moved; other bytes unchanged."""
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or _moved(doc.get("report_path"), old_root, new_root) == doc.get(
+        "report_path"
+    ):
+        return data
+    doc["report_path"] = _moved(doc["report_path"], old_root, new_root)
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+
+
+def _moved_reports(data: bytes, old_root: str, new_root: Path) -> bytes:
+    """The ``runs`` table's rows with ``report_path`` (column and manifest) moved."""
+    out = []
+    for line in data.splitlines():
+        row = orjson.loads(line)
+        row["report_path"] = _moved(row.get("report_path"), old_root, new_root)
+        if isinstance(row.get("manifest"), dict):
+            row["manifest"]["report_path"] = _moved(
+                row["manifest"].get("report_path"), old_root, new_root
+            )
+        out.append(orjson.dumps(row) + b"\n")
+    return b"".join(out)
+
+
 def _is_dt(kind: Any) -> bool:
     return isinstance(getattr(kind, "impl", None), DateTime)
 
@@ -295,9 +328,17 @@ def restore_archive(
                 conn.execute(table.delete())  # init may have written (a shared first user)
             for table in Base.metadata.sorted_tables:
                 data = members.get(f"db/{table.name}.jsonl", b"")
+                if table.name == "runs" and manifest.get("root"):
+                    data = _moved_reports(data, str(manifest["root"]), ws.root)
                 info.rows[table.name] = _load_rows(conn, table, data)
                 _reset_sequences(conn, table)
         for name, data in members.items():
+            if (
+                name.startswith("runs/")
+                and name.endswith("/manifest.json")
+                and manifest.get("root")
+            ):
+                data = _moved_report(data, str(manifest["root"]), ws.root)
             if name.startswith(("lake/", "runs/", f"{CHECKPOINT_DIR}/", "keys/")):
                 path = ws.root / name
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
