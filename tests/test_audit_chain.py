@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +326,34 @@ def test_upgrading_a_workspace_seals_its_older_events(any_workspace: Workspace) 
         _sql(upgraded, "DELETE FROM audit_events WHERE target = 'old-0'")
         problem = _problem(upgraded)
         assert problem["kind"] == "deleted" and "3 events sealed" in problem["message"]
+
+
+def test_a_checkpoint_written_during_verify_is_not_a_truncation(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process appends and checkpoints while verify runs: verify reads the
+    checkpoints before the rows, so the newer checkpoint is never ahead of what it checks."""
+    import caretwin.audit.verify as verify_mod
+    from caretwin.audit.checkpoints import write_checkpoint
+    from caretwin.audit.keys import load_key
+
+    _fill(workspace, 3)
+    real_session = workspace.session
+
+    appended: list[int] = []
+
+    @contextmanager
+    def session_with_a_concurrent_append() -> Iterator[Any]:
+        with real_session() as session:
+            yield session
+        if not appended:  # right after verify read the rows, another writer gets in
+            appended.append(1)
+            AuditLog(workspace).record(ADMIN, "sim.run", "meanwhile", "ok")
+            seq, hash_ = _sql(
+                workspace, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+            )[0]
+            write_checkpoint(workspace, load_key(workspace), seq, seq, hash_)
+
+    monkeypatch.setattr(workspace, "session", session_with_a_concurrent_append)
+    report = verify_mod.verify_chain(workspace, load_key(workspace))
+    assert report.ok, report.problem

@@ -225,11 +225,13 @@ def _checkpoints(chain: list[AuditEvent], cps: list[Checkpoint]) -> ChainProblem
 
 def verify_chain(home: AuditHome, key: AuditKey) -> ChainReport:
     """Check every event and every checkpoint; the report names the first problem found."""
+    # Checkpoints first: one written meanwhile (after its event's commit) by another process
+    # would otherwise be ahead of the rows read, and look like the newest rows deleted.
+    cps = read_checkpoints(home, key)
     with home.session() as session:
         rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
         session.expunge_all()
     chain = sorted((r for r in rows if r.seq is not None), key=lambda r: (r.seq or 0, r.id))
-    cps = read_checkpoints(home, key)
     problem = _walk(key, chain) if chain else None
     if problem is None and chain and chain[0].action == GENESIS_ACTION:
         problem = _sealed(rows, chain[0])
