@@ -357,3 +357,20 @@ def test_a_checkpoint_written_during_verify_is_not_a_truncation(
     monkeypatch.setattr(workspace, "session", session_with_a_concurrent_append)
     report = verify_mod.verify_chain(workspace, load_key(workspace))
     assert report.ok, report.problem
+
+
+def test_a_shared_workspace_gives_the_key_to_its_service_group(tmp_path: Path) -> None:
+    import grp
+    import pwd
+
+    from caretwin.services.workspace import init_workspace
+
+    group = grp.getgrgid(pwd.getpwuid(os.getuid()).pw_gid).gr_name
+    ws = init_workspace(tmp_path / "shared", Actor.os_user(), shared_group=group).workspace
+    AuditLog(ws).verify()
+    key = ws.root / "keys" / "audit.key"
+    checkpoints = ws.root / CHECKPOINT_DIR / CHECKPOINT_FILE
+    assert stat.S_IMODE(key.stat().st_mode) == 0o640
+    assert stat.S_IMODE(checkpoints.stat().st_mode) == 0o640
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o2750
+    ws.close()

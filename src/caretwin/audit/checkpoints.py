@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 from caretwin.audit.keys import AuditKey
-from caretwin.audit.settings import AuditHome
+from caretwin.audit.settings import AuditHome, audit_modes
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -95,11 +95,16 @@ def write_checkpoint(
     cp = Checkpoint(count, head_seq, head_hash, datetime.now(UTC).isoformat(), key.key_id)
     line = orjson.dumps({**orjson.loads(cp.body()), "sig": key.sign(cp.body())}) + b"\n"
     written = []
+    dir_mode, file_mode = audit_modes(home.root)
     for folder in checkpoint_dirs(home):
         path = folder / CHECKPOINT_FILE
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not folder.is_dir():
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(folder, dir_mode)  # mkdir's mode is cut by the umask
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if os.fstat(fd).st_size == 0:
+                os.chmod(path, file_mode)
             try:
                 os.write(fd, line)
                 os.fsync(fd)

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from caretwin.audit.settings import AuditHome
+from caretwin.audit.settings import AuditHome, audit_modes
 from caretwin.errors import ConfigError
 
 __all__ = ["ENV_KEY", "KEY_FILE", "AuditKey", "default_key_path", "load_key"]
@@ -70,14 +70,17 @@ def load_key(home: AuditHome, *, create: bool = True) -> AuditKey:
             ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the audit key {path}: {exc}") from exc
-    return _create(path)
+    return _create(path, *audit_modes(home.root))
 
 
-def _create(path: Path) -> AuditKey:
+def _create(path: Path, dir_mode: int, file_mode: int) -> AuditKey:
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path.parent, dir_mode)  # mkdir's mode is cut by the umask
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.chmod(tmp, file_mode)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(secrets.token_hex(32) + "\n")
             fh.flush()

@@ -7,6 +7,7 @@ newest rows cannot also take back the checkpoints already written elsewhere (doc
 
 from __future__ import annotations
 
+import stat
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal, Protocol
@@ -14,7 +15,7 @@ from typing import Literal, Protocol
 import pydantic
 from sqlalchemy.orm import Session
 
-__all__ = ["AuditHome", "AuditSettings", "SyslogSettings"]
+__all__ = ["AuditHome", "AuditSettings", "SyslogSettings", "audit_modes"]
 
 
 class SyslogSettings(pydantic.BaseModel):
@@ -60,3 +61,14 @@ class AuditHome(Protocol):
     def session(self) -> AbstractContextManager[Session]:
         """A unit of work: commits when the block succeeds, rolls back when it raises."""
         ...
+
+
+def audit_modes(root: Path) -> tuple[int, int]:
+    """(folder, file) modes of the key and checkpoint files: owner-only; in a shared workspace
+    (its folder setgid to a service group, ``caretwin init --shared``) readable by that group,
+    whose service accounts append events too (docs/security.md says what that implies)."""
+    try:
+        shared = bool(root.stat().st_mode & stat.S_ISGID)
+    except OSError:
+        shared = False
+    return (0o2750, 0o640) if shared else (0o700, 0o600)
