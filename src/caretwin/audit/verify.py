@@ -58,6 +58,10 @@ def _valid(key: AuditKey, row: AuditEvent, prev_hash: str | None) -> bool:
     return key.check(canonical(row, prev_hash, row.key_id or ""), row.hash)
 
 
+def _span(first: int, last: int) -> str:
+    return f"seq {first}" if first == last else f"seq {first}-{last}"
+
+
 def _name(row: AuditEvent) -> str:
     return f"event #{row.id} (seq {row.seq}, {row.action} by {row.actor})"
 
@@ -70,7 +74,7 @@ def _walk(key: AuditKey, chain: list[AuditEvent]) -> ChainProblem | None:
         expected = i + 1
         if row.seq > expected:
             after = f" after {_name(prev)}" if prev is not None else " at the start"
-            gone = f"seq {expected}" + (f"-{row.seq - 1}" if row.seq - 1 > expected else "")
+            gone = _span(expected, row.seq - 1)
             return ChainProblem("deleted", f"{gone} missing{after}", None, expected)
         if row.seq < expected:
             return ChainProblem(  # the first holder of this seq checked out above
@@ -207,7 +211,7 @@ def _checkpoints(chain: list[AuditEvent], cps: list[Checkpoint]) -> ChainProblem
         if cp.head_seq > head:
             return ChainProblem(
                 "truncated",
-                f"seq {head + 1}-{cp.head_seq} deleted: checkpoint {cp.source} of {cp.at} "
+                f"{_span(head + 1, cp.head_seq)} deleted: checkpoint {cp.source} of {cp.at} "
                 f"recorded {cp.head_seq} events, the table has {head}",
                 None,
                 head + 1,
