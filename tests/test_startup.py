@@ -106,7 +106,7 @@ def test_registry_matches_what_the_areas_register() -> None:
     registered: dict[str, tuple[str, str]] = {}
     for area in AREAS:
         for name, cmd in area_group(area).commands.items():
-            registered[name] = (area.rsplit(".", 1)[1], _first_paragraph(cmd))
+            registered[name] = (area.removeprefix("caretwin.cli."), _first_paragraph(cmd))
     assert registered == COMMANDS
 
 

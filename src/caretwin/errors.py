@@ -17,6 +17,7 @@ error envelope::
     ├── SimulationError                 exit 6   the engine could not run the model
     ├── StoreError                      exit 7   metadata database or workspace storage failure
     │   ├── RunNotFound                          no run with that id
+    │   ├── JobNotFound                          no background job with that id
     │   └── DiskFull                             no space left where the workspace writes
     ├── AccessDenied                    exit 8   actor lacks the permission
     └── AuditTampered                   exit 9   the audit chain or its checkpoints fail to verify
@@ -108,6 +109,10 @@ class StoreError(CareTwinError):
 
 class RunNotFound(StoreError):
     code = "run_not_found"
+
+
+class JobNotFound(StoreError):
+    code = "job_not_found"
 
 
 class DiskFull(StoreError):

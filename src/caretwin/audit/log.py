@@ -190,9 +190,14 @@ class AuditLog:
         return report
 
     def list(
-        self, limit: int = 100, action: str | None = None, actor: str | None = None
+        self,
+        limit: int = 100,
+        action: str | None = None,
+        actor: str | None = None,
+        before: int | None = None,
     ) -> builtins.list[AuditEntry]:
-        """The newest ``limit`` events, newest first, optionally filtered by action or actor.
+        """The newest ``limit`` events, newest first, optionally filtered by action or actor;
+        ``before`` an event id: only older events (a page's cursor).
 
         The chain's genesis (a seal, not an operation) is listed only when ``action`` asks
         for it (``audit.genesis``).
@@ -204,5 +209,7 @@ class AuditLog:
             stmt = stmt.where(AuditEvent.action != GENESIS_ACTION)
         if actor is not None:
             stmt = stmt.where(AuditEvent.actor == actor)
+        if before is not None:
+            stmt = stmt.where(AuditEvent.id < before)
         with self.workspace.session() as session:
             return [AuditEntry.from_row(row) for row in session.scalars(stmt)]

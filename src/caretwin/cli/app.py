@@ -103,9 +103,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plugins_cmds",
         "Plugins: engines, KPIs, feeders, fitters, report sections, commands.",
     ),
+    # The HTTP API is a front end beside the CLI (docs/architecture.md): its command's area is
+    # in its own package, loaded by full name, so the CLI never imports it.
+    "serve": ("caretwin.api.commands", "Serve the HTTP API on the workspace (/api/v1/)."),
 }
 
-AREAS = [f"caretwin.cli.{m}" for m in dict.fromkeys(module for module, _ in COMMANDS.values())]
+
+def area_module(module: str) -> str:
+    """The full name of an area module of :data:`COMMANDS` (bare names are under caretwin.cli)."""
+    return module if "." in module else f"caretwin.cli.{module}"
+
+
+AREAS = [area_module(m) for m in dict.fromkeys(module for module, _ in COMMANDS.values())]
 
 
 class _Placeholder(TyperCommand):
@@ -133,7 +142,7 @@ class LazyGroup(TyperGroup):
             self._add_plugin_command(cmd_name)
         cmd = self.commands.get(cmd_name)
         if isinstance(cmd, _Placeholder) and not self._listing:
-            loaded = area_group(f"caretwin.cli.{COMMANDS[cmd_name][0]}").commands
+            loaded = area_group(area_module(COMMANDS[cmd_name][0])).commands
             for name, real in loaded.items():
                 if isinstance(self.commands.get(name), _Placeholder):
                     self.commands[name] = real

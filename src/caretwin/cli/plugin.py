@@ -17,9 +17,9 @@ from caretwin.plugins import CommandGroup, hookimpl
 
 
 def _builtin(name: str) -> Any:
-    from caretwin.cli.app import COMMANDS, area_group
+    from caretwin.cli.app import COMMANDS, area_group, area_module
 
-    return area_group(f"caretwin.cli.{COMMANDS[name][0]}").commands[name]
+    return area_group(area_module(COMMANDS[name][0])).commands[name]
 
 
 @hookimpl

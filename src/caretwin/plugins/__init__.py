@@ -22,6 +22,7 @@ from caretwin.plugins.specs import (
     NativeKpi,
     ReportSection,
     ResourceRecord,
+    RouterSpec,
     SectionHtml,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "NativeKpi",
     "ReportSection",
     "ResourceRecord",
+    "RouterSpec",
     "SectionHtml",
     "hookimpl",
     "hookspec",

@@ -3,8 +3,9 @@
 Every hook takes no argument and returns a list of typed specs (:mod:`caretwin.plugins.specs`);
 the registry (:mod:`caretwin.plugins.registry`) calls each plugin's implementation separately so
 every spec is attributed to the plugin, distribution and version that provided it. CareTwin's own
-engines, KPIs, feeders, fitters, report sections and command groups come through these same hooks
-(the ``caretwin`` distribution's entry points). The contracts are in ``docs/plugins.md``.
+engines, KPIs, feeders, fitters, report sections, command groups and API routers come through
+these same hooks (the ``caretwin`` distribution's entry points). The contracts are in
+``docs/plugins.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         FitterSpec,
         KpiSpec,
         ReportSection,
+        RouterSpec,
     )
 
 PROJECT = "caretwin"
@@ -38,6 +40,7 @@ HOOKS = (
     "register_fitters",
     "register_report_sections",
     "register_commands",
+    "register_routers",
 )
 
 
@@ -67,3 +70,7 @@ class CareTwinSpecs:
     @hookspec
     def register_commands(self) -> list[CommandGroup]:  # type: ignore[empty-body]
         """Top-level command groups of the ``caretwin`` command line."""
+
+    @hookspec
+    def register_routers(self) -> list[RouterSpec]:  # type: ignore[empty-body]
+        """Route groups of the HTTP API (``caretwin serve``), under ``/api/v1``."""

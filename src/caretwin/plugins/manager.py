@@ -46,6 +46,7 @@ BUILTIN: dict[str, str] = {
     "builtin_fitters": "caretwin.plugins.builtin.fitters",
     "builtin_report_sections": "caretwin.plugins.builtin.report_sections",
     "builtin_commands": "caretwin.cli.plugin",
+    "builtin_routers": "caretwin.api.plugin",
 }
 
 Status = Literal["not loaded", "loaded", "failed"]

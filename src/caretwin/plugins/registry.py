@@ -21,6 +21,7 @@ from caretwin.plugins.specs import (
     FitterSpec,
     KpiSpec,
     ReportSection,
+    RouterSpec,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "fitters",
     "kpis",
     "report_sections",
+    "routers",
 ]
 
 T = TypeVar("T")
@@ -115,6 +117,10 @@ def report_sections() -> list[Provided[ReportSection]]:
 
 def commands() -> dict[str, Provided[CommandGroup]]:
     return cast(dict[str, Provided[CommandGroup]], _collect("register_commands", "command", _name))
+
+
+def routers() -> dict[str, Provided[RouterSpec]]:
+    return cast(dict[str, Provided[RouterSpec]], _collect("register_routers", "router", _name))
 
 
 def _name(spec: Any) -> str:

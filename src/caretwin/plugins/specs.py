@@ -221,3 +221,15 @@ class CommandGroup:
     name: str
     help: str
     load: Callable[[], typer.Typer | Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    """A group of HTTP API routes of ``caretwin serve``: ``load()`` returns a FastAPI
+    ``APIRouter`` mounted under ``/api/v1`` (called only when the server starts, so FastAPI is
+    imported inside it). Every route declares its permission (``caretwin.api.deps.requires``
+    or ``public``); the authorisation matrix test walks them all."""
+
+    name: str
+    help: str
+    load: Callable[[], Any]

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 import pydantic
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from caretwin.access import Actor
 from caretwin.diskfull import is_disk_full
@@ -290,14 +290,29 @@ class RunSummary:
         return out
 
 
-def list_runs(ws: RunsHome, kind: str | None = None, limit: int | None = None) -> list[RunSummary]:
-    """Runs, newest first."""
+def list_runs(
+    ws: RunsHome, kind: str | None = None, limit: int | None = None, after: str | None = None
+) -> list[RunSummary]:
+    """Runs, newest first; ``after`` a run id: only the runs listed after it (a page's cursor).
+
+    An ``after`` run that no longer exists raises :class:`RunNotFound`.
+    """
     stmt = select(Run).order_by(Run.created_at.desc(), Run.run_id.desc())
     if kind is not None:
         stmt = stmt.where(Run.kind == kind)
     if limit is not None:
         stmt = stmt.limit(limit)
     with ws.session() as session:
+        if after is not None:
+            mark = session.get(Run, after)
+            if mark is None:
+                raise RunNotFound(f"no run {after} in this workspace", details={"run_id": after})
+            stmt = stmt.where(
+                or_(
+                    Run.created_at < mark.created_at,
+                    and_(Run.created_at == mark.created_at, Run.run_id < mark.run_id),
+                )
+            )
         return [RunSummary.from_row(row) for row in session.scalars(stmt)]
 
 

@@ -52,12 +52,19 @@ class AuditExport(ServiceResult):
 
 
 def list_audit_events(
-    ctx: ServiceContext, limit: int = 100, action: str | None = None, actor: str | None = None
+    ctx: ServiceContext,
+    limit: int = 100,
+    action: str | None = None,
+    actor: str | None = None,
+    before: int | None = None,
 ) -> list[AuditEntry]:
-    """The newest audit events (before this read's own event), newest first."""
+    """The newest audit events (before this read's own event), newest first; ``before`` an
+    event id: only older ones (the last id of the previous page)."""
     with ctx.operation("audit.list", Permission.AUDIT_READ, "audit") as op:
-        op.details.update({"limit": limit, "action": action, "actor": actor})
-        events = AuditLog(ctx.workspace).list(limit=limit, action=action, actor=actor)
+        op.details.update({"limit": limit, "action": action, "actor": actor, "before": before})
+        events = AuditLog(ctx.workspace).list(
+            limit=limit, action=action, actor=actor, before=before
+        )
         op.details["count"] = len(events)
         return events
 

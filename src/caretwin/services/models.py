@@ -11,13 +11,24 @@ from caretwin.model import (
     example_path,
     example_text,
     load_definition,
+    parse_definition,
     scenario_names,
     scenario_problems,
 )
+from caretwin.model.definition import TwinDefinition
 from caretwin.services.context import ServiceContext
 from caretwin.services.results import ServiceResult
 
-__all__ = ["ExampleCopy", "ModelCheck", "copy_example", "resolve_model_path", "validate_model"]
+__all__ = [
+    "ExampleCopy",
+    "ExampleInfo",
+    "ModelCheck",
+    "copy_example",
+    "list_examples",
+    "resolve_model_path",
+    "validate_model",
+    "validate_text",
+]
 
 
 class ModelCheck(ServiceResult):
@@ -32,6 +43,10 @@ class ModelCheck(ServiceResult):
     pathways: list[str]
     scenarios: list[str]
     kpis: list[str]
+
+
+class ExampleInfo(ServiceResult):
+    name: str
 
 
 class ExampleCopy(ServiceResult):
@@ -50,24 +65,41 @@ def resolve_model_path(model: str | Path) -> Path:
 def validate_model(ctx: ServiceContext, model: str | Path) -> ModelCheck:
     path = resolve_model_path(model)
     with ctx.operation("model.validate", Permission.MODEL_READ, target=str(path)) as op:
-        d = load_definition(path)
-        op.details.update(model=d.name, model_hash=d.content_hash())
-        # simulate applies a scenario's overrides only when it runs it; validate applies them all
-        problems = scenario_problems(d)
-        if problems:
-            raise DefinitionError(
-                f"{path}: scenario overrides that simulate would refuse", problems=problems
-            )
-        return ModelCheck(
-            valid=True,
-            name=d.name,
-            version=d.version,
-            model_hash=d.content_hash(),
-            resources={k: r.capacity for k, r in d.resources.items()},
-            pathways=list(d.pathways),
-            scenarios=scenario_names(d),
-            kpis=list(d.kpis),
+        return _check(load_definition(path), str(path), op.details)
+
+
+def validate_text(ctx: ServiceContext, text: str, source: str = "definition") -> ModelCheck:
+    """Check a twin definition given as YAML (or JSON) text, e.g. an HTTP request's body."""
+    with ctx.operation("model.validate", Permission.MODEL_READ, target=source) as op:
+        return _check(parse_definition(text, source=source), source, op.details)
+
+
+def list_examples(ctx: ServiceContext) -> list[ExampleInfo]:
+    """The example models shipped with CareTwin."""
+    with ctx.operation("model.examples", Permission.MODEL_READ, target="examples") as op:
+        names = example_names()
+        op.details["count"] = len(names)
+        return [ExampleInfo(name=n) for n in names]
+
+
+def _check(d: TwinDefinition, where: str, details: dict[str, object]) -> ModelCheck:
+    details.update(model=d.name, model_hash=d.content_hash())
+    # simulate applies a scenario's overrides only when it runs it; validate applies them all
+    problems = scenario_problems(d)
+    if problems:
+        raise DefinitionError(
+            f"{where}: scenario overrides that simulate would refuse", problems=problems
         )
+    return ModelCheck(
+        valid=True,
+        name=d.name,
+        version=d.version,
+        model_hash=d.content_hash(),
+        resources={k: r.capacity for k, r in d.resources.items()},
+        pathways=list(d.pathways),
+        scenarios=scenario_names(d),
+        kpis=list(d.kpis),
+    )
 
 
 def copy_example(ctx: ServiceContext, name: str, dest: Path) -> ExampleCopy:

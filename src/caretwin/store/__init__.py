@@ -6,6 +6,7 @@ see :mod:`caretwin.store.models` for the tables and :mod:`caretwin.store.migrate
 
 from __future__ import annotations
 
+from caretwin.store.jobs import Job
 from caretwin.store.migrate import current_revision, head_revision, upgrade
 from caretwin.store.models import AuditEvent, Base, Run, Snapshot, utcnow
 from caretwin.store.records import (
@@ -19,6 +20,7 @@ from caretwin.store.records import (
 __all__ = [
     "AuditEvent",
     "Base",
+    "Job",
     "Run",
     "Snapshot",
     "SnapshotInfo",

@@ -1,0 +1,1 @@
+"""CareTwin's own API routers, one module per area, registered by :mod:`caretwin.api.plugin`."""

@@ -1,0 +1,35 @@
+"""The audit trail: list (paginated, newest first) and verify the hash chain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from caretwin.api.deps import AuditRead
+from caretwin.api.pagination import Cursor, Limit, decode_cursor, page
+from caretwin.errors import ConfigError
+from caretwin.services.audit import list_audit_events, verify_audit
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit")
+def audit(
+    ctx: AuditRead,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    action: str | None = None,
+    actor: str | None = None,
+) -> JSONResponse:
+    """Audit events, newest first; follow ``next_cursor`` for older ones."""
+    before = decode_cursor(cursor)
+    if before is not None and not isinstance(before, int):
+        raise ConfigError("invalid cursor: pass next_cursor from the previous page")
+    found = list_audit_events(ctx, limit=limit + 1, action=action, actor=actor, before=before)
+    return JSONResponse(page(found, limit, key=lambda e: e.id))
+
+
+@router.get("/audit/verify")
+def verify(ctx: AuditRead) -> JSONResponse:
+    """Check the chain and checkpoints; 409 with the first tampered event named if they fail."""
+    return JSONResponse(verify_audit(ctx).to_dict())

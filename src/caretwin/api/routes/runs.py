@@ -1,0 +1,69 @@
+"""Recorded runs: list (paginated), show, manifest, report."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from caretwin.api.deps import RunsRead
+from caretwin.api.pagination import Cursor, Limit, decode_cursor, page
+from caretwin.errors import ConfigError
+from caretwin.services.runs import list_runs_op, run_report_op, show_run_op
+
+router = APIRouter(tags=["runs"])
+
+_SCRIPT = re.compile(rb"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+@router.get("/runs")
+def runs(ctx: RunsRead, cursor: Cursor = None, limit: Limit = 50) -> JSONResponse:
+    """Runs, newest first; follow ``next_cursor`` for the next page."""
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, str):
+        raise ConfigError("invalid cursor: pass next_cursor from the previous page")
+    found = list_runs_op(ctx, limit=limit + 1, after=after)
+    return JSONResponse(page(found, limit, key=lambda r: r.run_id))
+
+
+@router.get("/runs/{run_id}")
+def run(run_id: str, ctx: RunsRead) -> JSONResponse:
+    """A run's manifest (status, parameters, outputs)."""
+    return JSONResponse(show_run_op(ctx, run_id).model_dump(mode="json"))
+
+
+@router.get("/runs/{run_id}/manifest")
+def manifest(run_id: str, ctx: RunsRead) -> JSONResponse:
+    """The run's ``manifest.json`` as recorded: what reproducing it needs."""
+    return JSONResponse(show_run_op(ctx, run_id).model_dump(mode="json"))
+
+
+def report_csp(html: bytes) -> str:
+    """A CSP allowing exactly the report's own inline scripts (by hash) and nothing else.
+
+    The report is self-contained (Plotly inlined), so it needs no network at all; ``sandbox``
+    gives it an opaque origin, so even its own scripts cannot read this API's cookies or call it.
+    """
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
+        for body in _SCRIPT.findall(html)
+    )
+    return (
+        "default-src 'none'; "
+        f"script-src {hashes or chr(39) + 'none' + chr(39)}; "
+        # Plotly styles its plots at run time (inline style elements and attributes)
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; "
+        "sandbox allow-scripts allow-downloads"
+    )
+
+
+@router.get("/runs/{run_id}/report", response_class=HTMLResponse)
+def report(run_id: str, ctx: RunsRead) -> HTMLResponse:
+    """The run's self-contained HTML report, under a hash-based CSP in a sandbox."""
+    found = run_report_op(ctx, run_id)
+    html = found.path.read_bytes()
+    return HTMLResponse(html, headers={"content-security-policy": report_csp(html)})
