@@ -259,3 +259,69 @@ def test_every_cli_command_goes_through_the_service_layer() -> None:
         if name not in CLI_WITHOUT_SERVICE and not _reaches_a_service(fn, set())
     ]
     assert bypass == []
+
+
+# The HTTP API side: every route (as the running app declares them) x every role, answered as
+# the policy says. A route needs a sample request here, so a new route is a failing test until
+# it is walked too; one without a declared permission stops the app (tests/test_api.py).
+def _api_samples() -> dict[tuple[str, str], dict[str, object]]:
+    from caretwin.model import example_text
+
+    small = {"model": "reference-hospital", "replications": 2, "run_days": 1}
+    return {
+        ("GET", "/api/v1/health"): {},
+        ("GET", "/api/v1/examples"): {},
+        ("GET", "/api/v1/schema"): {},
+        ("POST", "/api/v1/validate"): {"json": {"definition": example_text("reference-hospital")}},
+        ("GET", "/api/v1/runs"): {},
+        ("GET", "/api/v1/runs/{run_id}"): {},
+        ("GET", "/api/v1/runs/{run_id}/manifest"): {},
+        ("GET", "/api/v1/runs/{run_id}/report"): {},
+        ("POST", "/api/v1/simulations"): {"json": small},
+        ("GET", "/api/v1/jobs/{job_id}"): {},
+        ("POST", "/api/v1/jobs/{job_id}/cancel"): {},
+        ("GET", "/api/v1/audit"): {},
+        ("GET", "/api/v1/audit/verify"): {},
+    }
+
+
+@pytest.mark.slow
+def test_every_api_route_answers_every_role_as_the_matrix_says(
+    any_workspace: Workspace, report_figure: Callable[[str], None]
+) -> None:
+    from tests.api_helpers import bearer, client, token_for
+
+    from caretwin.api.app import create_app, declared_routes
+
+    routes = declared_routes(create_app(any_workspace))
+    samples = _api_samples()
+    assert {(r.method, r.path) for r in routes} == set(samples)
+    c = client(any_workspace)
+    openapi = c.get("/api/v1/openapi.json").json()["paths"]
+    documented = {(m.upper(), p) for p, item in openapi.items() for m in item}
+    assert documented == set(samples)  # nothing served that the walk does not see
+    tokens = {role: bearer(token_for(any_workspace, role)) for role in ROLES}
+    answers = 0
+    for route in routes:
+        url = route.path.replace("{run_id}", "sim-none").replace("{job_id}", "job-none")
+        sample = samples[(route.method, route.path)]
+        if route.permission == "public":
+            assert c.request(route.method, url, **sample).status_code == 200, route
+            continue
+        permission = Permission(route.permission)  # a real permission of the policy
+        r = c.request(route.method, url, **sample)
+        assert r.status_code == 401, (route, r.status_code)
+        for role in ROLES:
+            r = c.request(route.method, url, headers=tokens[role], **sample)
+            answers += 1
+            if permission in ROLE_PERMISSIONS[role]:
+                assert r.status_code not in (401, 403), (role, route, r.status_code, r.text)
+            else:
+                assert r.status_code == 403, (role, route, r.status_code)
+                assert r.json()["error"]["code"] == "access_denied"
+                assert r.json()["error"]["details"]["permission"] == permission.value
+    backend = any_workspace.backend
+    report_figure(
+        f"API authorisation matrix ({backend}): {len(routes)} routes x {len(ROLES)} roles, "
+        f"{answers} answers checked"
+    )
