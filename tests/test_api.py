@@ -10,6 +10,7 @@ import pytest
 from tests.api_helpers import ADMIN, bearer, client, token_for
 
 from caretwin.access import Actor
+from caretwin.api.deps import RunsRead
 from caretwin.audit import AuditLog
 from caretwin.services.context import ServiceContext
 from caretwin.services.jobs import fail_interrupted, run_next_job, submit_simulation
@@ -293,3 +294,31 @@ def test_serve_is_listed_and_cheap(tmp_path: Path) -> None:
     from caretwin.cli.app import COMMANDS
 
     assert COMMANDS["serve"][0] == "caretwin.api.commands"
+
+
+def test_an_unexpected_error_is_a_500_envelope_with_headers_and_audited(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import APIRouter
+
+    from caretwin.api import app as api_app
+
+    broken = APIRouter()
+
+    @broken.get("/broken")
+    def handler(ctx: RunsRead) -> dict[str, str]:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(api_app, "_routers", lambda: {"broken": broken})
+    h = bearer(token_for(workspace, "viewer"))
+    r = client(workspace).get("/api/v1/broken", headers=h)
+    assert r.status_code == 500
+    _is_envelope(r.json(), "internal_error")
+    assert "secret internals" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+    event = _events(workspace)[0]
+    assert (event.target, event.outcome, event.details["status"]) == (
+        "GET /api/v1/broken",
+        "error",
+        500,
+    )

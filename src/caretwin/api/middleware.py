@@ -118,6 +118,13 @@ class AuditAndHeaders:
             return
         status = 500
         started = False
+        audited = scope.get("path") in UNAUDITED
+
+        async def audit() -> None:
+            nonlocal audited
+            if not audited:
+                audited = True
+                await anyio.to_thread.run_sync(self._audit, scope, status)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, started
@@ -132,6 +139,8 @@ class AuditAndHeaders:
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", API_CSP.encode()))
                 message = {**message, "headers": headers}
+                # audited before answered: a client that reads the trail next finds this request
+                await audit()
             await send(message)
 
         try:
@@ -142,8 +151,7 @@ class AuditAndHeaders:
                 body = envelope("internal_error", "internal server error")
                 await JSONResponse(body, status_code=500)(scope, receive, send_with_headers)
         finally:
-            if scope.get("path") not in UNAUDITED:
-                await anyio.to_thread.run_sync(self._audit, scope, status)
+            await audit()  # no answer sent (the client went away): audited all the same
 
     def _audit(self, scope: Scope, status: int) -> None:
         state: Any = scope.get("state", {})

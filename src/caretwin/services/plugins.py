@@ -55,6 +55,8 @@ def _provided() -> dict[str, dict[str, list[str]]]:
         add("report_sections", s.spec.name, s.plugin)
     for name, c in registry.commands().items():
         add("commands", name, c.plugin)
+    for name, r in registry.routers().items():
+        add("routers", name, r.plugin)
     return out
 
 
