@@ -322,3 +322,22 @@ def test_an_unexpected_error_is_a_500_envelope_with_headers_and_audited(
         "error",
         500,
     )
+
+
+def test_data_routes_render_their_services(workspace: Workspace) -> None:
+    c = client(workspace)
+    viewer = bearer(token_for(workspace, "viewer"))
+    data = bearer(token_for(workspace, "data_engineer"))
+    views = c.get("/api/v1/views", headers=viewer).json()
+    assert views["next_cursor"] is None and views["items"]
+    name = views["items"][0]["name"]
+    assert c.get(f"/api/v1/views/{name}", headers=viewer).json()["name"] == name
+    plugins = c.get("/api/v1/plugins", headers=viewer).json()["items"]
+    assert {"name": "builtin_routers"}.items() <= next(
+        p for p in plugins if p["name"] == "builtin_routers"
+    ).items()
+    assert c.get("/api/v1/snapshots", headers=viewer).status_code == 403  # patient-level data
+    assert c.get("/api/v1/snapshots", headers=data).json() == {"items": [], "next_cursor": None}
+    assert c.get("/api/v1/lake/tables", headers=data).status_code == 200
+    assert c.get("/api/v1/sources", headers=data).json()["items"] == []
+    assert c.get("/api/v1/sources/nope", headers=data).status_code in (400, 404)

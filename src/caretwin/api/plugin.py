@@ -19,6 +19,7 @@ ROUTERS: dict[str, str] = {
     "runs": "runs: list, show, manifest, report",
     "jobs": "simulations as background jobs",
     "audit": "the audit trail and its verification",
+    "data": "snapshots, lake tables, views, sources, plugins",
 }
 
 
