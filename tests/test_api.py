@@ -341,3 +341,22 @@ def test_data_routes_render_their_services(workspace: Workspace) -> None:
     assert c.get("/api/v1/lake/tables", headers=data).status_code == 200
     assert c.get("/api/v1/sources", headers=data).json()["items"] == []
     assert c.get("/api/v1/sources/nope", headers=data).status_code in (400, 404)
+
+
+def test_a_token_use_is_written_at_most_once_a_minute(workspace: Workspace) -> None:
+    """Each request must not serialise on a write of the token's last use (throughput)."""
+    from caretwin.services.identity import authenticate_token
+    from caretwin.store.identity import ApiToken
+
+    token = token_for(workspace, "viewer")
+
+    def last_used() -> object:
+        with workspace.session() as session:
+            (row,) = session.query(ApiToken).all()
+            return row.last_used_at
+
+    authenticate_token(workspace, token)
+    first = last_used()
+    assert first is not None
+    authenticate_token(workspace, token)
+    assert last_used() == first
