@@ -224,7 +224,8 @@ def test_a_simulation_job_runs_and_its_report_is_served_under_a_hash_csp(
     assert report.headers["x-frame-options"] == "DENY"
 
 
-def test_a_failing_job_is_failed_with_the_envelope(workspace: Workspace) -> None:
+def test_a_failing_job_is_failed_with_the_envelope(any_workspace: Workspace) -> None:
+    workspace = any_workspace
     viewer = Actor("v", frozenset({"viewer"}))
     ctx = ServiceContext(workspace, ADMIN)
     job = submit_simulation(ctx, "reference-hospital", replications=2, run_days=1)
@@ -241,8 +242,9 @@ def test_a_failing_job_is_failed_with_the_envelope(workspace: Workspace) -> None
 
 
 def test_a_job_left_running_by_a_stopped_server_is_failed_at_start_up(
-    workspace: Workspace,
+    any_workspace: Workspace,
 ) -> None:
+    workspace = any_workspace
     ctx = ServiceContext(workspace, ADMIN)
     running = submit_simulation(ctx, "reference-hospital", replications=2)
     queued = submit_simulation(ctx, "reference-hospital", replications=2)
@@ -261,10 +263,13 @@ def test_a_job_left_running_by_a_stopped_server_is_failed_at_start_up(
     assert event.target == running.job_id
 
 
-def test_a_queued_job_can_be_cancelled(workspace: Workspace) -> None:
+def test_a_queued_job_can_be_cancelled(any_workspace: Workspace) -> None:
+    workspace = any_workspace
     c = client(workspace)
     h = bearer(token_for(workspace, "clinician"))
-    url = c.post("/api/v1/simulations", headers=h, json=SMALL).headers["location"]
+    r = c.post("/api/v1/simulations", headers=h, json={**SMALL, "scenarios": ["all"]})
+    assert r.json()["params"]["scenarios"] == ["all"]
+    url = r.headers["location"]
     r = c.post(f"{url}/cancel", headers=h)
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert run_next_job(workspace) is None

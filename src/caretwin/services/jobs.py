@@ -22,7 +22,13 @@ from sqlalchemy import select, update
 
 from caretwin.access import Actor, Permission
 from caretwin.errors import CareTwinError, ConfigError, JobNotFound
-from caretwin.model import apply_scenario, example_names, example_path, load_definition
+from caretwin.model import (
+    apply_scenario,
+    example_names,
+    example_path,
+    load_definition,
+    scenario_names,
+)
 from caretwin.model.definition import RunSettings, TwinDefinition
 from caretwin.services.context import ServiceContext
 from caretwin.services.results import ServiceResult
@@ -114,7 +120,7 @@ def submit_simulation(
             raise ConfigError(f"replications must be between 1 and {MAX_REPLICATIONS}")
         defn = _definition(model, run_days, warmup_days)
         names = scenarios or ["baseline"]
-        for name in names:
+        for name in scenario_names(defn) if names == ["all"] else names:
             apply_scenario(defn, name)  # ScenarioNotFound before anything is queued
         job = Job(
             job_id="job-" + secrets.token_hex(8),
