@@ -175,6 +175,10 @@ def test_runs_are_paginated_by_cursor(workspace: Workspace) -> None:
             break
     assert pages == 3
     assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert c.get("/api/v1/runs", headers=h, params={"kind": "forecast"}).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
 
 
 def test_audit_is_paginated_by_cursor(workspace: Workspace) -> None:

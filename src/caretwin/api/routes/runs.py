@@ -20,12 +20,15 @@ _SCRIPT = re.compile(rb"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECAS
 
 
 @router.get("/runs")
-def runs(ctx: RunsRead, cursor: Cursor = None, limit: Limit = 50) -> JSONResponse:
-    """Runs, newest first; follow ``next_cursor`` for the next page."""
+def runs(
+    ctx: RunsRead, cursor: Cursor = None, limit: Limit = 50, kind: str | None = None
+) -> JSONResponse:
+    """Runs, newest first (``kind``: only ``simulate``, ``experiment``, ...); follow
+    ``next_cursor`` for the next page."""
     after = decode_cursor(cursor)
     if after is not None and not isinstance(after, str):
         raise ConfigError("invalid cursor: pass next_cursor from the previous page")
-    found = list_runs_op(ctx, limit=limit + 1, after=after)
+    found = list_runs_op(ctx, kind=kind, limit=limit + 1, after=after)
     return JSONResponse(page(found, limit, key=lambda r: r.run_id))
 
 
