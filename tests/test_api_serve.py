@@ -65,6 +65,15 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
         assert row is not None
         row.status = "running"
     ws.close()
+    base, proc = _start(ws_path)
+    try:
+        yield base, ws_path, proc
+    finally:
+        _stop(proc)
+
+
+def _start(ws_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """``caretwin serve`` on a free port, once its health check answers."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -82,25 +91,26 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "caretwin serve did not answer in 60 s"
-            time.sleep(0.2)
-        yield base, ws_path, proc
-    finally:
-        proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while True:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                return base, proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            raise AssertionError(proc.stderr.read() if proc.stderr else "no answer in 60 s")
+        time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _user(ws: Path, name: str, role: str) -> dict[str, str]:
@@ -166,3 +176,33 @@ def test_serve_end_to_end(server: tuple[str, Path, subprocess.Popen[bytes]]) -> 
         (stale,) = session.query(Job).filter(Job.actor == "old").all()
         assert stale.status == "failed"
         assert stale.error is not None and "server stopped" in stale.error["message"]
+
+
+def test_a_job_running_when_the_server_is_killed_is_failed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    ws_path = tmp_path / "ws"
+    _cli("init", str(ws_path))
+    h = _user(ws_path, "ann", "clinician")
+    base, proc = _start(ws_path)
+    try:
+        body = {"model": "reference-hospital", "replications": 50, "seed": 1}
+        url = (
+            base
+            + httpx.post(f"{base}/api/v1/simulations", json=body, headers=h).headers["location"]
+        )
+        deadline = time.monotonic() + 60
+        while httpx.get(url, headers=h).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.kill()  # SIGKILL: no chance to tidy up
+        proc.wait()
+    base, proc = _start(ws_path)
+    try:
+        job = httpx.get(base + url.removeprefix(url.split("/api/")[0]), headers=h).json()
+    finally:
+        _stop(proc)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "interrupted"
+    assert "server stopped" in job["error"]["message"]
