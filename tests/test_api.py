@@ -278,6 +278,14 @@ def test_a_queued_job_can_be_cancelled(any_workspace: Workspace) -> None:
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert run_next_job(workspace) is None
     assert c.post(f"{url}/cancel", headers=h).status_code == 400
+    second = c.post("/api/v1/simulations", headers=h, json=SMALL).json()["job_id"]
+    listed = c.get("/api/v1/jobs", headers=h, params={"limit": 1}).json()
+    assert [j["job_id"] for j in listed["items"]] == [second] and listed["next_cursor"]
+    assert listed["items"][0]["url"] == f"/api/v1/jobs/{second}"
+    rest = c.get("/api/v1/jobs", headers=h, params={"cursor": listed["next_cursor"]}).json()
+    assert [j["url"] for j in rest["items"]] == [url] and rest["next_cursor"] is None
+    cancelled = c.get("/api/v1/jobs", headers=h, params={"status": "cancelled"}).json()
+    assert [j["url"] for j in cancelled["items"]] == [url]
 
 
 def test_a_route_without_a_declared_permission_stops_the_app(

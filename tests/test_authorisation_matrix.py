@@ -278,6 +278,7 @@ def _api_samples() -> dict[tuple[str, str], dict[str, object]]:
         ("GET", "/api/v1/runs/{run_id}/manifest"): {},
         ("GET", "/api/v1/runs/{run_id}/report"): {},
         ("POST", "/api/v1/simulations"): {"json": small},
+        ("GET", "/api/v1/jobs"): {},
         ("GET", "/api/v1/jobs/{job_id}"): {},
         ("POST", "/api/v1/jobs/{job_id}/cancel"): {},
         ("GET", "/api/v1/audit"): {},

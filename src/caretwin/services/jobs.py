@@ -18,7 +18,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from caretwin.access import Actor, Permission
 from caretwin.errors import CareTwinError, ConfigError, JobNotFound
@@ -43,6 +43,7 @@ __all__ = [
     "cancel_job",
     "fail_interrupted",
     "get_job",
+    "list_jobs",
     "run_next_job",
     "submit_simulation",
 ]
@@ -173,6 +174,37 @@ def _load(ws: Workspace, job_id: str) -> Job:
 def get_job(ctx: ServiceContext, job_id: str) -> JobInfo:
     with ctx.operation("jobs.show", Permission.RUNS_READ, target=job_id):
         return JobInfo.of(_load(ctx.workspace, job_id))
+
+
+def list_jobs(
+    ctx: ServiceContext,
+    limit: int = 50,
+    after: str | None = None,
+    status: str | None = None,
+) -> list[JobInfo]:
+    """Jobs, newest first; ``after``: the last job id of the previous page."""
+    if limit < 0:
+        raise ConfigError("the job limit must be zero or more")
+    with ctx.operation("jobs.list", Permission.RUNS_READ, target=status or "*") as op:
+        stmt = select(Job).order_by(Job.created_at.desc(), Job.job_id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(Job.status == status)
+        with ctx.workspace.session() as session:
+            if after is not None:
+                mark = session.get(Job, after)
+                if mark is None:
+                    raise JobNotFound(
+                        f"no job {after} in this workspace", details={"job_id": after}
+                    )
+                stmt = stmt.where(
+                    or_(
+                        Job.created_at < mark.created_at,
+                        and_(Job.created_at == mark.created_at, Job.job_id < mark.job_id),
+                    )
+                )
+            jobs = [JobInfo.of(job) for job in session.scalars(stmt)]
+        op.details["count"] = len(jobs)
+        return jobs
 
 
 def cancel_job(ctx: ServiceContext, job_id: str) -> JobInfo:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from caretwin.api.deps import RunsRead, Simulate
-from caretwin.services.jobs import MAX_REPLICATIONS, JobInfo, cancel_job, get_job, submit_simulation
+from caretwin.api.pagination import Cursor, Limit, decode_cursor, page
+from caretwin.errors import ConfigError
+from caretwin.services.jobs import (
+    MAX_REPLICATIONS,
+    JobInfo,
+    cancel_job,
+    get_job,
+    list_jobs,
+    submit_simulation,
+)
 
 router = APIRouter(tags=["jobs"])
 
@@ -50,6 +61,24 @@ def simulations(body: SimulationRequest, request: Request, ctx: Simulate) -> JSO
         worker.wake()
     out = _body(request, job)
     return JSONResponse(out, status_code=202, headers={"location": str(out["url"])})
+
+
+@router.get("/jobs")
+def jobs(
+    request: Request,
+    ctx: RunsRead,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    status: Literal["queued", "running", "done", "failed", "cancelled"] | None = None,
+) -> JSONResponse:
+    """Jobs, newest first (``status`` filters); follow ``next_cursor`` for the next page."""
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, str):
+        raise ConfigError("invalid cursor: pass next_cursor from the previous page")
+    found = list_jobs(ctx, limit=limit + 1, after=after, status=status)
+    body = page(found, limit, key=lambda j: j.job_id)
+    body["items"] = [_body(request, j) for j in found[:limit]]
+    return JSONResponse(body)
 
 
 @router.get("/jobs/{job_id}", name="job")
