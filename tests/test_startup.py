@@ -30,6 +30,9 @@ HEAVY = (
     "sqlalchemy",
     "numpy",
     "pydantic",
+    "fastapi",  # caretwin serve only
+    "uvicorn",
+    "starlette",
 )
 
 # sources_cmds declares ``--auth`` with the AuthMode enum, a pydantic module of the connectors.
