@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,18 @@ def _print_users(users: list[UserInfo], fmt: OutputFormat) -> None:
     print_table(columns, rows, title="users")
 
 
+def _change_user(
+    fmt: OutputFormat,
+    workspace: Path | None,
+    as_user: str | None,
+    password_file: Path | None,
+    change: Callable[[ServiceContext], UserInfo],
+) -> None:
+    """The body every user-changing command shares: sign in, change, print the user after."""
+    with cli_errors(fmt):
+        _print_users([change(_ctx(workspace, as_user, password_file))], fmt)
+
+
 def _password(path: Path | None) -> str | None:
     from caretwin.services.identity import read_password_file
 
@@ -96,10 +109,13 @@ def users_add(
     """Add a user with a full name and one or more roles."""
     from caretwin.services.users import add_user
 
-    with cli_errors(fmt):
-        ctx = _ctx(workspace, as_user, as_password_file)
-        user = add_user(ctx, name, full_name, role, _password(password_file))
-        _print_users([user], fmt)
+    _change_user(
+        fmt,
+        workspace,
+        as_user,
+        as_password_file,
+        lambda ctx: add_user(ctx, name, full_name, role, _password(password_file)),
+    )
 
 
 @users_app.command("list")
@@ -127,8 +143,7 @@ def users_disable(
     """Disable a user: no sign-in, no token, no OS mapping."""
     from caretwin.services.users import disable_user
 
-    with cli_errors(fmt):
-        _print_users([disable_user(_ctx(workspace, as_user, password_file), name)], fmt)
+    _change_user(fmt, workspace, as_user, password_file, lambda ctx: disable_user(ctx, name))
 
 
 @users_app.command("enable")
@@ -142,8 +157,7 @@ def users_enable(
     """Enable a disabled user again."""
     from caretwin.services.users import enable_user
 
-    with cli_errors(fmt):
-        _print_users([enable_user(_ctx(workspace, as_user, password_file), name)], fmt)
+    _change_user(fmt, workspace, as_user, password_file, lambda ctx: enable_user(ctx, name))
 
 
 @users_app.command("set-roles")
@@ -158,8 +172,7 @@ def users_set_roles(
     """Replace a user's roles (audited with the roles before and after)."""
     from caretwin.services.users import set_roles
 
-    with cli_errors(fmt):
-        _print_users([set_roles(_ctx(workspace, as_user, password_file), name, role)], fmt)
+    _change_user(fmt, workspace, as_user, password_file, lambda ctx: set_roles(ctx, name, role))
 
 
 @users_app.command("set-full-name")
@@ -174,9 +187,9 @@ def users_set_full_name(
     """Correct a user's full name (audited with the name before and after)."""
     from caretwin.services.users import set_full_name
 
-    with cli_errors(fmt):
-        ctx = _ctx(workspace, as_user, password_file)
-        _print_users([set_full_name(ctx, name, full_name)], fmt)
+    _change_user(
+        fmt, workspace, as_user, password_file, lambda ctx: set_full_name(ctx, name, full_name)
+    )
 
 
 @users_app.command("reset-password")
@@ -194,10 +207,13 @@ def users_reset_password(
     from caretwin.services.identity import read_password_file
     from caretwin.services.users import reset_password
 
-    with cli_errors(fmt):
-        ctx = _ctx(workspace, as_user, password_file)
-        user = reset_password(ctx, name, read_password_file(new_password_file))
-        _print_users([user], fmt)
+    _change_user(
+        fmt,
+        workspace,
+        as_user,
+        password_file,
+        lambda ctx: reset_password(ctx, name, read_password_file(new_password_file)),
+    )
 
 
 @users_app.command("break-glass")
