@@ -12,7 +12,10 @@ Prints figures and ratios against a named baseline measured in the same process:
   RH1 plus the Synthea sample) into a fresh lake, against plain `orjson` parsing and validated
   `fhir.resources` parsing of the same files; resources/s, MB/s, phases, peak RSS;
 * start-up (``--only startup``, benchmarks/startup_bench.py): CPU seconds of ``caretwin --help``
-  and other short commands against ``python -c pass`` and ``python -c "import typer"``.
+  and other short commands against ``python -c pass`` and ``python -c "import typer"``;
+* fixed costs (``--only fixed``, benchmarks/fixed_costs.py): CPU and wall seconds of a one-day
+  simulate (with and without report), validate, a workspace open, their pieces in-process, and
+  the first-run numba compilation (skipped with ``--quick``), against ``python -c pass``.
 
 `--quick` is a smoke run of every part with small sizes (about a minute). Not part of the unit
 tests: speed is measured here, never asserted there. Timings on a shared machine are noisy.
@@ -29,6 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.fixed_costs import bench as bench_fixed
 from benchmarks.ingest_bench import bench
 from benchmarks.sim_bench import head_to_head, scaling
 from benchmarks.startup_bench import bench as bench_startup
@@ -47,7 +51,7 @@ def bench_ingest(days: int | None, quick: bool) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["sim", "scaling", "ingest", "startup"])
+    ap.add_argument("--only", choices=["sim", "scaling", "ingest", "startup", "fixed"])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     ap.add_argument("--reps", type=int, default=None, help="head-to-head replications")
     ap.add_argument("--days", type=int, default=None, help="days of synthetic data to ingest")
@@ -56,6 +60,8 @@ def main() -> int:
     quick = args.quick
     if args.only in (None, "startup"):
         bench_startup(3 if quick else 7)
+    if args.only in (None, "fixed"):
+        bench_fixed(3 if quick else 5, compile_cold=not quick)
     if args.only in (None, "sim"):
         head_to_head(args.reps or (2 if quick else 20), run_days=91 if quick else None)
     if args.only in (None, "scaling"):
