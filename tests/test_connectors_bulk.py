@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from tests.fhirserver import Fault, FhirTestServer
-from tests.fhirserver.data import encounter, lake_ids, patient, quarantine
+from tests.fhirserver.data import lake_ids, patient, quarantine
+from tests.fhirserver.fixtures import hospital_server, source_ctx
 
-from caretwin.access import Actor
 from caretwin.connectors import SourceConfig
 from caretwin.connectors.bulk import STATE_FILE, BulkState
 from caretwin.connectors.http import ConnectorError
@@ -25,17 +25,13 @@ N = 25
 
 @pytest.fixture
 def server() -> Iterator[FhirTestServer]:
-    with FhirTestServer() as srv:
-        for i in range(N):
-            srv.add(patient(i, minute=i))
-            srv.add(encounter(i, minute=i))
+    with hospital_server(N) as srv:
         srv.export_file_size = 10  # three files per type
         srv.polls_before_ready = 2
         yield srv
 
 
 def _ctx(workspace: Workspace, server: FhirTestServer, retries: int = 2) -> ServiceContext:
-    ctx = ServiceContext(workspace=workspace, actor=Actor("tester", frozenset({"admin"})))
     config = SourceConfig(
         name="ehr",
         base_url=server.base_url,
@@ -45,8 +41,7 @@ def _ctx(workspace: Workspace, server: FhirTestServer, retries: int = 2) -> Serv
         backoff_cap=0.05,
         poll_interval=0.01,
     )
-    svc.add_source(ctx, config)
-    return ctx
+    return source_ctx(workspace, config)
 
 
 def _all_in_lake(ws: Workspace) -> None:

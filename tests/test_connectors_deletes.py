@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 from tests.fhirserver import FhirTestServer
-from tests.fhirserver.data import current_ids, encounter, lake_ids, patient, stamp
+from tests.fhirserver.data import current_ids, lake_ids, patient, stamp
+from tests.fhirserver.fixtures import hospital_server, source_ctx
 from tests.fhirserver.server import now_instant
 
-from caretwin.access import Actor
 from caretwin.connectors import SourceConfig
 from caretwin.lake import Lake
 from caretwin.services import sources as svc
@@ -32,22 +32,17 @@ N = 8
 
 @pytest.fixture
 def server() -> Iterator[FhirTestServer]:
-    with FhirTestServer() as srv:
-        for i in range(N):
-            srv.add(patient(i, minute=i))
-            srv.add(encounter(i, minute=i))
+    with hospital_server(N) as srv:
         srv.export_file_size = 5
         yield srv
 
 
 def _ctx(workspace: Workspace, server: FhirTestServer, **options: object) -> ServiceContext:
-    ctx = ServiceContext(workspace=workspace, actor=Actor("tester", frozenset({"admin"})))
     config = SourceConfig.model_validate(
         {"name": "ehr", "base_url": server.base_url, "page_size": 3, "poll_interval": 0.01}
         | options
     )
-    svc.add_source(ctx, config)
-    return ctx
+    return source_ctx(workspace, config)
 
 
 def _patients_table(ws: Workspace) -> set[str]:

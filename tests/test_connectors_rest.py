@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from tests.fhirserver import Fault, FhirTestServer
-from tests.fhirserver.data import encounter, lake_ids, patient, quarantine, stamp
+from tests.fhirserver.data import lake_ids, patient, quarantine, stamp
+from tests.fhirserver.fixtures import hospital_server, source_ctx
 
 from caretwin.access import Actor
 from caretwin.audit import AuditLog
@@ -24,16 +25,12 @@ N = 23
 
 @pytest.fixture
 def server() -> Iterator[FhirTestServer]:
-    with FhirTestServer() as srv:
-        for i in range(N):
-            srv.add(patient(i, minute=i))
-            srv.add(encounter(i, minute=i))
+    with hospital_server(N) as srv:
         yield srv
 
 
 @pytest.fixture
 def ctx(workspace: Workspace, server: FhirTestServer) -> ServiceContext:
-    context = ServiceContext(workspace=workspace, actor=Actor("tester", frozenset({"admin"})))
     config = SourceConfig(
         name="ehr",
         base_url=server.base_url,
@@ -43,8 +40,7 @@ def ctx(workspace: Workspace, server: FhirTestServer) -> ServiceContext:
         backoff_base=0.01,
         backoff_cap=0.05,
     )
-    svc.add_source(context, config)
-    return context
+    return source_ctx(workspace, config)
 
 
 def _pull(ctx: ServiceContext, **kw: object) -> svc.PullReport:
