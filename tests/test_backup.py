@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests.model_helpers import short_reference_model
 from typer.testing import CliRunner
 
 from caretwin.access import Actor
@@ -151,16 +152,12 @@ def test_cli_backup_and_restore(workspace: Workspace, tmp_path: Path) -> None:
 def test_restored_runs_point_at_their_restored_reports(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    import yaml
-
-    from caretwin.model import REFERENCE_HOSPITAL, example_text
     from caretwin.runs import get_run
     from caretwin.services.simulation import simulate_model
 
-    data = yaml.safe_load(example_text(REFERENCE_HOSPITAL))
-    data["run"].update(warmup_days=1, run_days=3, cooldown_days=1, replications=2)
-    model = tmp_path / "short.yaml"
-    model.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    model = short_reference_model(
+        tmp_path / "short.yaml", warmup_days=1, run_days=3, cooldown_days=1, replications=2
+    )
     run = simulate_model(ServiceContext(workspace, ADMIN), model, workers=1)
     archive = tmp_path / "ws.tar.gz"
     backup_workspace(ServiceContext(workspace, ADMIN), archive, include_key=True)

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from tests.model_helpers import short_reference_model
 from typer.testing import CliRunner
 
 from caretwin.cli.app import app
@@ -18,11 +19,9 @@ runner = CliRunner()
 
 @pytest.fixture()
 def short_rh1(tmp_path: Path) -> Path:
-    data: dict[str, Any] = yaml.safe_load(example_text(REFERENCE_HOSPITAL))
-    data["run"].update(warmup_days=7, run_days=28, cooldown_days=3)
-    path = tmp_path / "rh1-short.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return short_reference_model(
+        tmp_path / "rh1-short.yaml", warmup_days=7, run_days=28, cooldown_days=3
+    )
 
 
 def _ws(tmp_path: Path) -> Path:

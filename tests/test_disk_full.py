@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-import yaml
+from tests.model_helpers import short_reference_model
+from tests.ndjson_helpers import stay, write_ndjson
 from typer.testing import CliRunner
 
 from caretwin.access import Actor
@@ -26,7 +26,6 @@ from caretwin.audit import AuditLog
 from caretwin.cli.app import app
 from caretwin.diskfull import is_disk_full
 from caretwin.errors import DataError, DiskFull, StoreError
-from caretwin.model import REFERENCE_HOSPITAL, example_text
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 from caretwin.services.simulation import simulate_model
@@ -94,27 +93,21 @@ def _records(root: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 def _write_encounters(path: Path, n: int) -> Path:
     rng = random.Random(7)
-    with open(path, "wb") as fh:
-        for i in range(n):
-            enc = {
-                "resourceType": "Encounter",
-                "id": f"big-{i}",
-                "status": "finished",
-                "class": {"code": "IMP"},
-                "subject": {"reference": f"Patient/p{i}"},
-                "period": {"start": "2025-02-01T10:00:00Z", "end": "2025-02-02T10:00:00Z"},
-                "text": {"div": rng.randbytes(96).hex()},  # hardly compressible: needs the space
-            }
-            fh.write(orjson.dumps(enc) + b"\n")
-    return path
+    start, end = "2025-02-01T10:00:00Z", "2025-02-02T10:00:00Z"
+    return write_ndjson(
+        path,
+        # the text is hardly compressible: the file needs the space
+        (
+            stay(f"big-{i}", f"p{i}", start, end) | {"text": {"div": rng.randbytes(96).hex()}}
+            for i in range(n)
+        ),
+    )
 
 
 def _short_model(tmp_path: Path) -> Path:
-    data: dict[str, Any] = yaml.safe_load(example_text(REFERENCE_HOSPITAL))
-    data["run"].update(warmup_days=1, run_days=7, cooldown_days=1, replications=2)
-    path = tmp_path / "rh1-short.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return short_reference_model(
+        tmp_path / "rh1-short.yaml", warmup_days=1, run_days=7, cooldown_days=1, replications=2
+    )
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests.ndjson_helpers import stay, write_ndjson
 from typer.testing import CliRunner
 
 from caretwin.access import Actor
@@ -55,27 +56,26 @@ def test_cli_ingest_json_and_lake_commands_print_no_phi(workspace: Workspace) ->
 def test_throughput_on_generated_file(tmp_path: Path) -> None:
     n = 20_000
     path = tmp_path / "Encounter.000.ndjson"
-    with open(path, "wb") as fh:
-        for i in range(n):
-            enc = {
-                "resourceType": "Encounter",
-                "id": f"enc-{i}",
-                "status": "finished",
-                "class": {"code": "EMER"},
-                "subject": {"reference": f"Patient/p-{i % 997}"},
-                "period": {"start": "2025-01-06T10:00:00Z", "end": "2025-01-06T12:30:00Z"},
+    start, end = "2025-01-06T10:00:00Z", "2025-01-06T12:30:00Z"
+    write_ndjson(
+        path,
+        (
+            stay(f"enc-{i}", f"p-{i % 997}", start, end, cls="EMER")
+            | {
                 "location": [
                     {
                         "location": {"reference": "Location/ed-wait"},
-                        "period": {"start": "2025-01-06T10:00:00Z", "end": "2025-01-06T10:30:00Z"},
+                        "period": {"start": start, "end": "2025-01-06T10:30:00Z"},
                     },
                     {
                         "location": {"reference": f"Location/ed-{i % 20}"},
-                        "period": {"start": "2025-01-06T10:30:00Z", "end": "2025-01-06T12:30:00Z"},
+                        "period": {"start": "2025-01-06T10:30:00Z", "end": end},
                     },
-                ],
+                ]
             }
-            fh.write(orjson.dumps(enc) + b"\n")
+            for i in range(n)
+        ),
+    )
     started = time.perf_counter()
     report = ingest_paths(tmp_path / "lake", [path])
     wall = time.perf_counter() - started

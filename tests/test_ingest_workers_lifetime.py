@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
+from tests.ndjson_helpers import stay, write_ndjson
 from tests.procs import HAVE_PROC_CHILDREN, cmdline, kill_parent_and_watch
 
 pytestmark = [
@@ -18,18 +18,15 @@ pytestmark = [
 
 
 def _write_encounters(path: Path, n: int) -> None:
-    with open(path, "wb") as fh:
-        for i in range(n):
-            enc = {
-                "resourceType": "Encounter",
-                "id": f"enc-{i}",
-                "status": "finished",
-                "class": {"code": "IMP"},
-                "subject": {"reference": f"Patient/p{i % 997}"},
-                "period": {"start": "2025-01-01T10:00:00Z", "end": "2025-01-02T10:00:00Z"},
-                "location": [{"location": {"reference": f"Location/l{i % 13}"}}],
-            }
-            fh.write(orjson.dumps(enc) + b"\n")
+    start, end = "2025-01-01T10:00:00Z", "2025-01-02T10:00:00Z"
+    write_ndjson(
+        path,
+        (
+            stay(f"enc-{i}", f"p{i % 997}", start, end)
+            | {"location": [{"location": {"reference": f"Location/l{i % 13}"}}]}
+            for i in range(n)
+        ),
+    )
 
 
 def test_killing_the_ingest_kills_its_workers_and_resource_tracker(tmp_path: Path) -> None:

@@ -6,16 +6,14 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from tests.model_helpers import short_reference_model
 from typer.testing import CliRunner
 
 from caretwin.access import Actor
 from caretwin.cli.app import app
 from caretwin.connectors.config import SourceConfig
-from caretwin.model import REFERENCE_HOSPITAL, example_text
 from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 from caretwin.services.simulation import simulate_model
@@ -49,11 +47,9 @@ def _open_to_others(folder: Path) -> dict[str, str]:
 
 
 def _short_model(tmp_path: Path) -> Path:
-    data: dict[str, Any] = yaml.safe_load(example_text(REFERENCE_HOSPITAL))
-    data["run"].update(warmup_days=1, run_days=7, cooldown_days=1, replications=2)
-    path = tmp_path / "rh1-short.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return short_reference_model(
+        tmp_path / "rh1-short.yaml", warmup_days=1, run_days=7, cooldown_days=1, replications=2
+    )
 
 
 @pytest.mark.slow
