@@ -15,7 +15,6 @@ from typing import Any
 from caretwin.access import Permission
 from caretwin.model import apply_scenario, dump_definition, load_definition, scenario_names
 from caretwin.model.definition import IntervalKpi, TwinDefinition, WaitKpi
-from caretwin.reports import ReportInput, write_report
 from caretwin.runs import Manifest, RunRecorder, run_dir
 from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
@@ -229,6 +228,9 @@ def simulate_model(
             outputs = kpi_outputs(results)
             report_path = None
             if report:
+                # imported here: jinja2 and the report modules are a fixed cost --no-report skips
+                from caretwin.reports import ReportInput, write_report
+
                 with rec.timer("report"):
                     report_path = write_report(
                         ReportInput(

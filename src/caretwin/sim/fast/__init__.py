@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import sys
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from caretwin.sim.compiled import CompiledModel
     from caretwin.sim.result import ReplicationResult
 
-__all__ = ["available", "run_replication_fast", "supports", "warm_up"]
+__all__ = ["available", "compile_is_due", "run_replication_fast", "supports", "warm_up"]
 
 _warm = False
+_checked = False  # the cold-cache check runs once per process, at its first fast replication
+# CPU seconds of the first compilation on the reference machine (benchmarks/fixed_costs.py)
+COMPILE_S = 25
 
 
 def available() -> bool:
@@ -37,7 +42,33 @@ def supports(model: CompiledModel) -> str | None:
 def run_replication_fast(model: CompiledModel, seed: int, replication: int) -> ReplicationResult:
     from caretwin.sim.fast.run import run_replication_fast as run
 
-    return run(model, seed, replication)
+    global _checked
+    if _checked:
+        return run(model, seed, replication)
+    _checked = True
+    cold = compile_is_due()
+    if cold:
+        # the first run after install would otherwise sit silent for tens of seconds
+        sys.stderr.write(
+            f"caretwin: compiling the fast engine once (first run after install or upgrade, "
+            f"about {COMPILE_S} s); later runs load it from the cache\n"
+        )
+        sys.stderr.flush()
+    t0 = time.perf_counter()
+    result = run(model, seed, replication)
+    if cold:
+        sys.stderr.write(f"caretwin: fast engine compiled in {time.perf_counter() - t0:.0f} s\n")
+    return result
+
+
+def compile_is_due() -> bool:
+    """Whether the next fast replication in this process compiles the jitted code (no fresh
+    machine code in numba's cache: ``__pycache__`` beside the sources, or ``NUMBA_CACHE_DIR``)."""
+    from caretwin.sim.fast._jit import cache_is_cold
+    from caretwin.sim.fast.kernels import poisson_times
+    from caretwin.sim.fast.loop import run_core
+
+    return cache_is_cold(run_core) or cache_is_cold(poisson_times)
 
 
 def warm_up(model: CompiledModel) -> None:
