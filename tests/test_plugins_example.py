@@ -83,6 +83,20 @@ def _json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout)
 
 
+def _init(paths: list[Path], cwd: Path) -> str:
+    """A new workspace ``cwd/ws`` made by ``caretwin init``; its path, for ``-w``."""
+    ws = str(cwd / "ws")
+    assert cli("init", ws, paths=paths, cwd=cwd).returncode == 0
+    return ws
+
+
+def _simulate(model: Path, ws: str, *options: str, paths: list[Path], cwd: Path) -> Any:
+    """``simulate MODEL OPTIONS -w WS --format json``: the run it printed."""
+    return _json(
+        cli("simulate", str(model), *options, "-w", ws, "--format", "json", paths=paths, cwd=cwd)
+    )
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = yaml.safe_load(example_path(REFERENCE_HOSPITAL).read_text(encoding="utf-8"))
@@ -164,43 +178,15 @@ def test_simulate_rh1_with_the_plugin_engine_and_kpi_and_reproduce(
     targets: dict[str, Path], model: Path, tmp_path: Path
 ) -> None:
     v1 = [targets["v1"]]
-    ws = str(tmp_path / "ws")
-    assert cli("init", ws, paths=v1, cwd=tmp_path).returncode == 0
-    run = _json(
-        cli(
-            "simulate",
-            str(model),
-            "--engine",
-            "example",
-            "--workers",
-            "2",
-            "--no-report",
-            "-w",
-            ws,
-            "--format",
-            "json",
-            paths=v1,
-            cwd=tmp_path,
-        )
+    ws = _init(v1, tmp_path)
+    run = _simulate(
+        model, ws, "--engine", "example", "--workers", "2", "--no-report", paths=v1, cwd=tmp_path
     )
     assert run["engine"] == "example"
     peak = run["kpis"]["ward_peak_day"]["mean"]
     assert peak >= run["kpis"]["ward_occupancy_mean"]["mean"] > 0
     # the plugin engine honours the contract: the same numbers as the reference engine
-    ref = _json(
-        cli(
-            "simulate",
-            str(model),
-            "--engine",
-            "reference",
-            "-w",
-            ws,
-            "--format",
-            "json",
-            paths=v1,
-            cwd=tmp_path,
-        )
-    )
+    ref = _simulate(model, ws, "--engine", "reference", paths=v1, cwd=tmp_path)
     assert ref["kpis"] == run["kpis"]
     # the plugin's report section, after the built-in result sections
     html = Path(ref["report"]).read_text(encoding="utf-8")
@@ -241,32 +227,16 @@ def test_a_plugin_raising_on_import_is_reported_and_caretwin_starts(
     assert rows["broken"]["status"] == "failed"
     assert rows["broken"]["error"] == "RuntimeError: this plugin is broken on purpose"
     assert rows["example"]["status"] == "loaded"
-    ws = str(tmp_path / "ws")
-    assert cli("init", ws, paths=paths, cwd=tmp_path).returncode == 0
-    run = _json(
-        cli(
-            "simulate",
-            str(model),
-            "-r",
-            "1",
-            "--engine",
-            "example",
-            "--no-report",
-            "-w",
-            ws,
-            "--format",
-            "json",
-            paths=paths,
-            cwd=tmp_path,
-        )
+    ws = _init(paths, tmp_path)
+    run = _simulate(
+        model, ws, "-r", "1", "--engine", "example", "--no-report", paths=paths, cwd=tmp_path
     )
     assert "ward_peak_day" in run["kpis"]
 
 
 def test_ingest_reads_the_plugin_format(targets: dict[str, Path], tmp_path: Path) -> None:
     v1 = [targets["v1"]]
-    ws = str(tmp_path / "ws")
-    assert cli("init", ws, paths=v1, cwd=tmp_path).returncode == 0
+    ws = _init(v1, tmp_path)
     data = tmp_path / "in"
     data.mkdir()
     (data / "site.wards.tsv").write_text(
@@ -314,8 +284,7 @@ def test_an_experiment_with_the_plugin_kpi_records_the_plugin(
     targets: dict[str, Path], model: Path, tmp_path: Path
 ) -> None:
     v1 = [targets["v1"]]
-    ws = str(tmp_path / "ws")
-    assert cli("init", ws, paths=v1, cwd=tmp_path).returncode == 0
+    ws = _init(v1, tmp_path)
     spec = tmp_path / "exp.yaml"
     spec.write_text(
         f"name: peak\nmodel: {model}\nreplications: 2\nscenarios: [ward_plus10]\n",
