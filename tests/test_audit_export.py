@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 import orjson
 import pytest
@@ -19,6 +20,12 @@ from caretwin.workspace import Workspace
 
 ADMIN = Actor("ada", frozenset({"admin"}))
 VIEWER = Actor("vic", frozenset({"viewer"}))
+
+
+def _forward_to(workspace: Workspace, port: int, protocol: Literal["udp", "tcp"]) -> None:
+    """Point the workspace's audit syslog forwarding at ``127.0.0.1:port``."""
+    syslog = SyslogSettings(host="127.0.0.1", port=port, protocol=protocol)
+    workspace.config = workspace.config.model_copy(update={"audit": AuditSettings(syslog=syslog)})
 
 
 def test_fhir_export_is_valid_r4_auditevent_ndjson(workspace: Workspace, tmp_path: Path) -> None:
@@ -56,9 +63,7 @@ def test_syslog_forwarding_rfc5424_over_udp_without_phi(workspace: Workspace) ->
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(5)
         port = sock.getsockname()[1]
-        workspace.config = workspace.config.model_copy(
-            update={"audit": AuditSettings(syslog=SyslogSettings(host="127.0.0.1", port=port))}
-        )
+        _forward_to(workspace, port, "udp")
         AuditLog(workspace).record(
             ADMIN, "data.ingest", "/data/Jane_Doe_1970.ndjson", "denied", {"mrn": "12345"}
         )
@@ -77,13 +82,7 @@ def test_syslog_forwarding_over_tcp_one_message_per_line(workspace: Workspace) -
         server.listen(1)
         server.settimeout(5)
         port = server.getsockname()[1]
-        workspace.config = workspace.config.model_copy(
-            update={
-                "audit": AuditSettings(
-                    syslog=SyslogSettings(host="127.0.0.1", port=port, protocol="tcp")
-                )
-            }
-        )
+        _forward_to(workspace, port, "tcp")
         log = AuditLog(workspace)
         log.record(ADMIN, "sim.run", "RH1", "ok")
         log.record(ADMIN, "sim.run", "RH1", "error")
@@ -102,13 +101,7 @@ def test_syslog_collector_down_loses_lines_not_operations(workspace: Workspace) 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once closed
-    workspace.config = workspace.config.model_copy(
-        update={
-            "audit": AuditSettings(
-                syslog=SyslogSettings(host="127.0.0.1", port=port, protocol="tcp")
-            )
-        }
-    )
+    _forward_to(workspace, port, "tcp")
     log = AuditLog(workspace)
     log.record(ADMIN, "sim.run", "RH1", "ok")
     assert log.list()[0].target == "RH1" and log.verify().ok
