@@ -78,17 +78,8 @@ def verify_audit(ctx: ServiceContext) -> AuditVerification:
     with ctx.operation("audit.verify", Permission.AUDIT_READ, "audit") as op:
         report = AuditLog(ctx.workspace).verify()
         problem = report.problem
-        result = AuditVerification(
-            ok=report.ok,
-            events=report.events,
-            chained=report.chained,
-            sealed=report.sealed,
-            head_seq=report.head_seq,
-            head_hash=report.head_hash,
-            checkpoints=report.checkpoints,
-            written=report.written,
-            problem=None if problem is None else AuditProblem(**problem.__dict__),
-        )
+        # the fields mirror ChainReport's (and ChainProblem's): read them, with ``ok``, by name
+        result = AuditVerification.model_validate(report, from_attributes=True)
         op.details.update({"events": report.events, "head_seq": report.head_seq, "ok": report.ok})
         if problem is not None:
             op.details.update({"kind": problem.kind, "event_id": problem.event_id})
