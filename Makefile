@@ -17,12 +17,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `caretwin warmup` compiles the fast engine now (tens of seconds, once) rather than at the
+# first simulate; a failure there only means the first simulate compiles instead.
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	-$(BIN)/caretwin warmup
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	-$(BIN)/caretwin warmup
 	touch $@ $(RUN_STAMP)
 
 install: $(RUN_STAMP)

@@ -3,7 +3,7 @@ are measured in benchmarks/fixed_costs.py.
 
 * ``--no-report`` does not load the report stack (jinja2, the report modules);
 * a cold numba cache is detected, and the first run says it is compiling instead of sitting
-  silent for tens of seconds.
+  silent for tens of seconds; ``caretwin warmup`` (run by ``make install``) compiles ahead.
 """
 
 from __future__ import annotations
@@ -88,3 +88,5 @@ def test_first_run_on_a_cold_cache_says_it_compiles_then_the_next_is_quiet(
     assert first.count("compiling the fast engine once") == 1
     assert "fast engine compiled in" in first
     assert "compiling" not in stderr()
+    warm = _python(CLI, "warmup", env=env)
+    assert "already compiled" in warm

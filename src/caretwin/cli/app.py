@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sim_cmds",
         "Simulate a model; KPIs per scenario with mean and 95% CI half-width.",
     ),
+    "warmup": (
+        "sim_cmds",
+        "Compile the fast engine ahead, once after install (simulate otherwise does it first).",
+    ),
     "synth": (
         "synth_cmds",
         "Simulate a model as ground truth and write its EHR (FHIR R4 NDJSON) and CMMS data.",

@@ -8,11 +8,13 @@ same function, so ``caretwin reproduce`` compares like with like.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from caretwin.access import Permission
+from caretwin.errors import SimulationError
 from caretwin.model import apply_scenario, dump_definition, load_definition, scenario_names
 from caretwin.model.definition import IntervalKpi, TwinDefinition, WaitKpi
 from caretwin.runs import Manifest, RunRecorder, run_dir
@@ -24,7 +26,7 @@ from caretwin.sim.executors import ExecutorKind
 from caretwin.sim.result import KpiSummary, SimulationResult
 from caretwin.sim.runner import EngineChoice, default_workers, simulate
 
-__all__ = ["KpiEstimate", "SimulationRun", "simulate_model"]
+__all__ = ["KpiEstimate", "SimulationRun", "compile_fast_engine", "simulate_model"]
 
 MODEL_FILE = "model.yaml"
 REPORT_FILE = "report.html"
@@ -250,6 +252,24 @@ def simulate_model(
             rec.finish(outputs, report_path=report_path)
             op.details["events"] = sum(r.events for r in results.values())
             return SimulationRun.of(rec.run_id, rec.run_dir, results, report_path)
+
+
+def compile_fast_engine() -> float | None:
+    """Compile the fast engine into numba's on-disk cache ahead of the first simulate
+    (``caretwin warmup``, ``make install``): the seconds it took, None if it was already cached.
+
+    Changes no workspace, so it needs none. The jitted code's argument types do not depend on
+    the model, so warming on the shipped reference hospital serves every model.
+    """
+    from caretwin.sim import fast
+    from caretwin.sim.compiled import compile_definition
+
+    if not fast.available():
+        raise SimulationError("numba is not installed: the fast engine cannot be compiled")
+    due = fast.compile_is_due()
+    t0 = time.perf_counter()
+    fast.warm_up(compile_definition(load_definition(resolve_model_path("reference-hospital"))))
+    return time.perf_counter() - t0 if due else None
 
 
 def _plugins(results: dict[str, SimulationResult]) -> list[dict[str, str]]:
