@@ -20,7 +20,14 @@ import hl7
 from tests.hl7_helpers import DATA
 
 from caretwin.access import Actor
-from caretwin.hl7v2 import ListenerConfig, ListenerStats, MllpListener, RawMessage, split_messages
+from caretwin.hl7v2 import (
+    ListenerConfig,
+    ListenerStats,
+    MllpListener,
+    RawMessage,
+    frame,
+    split_messages,
+)
 from caretwin.hl7v2.feed import Outcome
 from caretwin.services.context import ServiceContext
 from caretwin.services.hl7 import ingest_hl7_messages
@@ -95,6 +102,15 @@ def msa(ack: hl7.Message) -> tuple[str, str]:
     """MSA-1 (the code) and MSA-2 (the control id answered)."""
     seg = ack.segment("MSA")
     return str(seg(1)), str(seg(2))
+
+
+def send_accepted(port: int, texts: Sequence[str]) -> None:
+    """Over a new connection, send each message in turn; each must be answered AA."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        acks = AckReader(sock)
+        for text in texts:
+            sock.sendall(frame(text.encode()))
+            assert msa(acks.next())[0] == "AA"
 
 
 def closed_by_peer(sock: socket.socket, within: float = TIMEOUT) -> bool:

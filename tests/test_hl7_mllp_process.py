@@ -10,7 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.mllp_helpers import TIMEOUT, AckReader, msa, start_process, stay_messages
+from tests.mllp_helpers import (
+    TIMEOUT,
+    AckReader,
+    msa,
+    send_accepted,
+    start_process,
+    stay_messages,
+)
 
 from caretwin.audit import AuditLog
 from caretwin.hl7v2 import frame
@@ -72,11 +79,7 @@ def test_300_idle_connections_at_a_low_fd_limit_do_not_starve_a_sender(
         for _ in range(300):
             idle.append(socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT))
         time.sleep(EVICT_IDLE + 0.3)
-        with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as sock:
-            acks = AckReader(sock)
-            for text in stay[:3]:
-                sock.sendall(frame(text.encode()))
-                assert msa(acks.next())[0] == "AA"
+        send_accepted(run.port, stay[:3])
     finally:
         for s in idle:
             s.close()

@@ -21,6 +21,7 @@ from tests.mllp_helpers import (
     AckReader,
     closed_by_peer,
     msa,
+    send_accepted,
     service_commit,
     start_listener,
     stay_messages,
@@ -119,11 +120,7 @@ def test_connections_beyond_the_limit_are_refused_and_idle_ones_make_room(
         with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as third:
             assert closed_by_peer(third, within=10)  # both others are busy-young: refused
         time.sleep(EVICT_IDLE + 0.2)
-        with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as sender:
-            acks = AckReader(sender)
-            for text in stay[:2]:
-                sender.sendall(frame(text.encode()))
-                assert msa(acks.next())[0] == "AA"
+        send_accepted(run.port, stay[:2])
         assert closed_by_peer(idle[0], within=10)  # the longest idle made room
     finally:
         for sock in idle:
