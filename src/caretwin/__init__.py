@@ -6,7 +6,6 @@ deeper import path is internal and may change.
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _t
 
 from caretwin.access import Actor, Permission
@@ -24,6 +23,7 @@ from caretwin.errors import (
     StoreError,
     WorkspaceNotFound,
 )
+from caretwin.lazy import load_lazy as _load_lazy
 from caretwin.version import __version__
 
 if _t.TYPE_CHECKING:
@@ -64,12 +64,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> _t.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'caretwin' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _load_lazy(__name__, _LAZY, globals(), name)
 
 
 def __dir__() -> list[str]:

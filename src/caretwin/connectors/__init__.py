@@ -11,10 +11,10 @@ the audited entry point.
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _t
 
 from caretwin.connectors.config import AuthConfig, AuthMode, SourceConfig
+from caretwin.lazy import load_lazy as _load_lazy
 
 if _t.TYPE_CHECKING:
     from caretwin.connectors.bulk import BulkRequest, BulkState
@@ -39,12 +39,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> _t.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'caretwin.connectors' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _load_lazy(__name__, _LAZY, globals(), name)
 
 
 __all__ = [
