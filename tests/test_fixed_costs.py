@@ -90,3 +90,30 @@ def test_first_run_on_a_cold_cache_says_it_compiles_then_the_next_is_quiet(
     assert "compiling" not in stderr()
     warm = _python(CLI, "warmup", env=env)
     assert "already compiled" in warm
+
+
+def test_revision_files_are_named_by_their_revision_in_chain_order() -> None:
+    # the store's up-to-date check without Alembic relies on this (caretwin.store.migrate)
+    from alembic.script import ScriptDirectory
+
+    from caretwin.store.migrate import alembic_config, head_revision, newest_revision_file
+
+    script = ScriptDirectory.from_config(alembic_config())
+    chain = [rev.revision for rev in script.walk_revisions()][::-1]  # oldest first
+    files = sorted(
+        p.stem for p in (Path(script.dir) / "versions").glob("*.py") if p.stem[0].isdigit()
+    )
+    assert chain == files
+    assert newest_revision_file() == head_revision()
+
+
+def test_opening_an_up_to_date_workspace_does_not_import_alembic(tmp_path: Path) -> None:
+    _python(CLI, "init", str(tmp_path / "ws"))
+    code = """
+import json, sys
+from pathlib import Path
+from caretwin.workspace.workspace import Workspace
+Workspace.open(Path(sys.argv[1]))
+print(json.dumps("alembic" in sys.modules))
+"""
+    assert _python(code, str(tmp_path / "ws")).splitlines()[-1] == "false"
