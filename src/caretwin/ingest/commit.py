@@ -196,6 +196,8 @@ def _write_raw(
     ``PARTITION_BY`` write costs over twice the CPU of plain writes (7 against 3 CPU
     seconds for a million resources), so it is used only for a type whose rows span
     several months. Row groups are kept small (16 k rows): raw rows are large (the JSON).
+    Rows are written in ``seq`` order so that the same input gives the same bytes: the
+    connection's ``preserve_insertion_order = false`` would let them come out in any order.
     """
     cols = SCHEMAS["resources"].names
     sid = sql_str(snapshot_id)
@@ -235,13 +237,20 @@ def _write_raw(
             target = target / f"{month_col}={type_months[0]}"
             target.mkdir(parents=True)
             name = target / f"part-{writer.tag}-0.parquet"
-            con.execute(f"COPY ({rows}) TO {sql_str(str(name))} ({opts})")
+            con.execute(f"COPY ({rows} ORDER BY seq) TO {sql_str(str(name))} ({opts})")
         else:
-            con.execute(
-                f"""COPY (SELECT *, {month_sql} AS "{month_col}" FROM ({rows}))
-                    TO {sql_str(str(target))} ({opts}, PARTITION_BY ("{month_col}"),
-                    FILENAME_PATTERN 'part-{writer.tag}-{{i}}')"""
-            )
+            # DuckDB's partitioned write loses the ORDER BY when several threads write; one
+            # thread keeps it (cheaper than one sorted COPY per month: 1.1 against 1.8 s here)
+            threads = _scalar(con, "SELECT current_setting('threads')")
+            con.execute("SET threads = 1")
+            try:
+                con.execute(
+                    f"""COPY (SELECT *, {month_sql} AS "{month_col}" FROM ({rows}) ORDER BY seq)
+                        TO {sql_str(str(target))} ({opts}, PARTITION_BY ("{month_col}"),
+                        FILENAME_PATTERN 'part-{writer.tag}-{{i}}')"""
+                )
+            finally:
+                con.execute(f"SET threads = {threads}")
     writer.add_dir("resources", folder)
 
 
