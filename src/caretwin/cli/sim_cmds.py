@@ -138,11 +138,13 @@ def warmup_cmd() -> None:
     """
     from caretwin.services.simulation import compile_fast_engine
 
-    seconds = compile_fast_engine()
-    if seconds is None:
+    done = compile_fast_engine()
+    if not done.compiled:
         typer.echo("the fast engine is already compiled (numba's cache is warm)")
     else:
-        typer.echo(f"fast engine compiled in {seconds:.1f} s; later runs load it from the cache")
+        typer.echo(
+            f"fast engine compiled in {done.seconds:.1f} s; later runs load it from the cache"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ from caretwin.sim.executors import ExecutorKind
 from caretwin.sim.result import KpiSummary, SimulationResult
 from caretwin.sim.runner import EngineChoice, default_workers, simulate
 
-__all__ = ["KpiEstimate", "SimulationRun", "compile_fast_engine", "simulate_model"]
+__all__ = ["EngineWarmup", "KpiEstimate", "SimulationRun", "compile_fast_engine", "simulate_model"]
 
 MODEL_FILE = "model.yaml"
 REPORT_FILE = "report.html"
@@ -254,9 +254,17 @@ def simulate_model(
             return SimulationRun.of(rec.run_id, rec.run_dir, results, report_path)
 
 
-def compile_fast_engine() -> float | None:
+class EngineWarmup(ServiceResult):
+    """What compiling the fast engine ahead did: ``compiled`` is False when numba's cache was
+    already warm (``seconds`` then times loading it)."""
+
+    compiled: bool
+    seconds: float
+
+
+def compile_fast_engine() -> EngineWarmup:
     """Compile the fast engine into numba's on-disk cache ahead of the first simulate
-    (``caretwin warmup``, ``make install``): the seconds it took, None if it was already cached.
+    (``caretwin warmup``, ``make install``).
 
     Changes no workspace, so it needs none. The jitted code's argument types do not depend on
     the model, so warming on the shipped reference hospital serves every model.
@@ -269,7 +277,7 @@ def compile_fast_engine() -> float | None:
     due = fast.compile_is_due()
     t0 = time.perf_counter()
     fast.warm_up(compile_definition(load_definition(resolve_model_path("reference-hospital"))))
-    return time.perf_counter() - t0 if due else None
+    return EngineWarmup(compiled=due, seconds=time.perf_counter() - t0)
 
 
 def _plugins(results: dict[str, SimulationResult]) -> list[dict[str, str]]:
