@@ -233,7 +233,7 @@ def test_internal_error_costs_one_message_and_is_not_cached(
     def faulty(state: object, ev: object) -> object:  # a bug that hits one message only
         if getattr(ev, "trigger", "") == "A02":
             raise RuntimeError("bug quoting MRN2002")
-        return real(state, ev)  # type: ignore[arg-type]
+        return real(state, ev)
 
     stay = _stay()
     monkeypatch.setattr(feed, "apply", faulty)
@@ -254,11 +254,11 @@ def test_a_batch_that_cannot_be_stored_is_stored_message_by_message(
 
     real = service.ingest_feed
 
-    def fails_with_rs2003(lake_dir, feed, files, views_root=None):  # type: ignore[no-untyped-def]
-        def wrapped(batch):  # type: ignore[no-untyped-def]
+    def fails_with_rs2003(lake_dir, feed, files, views_root=None):
+        def wrapped(batch):
             after = feed(batch)
 
-            def check(staged):  # type: ignore[no-untyped-def]
+            def check(staged):
                 for step in after:
                     step(staged)
                 if any(r["resource_id"].endswith(":RS-2003") for r in batch.lineage):

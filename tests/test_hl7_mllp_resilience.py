@@ -176,7 +176,7 @@ def test_tls_listener_acks_over_tls_and_drops_plain_tcp(
     client = ssl.create_default_context(cafile=str(cert))
     with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as raw:
         with client.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-            acks = AckReader(sock)  # type: ignore[arg-type]
+            acks = AckReader(sock)
             sock.sendall(frame(stay[0].encode()))
             assert msa(acks.next()) == ("AA", "RS-2001")
     with socket.create_connection(("127.0.0.1", run.port), timeout=TIMEOUT) as plain:
