@@ -53,9 +53,8 @@ def retry_quarantine(
         lake = Lake(ctx.workspace.lake_dir)
         table = lake.read_table("quarantine", ["source_file", "line", "reason"])
         wanted = set(ids or [])
-        lines: dict[Path, set[int]] = defaultdict(set)
+        by_file: dict[str, set[int]] = defaultdict(set)
         found: set[str] = set()
-        missing: set[str] = set()
         selected = 0
         for row in table.to_pylist() if table.num_rows else []:
             rid = quarantine_id(row["source_file"], row["line"], row["reason"])
@@ -63,11 +62,16 @@ def retry_quarantine(
                 continue
             found.add(rid)
             selected += 1
-            path = Path(row["source_file"])
+            by_file[row["source_file"]].add(int(row["line"]))
+        # One stat per source file, not per quarantined row.
+        lines: dict[Path, set[int]] = defaultdict(set)
+        missing: set[str] = set()
+        for name, numbers in by_file.items():
+            path = Path(name)
             if path.is_file():
-                lines[path].add(int(row["line"]))
+                lines[path] |= numbers
             else:
-                missing.add(row["source_file"])
+                missing.add(name)
         report = None
         if lines:
             report = ingest_lines(ctx.workspace.lake_dir, dict(lines))
