@@ -16,9 +16,10 @@ import secrets
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from caretwin.access import Actor, Permission
 from caretwin.errors import CareTwinError, ConfigError, JobNotFound
@@ -211,11 +212,12 @@ def cancel_job(ctx: ServiceContext, job_id: str) -> JobInfo:
     """Cancel a queued job (a running one finishes: the engines have no safe stop point)."""
     with ctx.operation("jobs.cancel", Permission.SIMULATE, target=job_id) as op:
         with ctx.workspace.session() as session:
-            changed = session.execute(
+            changed = _rows_updated(
+                session,
                 update(Job)
                 .where(Job.job_id == job_id, Job.status == "queued")
-                .values(status="cancelled", finished_at=utcnow())
-            ).rowcount  # type: ignore[attr-defined]
+                .values(status="cancelled", finished_at=utcnow()),
+            )
         job = _load(ctx.workspace, job_id)
         if not changed:
             raise ConfigError(
@@ -245,6 +247,11 @@ def fail_interrupted(ws: Workspace) -> list[JobInfo]:
     return [JobInfo.of(job) for job in jobs]
 
 
+def _rows_updated(session: Session, stmt: Update) -> int:
+    """How many rows a conditional update changed (an UPDATE's result is a CursorResult)."""
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount
+
+
 def _claim(ws: Workspace) -> Job | None:
     """Take the oldest queued job: the conditional update wins for exactly one worker."""
     with ws.session() as session:
@@ -255,11 +262,12 @@ def _claim(ws: Workspace) -> Job | None:
         )
     for job_id in candidates:
         with ws.session() as session:
-            won = session.execute(
+            won = _rows_updated(
+                session,
                 update(Job)
                 .where(Job.job_id == job_id, Job.status == "queued")
-                .values(status="running", started_at=utcnow())
-            ).rowcount  # type: ignore[attr-defined]
+                .values(status="running", started_at=utcnow()),
+            )
         if won:
             return _load(ws, job_id)
     return None
