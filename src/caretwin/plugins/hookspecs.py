@@ -48,29 +48,29 @@ class CareTwinSpecs:
     """Hook specifications. Implementations are module-level functions marked ``@hookimpl``."""
 
     @hookspec
-    def register_engines(self) -> list[EngineSpec]:  # type: ignore[empty-body]
+    def register_engines(self) -> list[EngineSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Simulation engines: each runs one replication of a compiled model."""
 
     @hookspec
-    def register_kpis(self) -> list[KpiSpec]:  # type: ignore[empty-body]
+    def register_kpis(self) -> list[KpiSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """KPI kinds: a ``type`` of the twin format's ``kpis`` and how its value is computed."""
 
     @hookspec
-    def register_feeders(self) -> list[FeederSpec]:  # type: ignore[empty-body]
+    def register_feeders(self) -> list[FeederSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Input formats of ``caretwin ingest``: the files they recognise, how they are read."""
 
     @hookspec
-    def register_fitters(self) -> list[FitterSpec]:  # type: ignore[empty-body]
+    def register_fitters(self) -> list[FitterSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Duration families calibration may fit (the lowest AIC wins)."""
 
     @hookspec
-    def register_report_sections(self) -> list[ReportSection]:  # type: ignore[empty-body]
+    def register_report_sections(self) -> list[ReportSection]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Sections added to the simulation report."""
 
     @hookspec
-    def register_commands(self) -> list[CommandGroup]:  # type: ignore[empty-body]
+    def register_commands(self) -> list[CommandGroup]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Top-level command groups of the ``caretwin`` command line."""
 
     @hookspec
-    def register_routers(self) -> list[RouterSpec]:  # type: ignore[empty-body]
+    def register_routers(self) -> list[RouterSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Route groups of the HTTP API (``caretwin serve``), under ``/api/v1``."""
