@@ -32,7 +32,7 @@ def cache_is_cold(dispatcher: object) -> bool:
     numba's internals ever differ, it answers False (warm) and the caller merely stays quiet.
     """
     try:
-        index = dispatcher._cache._cache_file._load_index()  # type: ignore[attr-defined]
+        index = dispatcher._cache._cache_file._load_index()  # type: ignore[attr-defined]  # numba private API, untyped
     except Exception:  # a probe of numba's internals must never fail a run
         return False
     return not index
