@@ -72,7 +72,10 @@ def ingest_outcome_error(paths: list[Path], report: IngestReport) -> DataError |
     return None
 
 
-def _details(details: dict[str, Any], report: IngestReport) -> None:
+def record_ingest(
+    ctx: ServiceContext, details: dict[str, Any], report: IngestReport, target: str
+) -> None:
+    """Audit details (ids and counts only, never content) and the snapshot record."""
     details.update(
         {
             "snapshot_id": report.snapshot_id,
@@ -87,13 +90,6 @@ def _details(details: dict[str, Any], report: IngestReport) -> None:
             "seconds": report.seconds,
         }
     )
-
-
-def record_ingest(
-    ctx: ServiceContext, details: dict[str, Any], report: IngestReport, target: str
-) -> None:
-    """Audit details (ids and counts only, never content) and the snapshot record."""
-    _details(details, report)
     if not report.no_change:
         counts = {t: c.model_dump() for t, c in report.counts.items()}
         add_snapshot(
