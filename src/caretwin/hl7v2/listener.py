@@ -349,6 +349,8 @@ class MllpListener:
 
 def check_config(config: ListenerConfig) -> None:
     """Refuse limits and TLS settings that cannot work, before anything is bound."""
+    if config.batch_size < 1 or config.batch_seconds <= 0:
+        raise ConfigError("batch size must be at least 1 and batch seconds positive")
     if config.idle_timeout < 0 or config.max_connections < 1:
         raise ConfigError("idle timeout must be 0 (none) or positive, max connections at least 1")
     if (config.tls_cert is None) != (config.tls_key is None):

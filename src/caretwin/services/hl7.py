@@ -182,8 +182,6 @@ def listen_mllp(
     ``ready`` is called once the socket is bound (``listener.stats.port`` holds the port, useful
     with port 0); it may keep the listener to call ``stop()`` from another thread.
     """
-    if config.batch_size < 1 or config.batch_seconds <= 0:
-        raise ConfigError("batch size must be at least 1 and batch seconds positive")
     check_config(config)
     target = f"mllp://{config.host}:{config.port}"
     with ctx.operation("data.listen_mllp", Permission.INGEST, target=target) as op:
