@@ -46,18 +46,17 @@ def run_replication_fast(model: CompiledModel, seed: int, replication: int) -> R
     if _checked:
         return run(model, seed, replication)
     _checked = True
-    cold = compile_is_due()
-    if cold:
-        # the first run after install would otherwise sit silent for tens of seconds
-        sys.stderr.write(
-            f"caretwin: compiling the fast engine once (first run after install or upgrade, "
-            f"about {COMPILE_S} s); later runs load it from the cache\n"
-        )
-        sys.stderr.flush()
+    if not compile_is_due():
+        return run(model, seed, replication)
+    # the first run after install would otherwise sit silent for tens of seconds
+    sys.stderr.write(
+        f"caretwin: compiling the fast engine once (first run after install or upgrade, "
+        f"about {COMPILE_S} s); later runs load it from the cache\n"
+    )
+    sys.stderr.flush()
     t0 = time.perf_counter()
     result = run(model, seed, replication)
-    if cold:
-        sys.stderr.write(f"caretwin: fast engine compiled in {time.perf_counter() - t0:.0f} s\n")
+    sys.stderr.write(f"caretwin: fast engine compiled in {time.perf_counter() - t0:.0f} s\n")
     return result
 
 
