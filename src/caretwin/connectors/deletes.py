@@ -26,7 +26,6 @@ just after the lake's current version of what it deletes (the same rule as recon
 
 from __future__ import annotations
 
-import gzip
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import pyarrow as pa
 
 from caretwin.connectors.http import ConnectorError, FhirHttp
 from caretwin.connectors.rest import next_link
+from caretwin.ingest.sources import open_input
 from caretwin.lake import Lake
 from caretwin.lake.sql import sql_str
 from caretwin.lake.versions import latest_sql
@@ -253,8 +253,7 @@ def stamp_deletes(lake_dir: Path, source: Path, dest: Path) -> int:
     Lines stay lines, unreadable ones copied as they are, so ingest quarantines a bad line with
     the line number it has in the server's file. Returns the entries stamped.
     """
-    opener = gzip.open if source.name.endswith(".gz") else open
-    with opener(source, "rb") as fh:
+    with open_input(source) as fh:
         lines = fh.read().split(b"\n")
     docs: list[Any] = []
     refs: set[tuple[str, str]] = set()

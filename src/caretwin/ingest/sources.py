@@ -85,7 +85,8 @@ def discover_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     return list(found), skipped
 
 
-def _open(path: Path) -> IO[bytes]:
+def open_input(path: Path) -> IO[bytes]:
+    """``path`` for reading bytes, gunzipped when its name ends in ``.gz``."""
     if path.name.lower().endswith(".gz"):
         return cast(IO[bytes], gzip.open(path, "rb"))
     return open(path, "rb")
@@ -111,7 +112,7 @@ def line_chunks(path: Path, lines: set[int]) -> Iterator[Chunk]:
     ftype = _file_type(path)
     last = max(lines, default=0)
     try:
-        with _open(path) as fh:
+        with open_input(path) as fh:
             for n, raw in enumerate(fh, 1):
                 if n in lines:
                     yield Chunk(source, n, raw, file_type=ftype)
@@ -126,7 +127,7 @@ def chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
     source = path.as_posix()
     name = path.name.lower()
     try:
-        with _open(path) as fh:
+        with open_input(path) as fh:
             if name.endswith((".json", ".json.gz")):
                 yield Chunk(source, 1, fh.read(), whole_json=True)
                 return
@@ -179,7 +180,7 @@ def read_file(path: Path) -> Iterator[Record]:
         yield from read_csv(path, source)
         return
     try:
-        with _open(path) as fh:
+        with open_input(path) as fh:
             if name.endswith((".json", ".json.gz")):
                 raw = fh.read()
                 try:
