@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -70,8 +72,20 @@ def test_commands_without_a_workspace_print_none(ws: Path) -> None:
 def test_shell_completion_is_offered() -> None:
     result = runner.invoke(app, ["--help"])
     assert "--install-completion" in result.stdout and "--show-completion" in result.stdout
-    script = runner.invoke(app, ["--show-completion", "bash"])
-    assert script.exit_code == 0 and "_CARETWIN_COMPLETE" in script.stdout
+    # `--show-completion` detects the shell it was typed in from the process tree (shellingham),
+    # so it runs here as a user runs it: from bash. In-process, the test runner's own parents
+    # (make's sh, an xdist worker) decide, and `sh` has no completion. (`; exit $?` keeps bash from
+    # exec-ing the command in its own place.)
+    caretwin = Path(sys.executable).with_name("caretwin")
+    script = subprocess.run(
+        ["bash", "-c", f"'{caretwin}' --show-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert script.returncode == 0, script.stderr
+    assert "_CARETWIN_COMPLETE=complete_bash" in script.stdout
 
 
 def test_views_test_sets_experimental_failures_apart(ws: Path) -> None:
