@@ -18,6 +18,7 @@ from caretwin.api.deps import route_permission
 from caretwin.api.errors import install_error_handlers
 from caretwin.api.middleware import AuditAndHeaders, BodyLimit
 from caretwin.errors import ConfigError
+from caretwin.plugins.specs import NavLink
 from caretwin.services.jobs import JobWorker
 from caretwin.version import __version__
 from caretwin.workspace import Workspace
@@ -27,6 +28,7 @@ __all__ = [
     "ApiSettings",
     "DeclaredRoute",
     "create_app",
+    "declared_pages",
     "declared_routes",
 ]
 
@@ -70,6 +72,13 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     app.state.routes = sorted(set(by_route.values()), key=lambda d: (d.path, d.method))
     _document_permissions(app, app.state.routes)
+    # the web app's pages, at the root (outside the API and its OpenAPI document)
+    pages, app.state.nav = _pages()
+    by_page = _declarations(pages, prefix="")
+    for router in pages.values():
+        app.include_router(router, include_in_schema=False)
+    app.state.pages = sorted(set(by_page.values()), key=lambda d: (d.path, d.method))
+    by_route = {**by_route, **by_page}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # outermost: sees every answer, names each request by its route's template
     app.add_middleware(AuditAndHeaders, workspace=workspace, routes=by_route)
@@ -80,6 +89,29 @@ def declared_routes(app: FastAPI) -> list[DeclaredRoute]:
     """Every route of the API with its permission (what the authorisation matrix test walks)."""
     routes: list[DeclaredRoute] = app.state.routes
     return routes
+
+
+def declared_pages(app: FastAPI) -> list[DeclaredRoute]:
+    """Every web page with its permission (the authorisation matrix test walks them too)."""
+    pages: list[DeclaredRoute] = app.state.pages
+    return pages
+
+
+def _pages() -> tuple[dict[str, APIRouter], list[NavLink]]:
+    """The page groups of the ``register_pages`` hook and their navigation links."""
+    from caretwin.plugins import registry
+
+    out: dict[str, APIRouter] = {}
+    nav: list[NavLink] = []
+    for name, provided in registry.pages().items():
+        router = provided.spec.load()
+        if not isinstance(router, APIRouter):
+            raise ConfigError(
+                f"page group {name!r} of plugin {provided.plugin.name!r} is not a FastAPI APIRouter"
+            )
+        out[name] = router
+        nav.extend(provided.spec.nav)
+    return out, nav
 
 
 def _routers() -> dict[str, APIRouter]:
@@ -96,7 +128,9 @@ def _routers() -> dict[str, APIRouter]:
     return out
 
 
-def _declarations(routers: dict[str, APIRouter]) -> dict[int, DeclaredRoute]:
+def _declarations(
+    routers: dict[str, APIRouter], prefix: str = API_PREFIX
+) -> dict[int, DeclaredRoute]:
     """``id(route)`` -> its declaration; deny by default: a route declaring no permission (or
     not a FastAPI route, which could not declare one) stops the app from starting."""
     out: dict[int, DeclaredRoute] = {}
@@ -109,12 +143,12 @@ def _declarations(routers: dict[str, APIRouter]) -> dict[int, DeclaredRoute]:
             permission = route_permission(route)
             for method in sorted(route.methods or ()):
                 if permission is None:
-                    missing.append(f"{method} {API_PREFIX}{route.path}")
+                    missing.append(f"{method} {prefix}{route.path}")
                     continue
-                out[id(route)] = DeclaredRoute(method, API_PREFIX + route.path, permission)
+                out[id(route)] = DeclaredRoute(method, prefix + route.path, permission)
     if missing:
         raise ConfigError(
-            f"API routes without a declared permission: {', '.join(missing)}",
+            f"routes or pages without a declared permission: {', '.join(missing)}",
             details={"routes": missing},
         )
     return out

@@ -87,8 +87,11 @@ AuditRead = Annotated[ServiceContext, Depends(Requires(Permission.AUDIT_READ))]
 
 def route_permission(route: APIRoute) -> str | None:
     """What ``route`` declares: a permission's value, :data:`PUBLIC`, or ``None`` (nothing)."""
+    # any access dependency saying what it declares: the API's Requires, the web's PageAccess
     found = {
-        dep.call.declared for dep in route.dependant.dependencies if isinstance(dep.call, Requires)
+        declared
+        for dep in route.dependant.dependencies
+        if isinstance(declared := getattr(dep.call, "declared", None), str)
     }
     if len(found) != 1:
         return None

@@ -50,6 +50,8 @@ class Declared(Protocol):
 
 #: Requests not audited: liveness probes would flood the trail and carry no actor.
 UNAUDITED = frozenset({"/api/v1/health"})
+#: Nor are the web app's static files (its pages are).
+UNAUDITED_PREFIXES = ("/static/",)
 
 
 class BodyLimit:
@@ -118,7 +120,8 @@ class AuditAndHeaders:
             return
         status = 500
         started = False
-        audited = scope.get("path") in UNAUDITED
+        path = str(scope.get("path", ""))
+        audited = path in UNAUDITED or path.startswith(UNAUDITED_PREFIXES)
 
         async def audit() -> None:
             nonlocal audited
@@ -162,9 +165,11 @@ class AuditAndHeaders:
         details: dict[str, Any] = {"status": status, "path": scope.get("path")}
         if declared is not None:
             details["permission"] = declared.permission
+        # a web page's request reads as such in the trail
+        action = "api.request" if str(scope.get("path", "")).startswith("/api/") else "web.request"
         try:
             AuditLog(self.workspace).record(
-                actor, "api.request", f"{scope.get('method')} {template}", outcome, details
+                actor, action, f"{scope.get('method')} {template}", outcome, details
             )
         except Exception:  # the answer is sent: an audit failure is logged, never hidden
             log.exception("could not audit %s %s", scope.get("method"), template)

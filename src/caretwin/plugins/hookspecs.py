@@ -3,8 +3,8 @@
 Every hook takes no argument and returns a list of typed specs (:mod:`caretwin.plugins.specs`);
 the registry (:mod:`caretwin.plugins.registry`) calls each plugin's implementation separately so
 every spec is attributed to the plugin, distribution and version that provided it. CareTwin's own
-engines, KPIs, feeders, fitters, report sections, command groups and API routers come through
-these same hooks (the ``caretwin`` distribution's entry points). The contracts are in
+engines, KPIs, feeders, fitters, report sections, command groups, API routers and web pages come
+through these same hooks (the ``caretwin`` distribution's entry points). The contracts are in
 ``docs/plugins.md``.
 """
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         FeederSpec,
         FitterSpec,
         KpiSpec,
+        PageSpec,
         ReportSection,
         RouterSpec,
     )
@@ -41,6 +42,7 @@ HOOKS = (
     "register_report_sections",
     "register_commands",
     "register_routers",
+    "register_pages",
 )
 
 
@@ -74,3 +76,7 @@ class CareTwinSpecs:
     @hookspec
     def register_routers(self) -> list[RouterSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Route groups of the HTTP API (``caretwin serve``), under ``/api/v1``."""
+
+    @hookspec
+    def register_pages(self) -> list[PageSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
+        """Page groups of the web app (``caretwin serve``), at the site's root."""

@@ -47,6 +47,7 @@ BUILTIN: dict[str, str] = {
     "builtin_report_sections": "caretwin.plugins.builtin.report_sections",
     "builtin_commands": "caretwin.cli.plugin",
     "builtin_routers": "caretwin.api.plugin",
+    "builtin_pages": "caretwin.web.plugin",
 }
 
 Status = Literal["not loaded", "loaded", "failed"]

@@ -20,6 +20,7 @@ from caretwin.plugins.specs import (
     FeederSpec,
     FitterSpec,
     KpiSpec,
+    PageSpec,
     ReportSection,
     RouterSpec,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "feeders",
     "fitters",
     "kpis",
+    "pages",
     "report_sections",
     "routers",
 ]
@@ -121,6 +123,10 @@ def commands() -> dict[str, Provided[CommandGroup]]:
 
 def routers() -> dict[str, Provided[RouterSpec]]:
     return cast(dict[str, Provided[RouterSpec]], _collect("register_routers", "router", _name))
+
+
+def pages() -> dict[str, Provided[PageSpec]]:
+    return cast(dict[str, Provided[PageSpec]], _collect("register_pages", "page group", _name))
 
 
 def _name(spec: Any) -> str:

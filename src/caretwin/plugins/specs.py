@@ -34,6 +34,8 @@ __all__ = [
     "KpiInput",
     "KpiSpec",
     "NativeKpi",
+    "NavLink",
+    "PageSpec",
     "ReportSection",
     "ResourceRecord",
     "SectionHtml",
@@ -233,3 +235,29 @@ class RouterSpec:
     name: str
     help: str
     load: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A page offered in the web app's navigation and on the home page of every role holding
+    ``permission`` (a :class:`caretwin.access.Permission` value, or ``"signed-in"``)."""
+
+    title: str
+    path: str
+    permission: str
+    description: str = ""
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """A group of web pages of ``caretwin serve``: ``load()`` returns a FastAPI ``APIRouter``
+    mounted at the site's root (outside ``/api/v1``), called only when the server starts. Every
+    page declares its permission through ``caretwin.web.deps`` (deny by default: a page without
+    one stops the server); ``nav`` lists the pages offered in the navigation and on the home
+    page, to the roles whose permissions allow them."""
+
+    name: str
+    help: str
+    load: Callable[[], Any]
+    nav: tuple[NavLink, ...] = ()

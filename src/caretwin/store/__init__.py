@@ -16,6 +16,7 @@ from caretwin.store.records import (
     latest_snapshot,
     list_snapshots,
 )
+from caretwin.store.sessions import WebSessionRow
 
 __all__ = [
     "AuditEvent",
@@ -24,6 +25,7 @@ __all__ = [
     "Run",
     "Snapshot",
     "SnapshotInfo",
+    "WebSessionRow",
     "add_snapshot",
     "current_revision",
     "get_snapshot",

@@ -41,6 +41,12 @@ class SecurityPolicy(pydantic.BaseModel):
     lockout_minutes: int = pydantic.Field(default=15, ge=1)
     #: A web or API session idle this long is logged off (the server asks ``session_expired``).
     session_idle_minutes: int = pydantic.Field(default=15, ge=1)
+    #: A web session ends this long after sign-in, however active (absolute expiry).
+    session_max_hours: int = pydantic.Field(default=12, ge=1)
+    #: Failed web sign-ins (per user name, and per client address) before the throttle answers
+    #: 429 for ``signin_throttle_seconds``.
+    signin_throttle_after: int = pydantic.Field(default=5, ge=1)
+    signin_throttle_seconds: int = pydantic.Field(default=60, ge=1)
     #: The longest a break-glass grant may last.
     break_glass_max_minutes: int = pydantic.Field(default=240, ge=1)
 

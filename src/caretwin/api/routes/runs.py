@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
-
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from caretwin.api.deps import RunsRead
 from caretwin.api.pagination import Cursor, Limit, decode_cursor, page
 from caretwin.errors import ConfigError
+from caretwin.reports.csp import report_csp
 from caretwin.services.runs import list_runs_op, run_report_op, show_run_op
 
 router = APIRouter(tags=["runs"])
-
-_SCRIPT = re.compile(rb"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 
 @router.get("/runs")
@@ -42,26 +37,6 @@ def run(run_id: str, ctx: RunsRead) -> JSONResponse:
 def manifest(run_id: str, ctx: RunsRead) -> JSONResponse:
     """The run's ``manifest.json`` as recorded: what reproducing it needs."""
     return JSONResponse(show_run_op(ctx, run_id).model_dump(mode="json"))
-
-
-def report_csp(html: bytes) -> str:
-    """A CSP allowing exactly the report's own inline scripts (by hash) and nothing else.
-
-    The report is self-contained (Plotly inlined), so it needs no network at all; ``sandbox``
-    gives it an opaque origin, so even its own scripts cannot read this API's cookies or call it.
-    """
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
-        for body in _SCRIPT.findall(html)
-    )
-    return (
-        "default-src 'none'; "
-        f"script-src {hashes or chr(39) + 'none' + chr(39)}; "
-        # Plotly styles its plots at run time (inline style elements and attributes)
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; "
-        "sandbox allow-scripts allow-downloads"
-    )
 
 
 @router.get("/runs/{run_id}/report", response_class=HTMLResponse)

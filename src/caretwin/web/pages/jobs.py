@@ -1,0 +1,40 @@
+"""Background jobs: the list (paginated) and a job's progress (refreshing while it runs)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from caretwin.services.jobs import get_job, list_jobs
+from caretwin.web.deps import RunsPage
+from caretwin.web.render import render
+from caretwin.web.routing import PageRoute
+
+router = APIRouter(route_class=PageRoute)
+
+PAGE_SIZE = 25
+#: Seconds between refreshes of a page showing a job still queued or running.
+REFRESH_SECONDS = 2
+ACTIVE = ("queued", "running")
+
+
+@router.get("/jobs")
+def jobs(page: RunsPage, after: str | None = Query(None, max_length=60)) -> Response:
+    found = list_jobs(page.ctx, limit=PAGE_SIZE + 1, after=after or None)
+    more = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
+    active = any(j.status in ACTIVE for j in found)
+    return render(
+        page, "jobs.html", title="Jobs", jobs=found, after=after,
+        next_after=found[-1].job_id if more and found else None,
+        refresh=REFRESH_SECONDS if active else None,
+    )  # fmt: skip
+
+
+@router.get("/jobs/{job_id}")
+def job(page: RunsPage, job_id: str) -> Response:
+    found = get_job(page.ctx, job_id)
+    return render(
+        page, "job.html", title=f"Job {job_id}", job=found,
+        refresh=REFRESH_SECONDS if found.status in ACTIVE else None,
+    )  # fmt: skip

@@ -1,0 +1,56 @@
+"""CareTwin's own web pages, registered through the ``register_pages`` hook like a plugin's.
+
+Loaded by entry-point name (``builtin_pages``) whenever plugins load, so nothing here imports
+FastAPI until a group's ``load()`` runs (``caretwin serve``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import partial
+from typing import Any
+
+from caretwin.plugins import NavLink, PageSpec, hookimpl
+
+__all__ = ["PAGES", "register_pages"]
+
+_SIGNED_IN = "signed-in"
+
+#: name -> (module under caretwin.web.pages, what it serves, its navigation links)
+PAGES: dict[str, tuple[str, tuple[NavLink, ...]]] = {
+    "core": (
+        "sign-in, sign-out, home page per role, static files",
+        (NavLink("Home", "/", _SIGNED_IN, "What your roles let you do.", order=0),),
+    ),
+    "runs": (
+        "runs and their reports",
+        (NavLink("Runs", "/runs", "runs.read", "Recorded runs and their reports.", order=20),),
+    ),
+    "jobs": (
+        "background jobs and their progress",
+        (NavLink("Jobs", "/jobs", "runs.read", "Simulations queued, running and done.", 30),),
+    ),
+    "audit": (
+        "the audit trail viewer and its verification",
+        (NavLink("Audit", "/audit", "audit.read", "Who did what; verify the chain.", 80),),
+    ),
+    "admin": (
+        "users and API tokens",
+        (
+            NavLink("Users", "/users", "users.admin", "Add and disable users, set roles.", 90),
+            NavLink("Tokens", "/tokens", "tokens.manage", "API tokens: create, revoke.", 91),
+        ),
+    ),
+}
+
+
+def _load(name: str) -> Any:
+    return importlib.import_module(f"caretwin.web.pages.{name}").router
+
+
+@hookimpl
+def register_pages() -> list[PageSpec]:
+    return [
+        PageSpec(name, help_line, load=partial(_load, name), nav=nav)
+        for name, (help_line, nav) in PAGES.items()
+    ]
