@@ -69,6 +69,7 @@ HELPERS = {
     "caretwin.services.identity.session_expired",  # the server's idle-logoff decision
     "caretwin.services.ingestion.ingest_outcome_error",  # a command's exit decision
     "caretwin.services.ingestion.quarantine_id",  # an id
+    "caretwin.services.ingestion.quarantine_key",  # a page cursor's key
     "caretwin.services.models.resolve_model_path",  # argument resolution
     "caretwin.services.reproduce.compare_outputs",  # reproduction's comparison
     "caretwin.services.reproduce.registered_kinds",  # the reproducer registry

@@ -27,11 +27,16 @@ __all__ = [
     "ANONYMOUS",
     "PUBLIC",
     "AuditRead",
+    "DataIngest",
+    "DataRead",
     "ModelRead",
     "Public",
     "Requires",
     "RunsRead",
     "Simulate",
+    "SourcesManage",
+    "TokensManage",
+    "UsersAdmin",
     "route_permission",
 ]
 
@@ -83,6 +88,11 @@ ModelRead = Annotated[ServiceContext, Depends(Requires(Permission.MODEL_READ))]
 Simulate = Annotated[ServiceContext, Depends(Requires(Permission.SIMULATE))]
 RunsRead = Annotated[ServiceContext, Depends(Requires(Permission.RUNS_READ))]
 AuditRead = Annotated[ServiceContext, Depends(Requires(Permission.AUDIT_READ))]
+DataRead = Annotated[ServiceContext, Depends(Requires(Permission.DATA_READ))]
+DataIngest = Annotated[ServiceContext, Depends(Requires(Permission.INGEST))]
+SourcesManage = Annotated[ServiceContext, Depends(Requires(Permission.SOURCES_MANAGE))]
+UsersAdmin = Annotated[ServiceContext, Depends(Requires(Permission.USERS_ADMIN))]
+TokensManage = Annotated[ServiceContext, Depends(Requires(Permission.TOKENS_MANAGE))]
 
 
 def route_permission(route: APIRoute) -> str | None:

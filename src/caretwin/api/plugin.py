@@ -20,6 +20,10 @@ ROUTERS: dict[str, str] = {
     "jobs": "simulations as background jobs",
     "audit": "the audit trail and its verification",
     "data": "snapshots, lake tables, views, sources, plugins",
+    "lake": "quarantine and retry, snapshot quality, view runs, HL7 parsing",
+    "sources": "adding, changing, removing sources; pulls on record",
+    "experiments": "experiments and forecasts on record; short forecasts",
+    "admin": "users, roles, API tokens",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 
 from caretwin.connectors.config import SourceConfig
 from caretwin.connectors.rest import later
@@ -26,10 +26,12 @@ __all__ = [
     "advance_watermarks",
     "create_pull",
     "delete_source",
+    "get_pull",
     "get_source",
     "insert_source",
     "list_pulls",
     "list_sources",
+    "pulls_page",
     "resumable_pull",
     "set_base_url",
     "update_pull",
@@ -150,6 +152,36 @@ def list_pulls(ws: Workspace, name: str, limit: int = 20) -> list[dict[str, Any]
     with ws.session() as s:
         stmt = select(Pull).where(Pull.source == name).order_by(Pull.started_at.desc()).limit(limit)
         return [_pull_dict(r) for r in s.scalars(stmt).all()]
+
+
+def pulls_page(
+    ws: Workspace, source: str | None = None, limit: int = 50, after: str | None = None
+) -> list[dict[str, Any]]:
+    """Pulls of every source (or ``source``), newest first; ``after`` a pull id: only those
+    listed after it (a page's cursor)."""
+    stmt = select(Pull).order_by(Pull.started_at.desc(), Pull.pull_id.desc()).limit(limit)
+    if source is not None:
+        stmt = stmt.where(Pull.source == source)
+    with ws.session() as s:
+        if after is not None:
+            mark = s.get(Pull, after)
+            if mark is None:
+                raise ConfigError(f"no pull {after!r}", details={"pull_id": after})
+            stmt = stmt.where(
+                or_(
+                    Pull.started_at < mark.started_at,
+                    and_(Pull.started_at == mark.started_at, Pull.pull_id < mark.pull_id),
+                )
+            )
+        return [_pull_dict(r) for r in s.scalars(stmt).all()]
+
+
+def get_pull(ws: Workspace, pull_id: str) -> dict[str, Any]:
+    with ws.session() as s:
+        row = s.get(Pull, pull_id)
+        if row is None:
+            raise ConfigError(f"no pull {pull_id!r}", details={"pull_id": pull_id})
+        return _pull_dict(row)
 
 
 def resumable_pull(ws: Workspace, name: str) -> dict[str, Any] | None:

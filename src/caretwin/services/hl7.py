@@ -19,9 +19,10 @@ from pydantic import Field
 
 from caretwin.access import Permission
 from caretwin.errors import ConfigError
+from caretwin.hl7v2.ack import build_ack
 from caretwin.hl7v2.events import STORE_FAILED, InvalidMessage, parse_event
 from caretwin.hl7v2.feed import FAILED, Outcome, feed_messages
-from caretwin.hl7v2.framing import RawMessage, read_messages
+from caretwin.hl7v2.framing import RawMessage, decode, read_messages, split_messages
 from caretwin.hl7v2.listener import (
     ListenerConfig,
     ListenerStats,
@@ -41,8 +42,10 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Hl7BatchResult",
     "Hl7MessageInfo",
+    "Hl7Preview",
     "ListenerSession",
     "describe_hl7_file",
+    "describe_hl7_text",
     "ingest_hl7_messages",
     "listen_mllp",
 ]
@@ -220,45 +223,80 @@ def describe_hl7_file(ctx: ServiceContext, path: Path) -> list[Hl7MessageInfo]:
     care are PHI, so their values are not shown), or the reason the message would be refused.
     """
     with ctx.operation("data.hl7_parse", Permission.DATA_READ, target=path.as_posix()) as op:
-        out: list[Hl7MessageInfo] = []
-        for msg in read_messages(path):
-            try:
-                if msg.error is not None:
-                    raise InvalidMessage(msg.error, "100", "MSH", ack="AR")
-                ev = parse_event(msg.text)
-            except InvalidMessage as exc:
-                out.append(
-                    Hl7MessageInfo(
-                        index=msg.index, line=msg.line, valid=False, reason=exc.reason, ack=exc.ack
-                    )
-                )
-                continue
-            out.append(
-                Hl7MessageInfo(
-                    index=msg.index,
-                    line=msg.line,
-                    valid=True,
-                    message_type=ev.header.message_type,
-                    control_id=ev.header.control_id,
-                    patient_id=ev.patient_id,
-                    encounter_id=ev.encounter_id,
-                    class_code=ev.class_code,
-                    location=ev.location.identifier() if ev.location else None,
-                    location_id=ev.location.location_id() if ev.location else None,
-                    prior_location=ev.prior_location.identifier() if ev.prior_location else None,
-                    admit_source=ev.admit_source,
-                    discharge_disposition=ev.discharge_disposition,
-                    times_present=[
-                        name
-                        for name, value in (
-                            ("EVN-2", ev.recorded),
-                            ("EVN-6", ev.occurred),
-                            ("PV1-44", ev.admit_time),
-                            ("PV1-45", ev.discharge_time),
-                        )
-                        if value is not None
-                    ],
-                )
-            )
+        out = [info for info, _ in _describe(read_messages(path))]
         op.details.update({"messages": len(out), "valid": sum(r.valid for r in out)})
+    return out
+
+
+class Hl7Preview(ServiceResult):
+    """What the messages of a text map to (as :func:`describe_hl7_file`) and, per message, the
+    ACK the listener would answer, segments joined by ``\\r``. Nothing is stored."""
+
+    messages: list[Hl7MessageInfo]
+    acks: list[str]
+
+
+#: The largest text :func:`describe_hl7_text` reads (a message is a few kB).
+MAX_PREVIEW_BYTES = 1_000_000
+
+
+def describe_hl7_text(ctx: ServiceContext, data: bytes) -> Hl7Preview:
+    """:func:`describe_hl7_file` of messages sent as bytes (the API's ``hl7 parse``), with the
+    ACK each would get; audited with counts and the text's size, never its content."""
+    size = len(data)
+    with ctx.operation("data.hl7_parse", Permission.DATA_READ, target=f"text:{size}b") as op:
+        if size > MAX_PREVIEW_BYTES:
+            raise ConfigError(
+                f"HL7 text of {size} bytes is over the {MAX_PREVIEW_BYTES} bytes previewed",
+                details={"bytes": size, "max_bytes": MAX_PREVIEW_BYTES},
+            )
+        described = _describe(split_messages(decode(data), "request"))
+        out = [info for info, _ in described]
+        op.details.update({"messages": len(out), "valid": sum(r.valid for r in out)})
+    return Hl7Preview(messages=out, acks=[ack for _, ack in described])
+
+
+def _describe(messages: list[RawMessage]) -> list[tuple[Hl7MessageInfo, str]]:
+    """Each message's PHI-free description and the ACK it would get."""
+    out: list[tuple[Hl7MessageInfo, str]] = []
+    for msg in messages:
+        try:
+            if msg.error is not None:
+                raise InvalidMessage(msg.error, "100", "MSH", ack="AR")
+            ev = parse_event(msg.text)
+        except InvalidMessage as exc:
+            info = Hl7MessageInfo(
+                index=msg.index, line=msg.line, valid=False, reason=exc.reason, ack=exc.ack
+            )
+            ack = build_ack(
+                msg.text, exc.ack, reason=exc.reason, error_code=exc.code, where=exc.where
+            )
+            out.append((info, ack))
+            continue
+        info = Hl7MessageInfo(
+            index=msg.index,
+            line=msg.line,
+            valid=True,
+            message_type=ev.header.message_type,
+            control_id=ev.header.control_id,
+            patient_id=ev.patient_id,
+            encounter_id=ev.encounter_id,
+            class_code=ev.class_code,
+            location=ev.location.identifier() if ev.location else None,
+            location_id=ev.location.location_id() if ev.location else None,
+            prior_location=ev.prior_location.identifier() if ev.prior_location else None,
+            admit_source=ev.admit_source,
+            discharge_disposition=ev.discharge_disposition,
+            times_present=[
+                name
+                for name, value in (
+                    ("EVN-2", ev.recorded),
+                    ("EVN-6", ev.occurred),
+                    ("PV1-44", ev.admit_time),
+                    ("PV1-45", ev.discharge_time),
+                )
+                if value is not None
+            ],
+        )
+        out.append((info, build_ack(msg.text, "AA")))
     return out

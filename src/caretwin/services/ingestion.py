@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from caretwin.access import Permission
 from caretwin.errors import DataError
@@ -25,8 +25,8 @@ from caretwin.services.results import ServiceResult
 from caretwin.store import add_snapshot
 
 __all__ = [
-    "QUARANTINE_HINT", "IngestReport", "LakeCounts", "QuarantineRow", "ingest",
-    "ingest_outcome_error", "lake_counts", "quarantine_id", "quarantine_rows",
+    "QUARANTINE_HINT", "IngestReport", "LakeCounts", "QuarantineKey", "QuarantineRow", "ingest",
+    "ingest_outcome_error", "lake_counts", "quarantine_id", "quarantine_key", "quarantine_rows",
 ]  # fmt: skip
 
 _TARGET_CHARS = 500
@@ -142,13 +142,23 @@ def quarantine_id(source_file: str, line: int, reason: str) -> str:
     return hashlib.sha256(f"{source_file}\n{line}\n{reason}".encode()).hexdigest()[:12]
 
 
-def quarantine_rows(ctx: ServiceContext, limit: int = 50) -> list[QuarantineRow]:
-    """Quarantine rows by file and line with their id, without the excerpt (it may hold PHI)."""
+def quarantine_rows(
+    ctx: ServiceContext, limit: int = 50, after: QuarantineKey | None = None
+) -> list[QuarantineRow]:
+    """Quarantine rows by file, line and reason with their id, without the excerpt (it may hold
+    PHI); ``after``: the :func:`quarantine_key` of the last row of the previous page."""
     with ctx.operation("data.quarantine", Permission.DATA_READ, target="lake") as op:
         lake = Lake(ctx.workspace.lake_dir)
         cols = ", ".join(QUARANTINE_COLUMNS)
+        where, params = "", list[object]()
+        if after is not None:
+            # a key, not an offset: a page neither repeats nor skips rows quarantined meanwhile
+            where = "WHERE (source_file, line, reason) > (?, ?, ?)"
+            params = [after.source_file, after.line, after.reason]
         table = lake.query(
-            f"SELECT {cols} FROM quarantine ORDER BY source_file, line LIMIT {int(limit)}"
+            f"SELECT {cols} FROM quarantine {where} "
+            f"ORDER BY source_file, line, reason LIMIT {int(limit)}",
+            params or None,
         )
         rows = [
             QuarantineRow(id=quarantine_id(r["source_file"], r["line"], r["reason"]), **r)
@@ -156,3 +166,15 @@ def quarantine_rows(ctx: ServiceContext, limit: int = 50) -> list[QuarantineRow]
         ]
         op.details["rows"] = len(rows)
     return rows
+
+
+class QuarantineKey(NamedTuple):
+    """Where a quarantine row sorts: the key a page of rows continues after."""
+
+    source_file: str
+    line: int
+    reason: str
+
+
+def quarantine_key(row: QuarantineRow) -> QuarantineKey:
+    return QuarantineKey(row.source_file, row.line, row.reason)

@@ -31,9 +31,13 @@ def list_runs_op(
         return runs
 
 
-def show_run_op(ctx: ServiceContext, run_id: str) -> Manifest:
+def show_run_op(ctx: ServiceContext, run_id: str, kind: str | None = None) -> Manifest:
+    """The manifest of ``run_id``; with ``kind``, a run of another kind is not found either."""
     with ctx.operation("runs.show", Permission.RUNS_READ, run_id):
-        return get_run(ctx.workspace, run_id)
+        manifest = get_run(ctx.workspace, run_id)
+        if kind is not None and manifest.kind != kind:
+            raise RunNotFound(f"no {kind} run {run_id}", details={"run_id": run_id, "kind": kind})
+        return manifest
 
 
 def run_report_op(ctx: ServiceContext, run_id: str) -> RunReport:

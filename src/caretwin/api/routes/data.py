@@ -7,19 +7,14 @@ whole (``next_cursor`` is always null): snapshots, views, sources and plugins ar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from caretwin.access import Permission
-from caretwin.api.deps import ModelRead, Requires
-from caretwin.services.context import ServiceContext
+from caretwin.api.deps import DataRead, ModelRead
 from caretwin.services.results import ServiceResult
 
 router = APIRouter(tags=["data"])
-
-DataRead = Annotated[ServiceContext, Depends(Requires(Permission.DATA_READ))]
 
 
 def _items(found: Sequence[ServiceResult]) -> JSONResponse:
