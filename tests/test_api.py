@@ -62,7 +62,7 @@ def test_no_credentials_or_a_bad_token_is_401_audited_without_the_token(
     _is_envelope(r.json(), "not_authenticated")
     r = c.get("/api/v1/runs", headers=bearer("ct_not-a-real-token-secret"))
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     events = _events(workspace)
     assert [(e.actor, e.target, e.outcome, e.details["status"]) for e in events[:2]] == [
         ("anonymous", "GET /api/v1/runs", "denied", 401),

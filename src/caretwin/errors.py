@@ -8,7 +8,8 @@ error envelope::
     CareTwinError                       exit 1
     ├── ConfigError                     exit 2   bad workspace or configuration
     │   ├── WorkspaceNotFound                    no workspace at the given path
-    │   └── PluginMismatch                       a run's plugins are missing or at other versions
+    │   ├── PluginMismatch                       a run's plugins are missing or at other versions
+    │   └── IdentityProviderError                the OIDC provider is unreachable or answers wrong
     ├── DefinitionError                 exit 3   invalid twin definition (names field paths)
     │   └── ScenarioNotFound                     unknown scenario name
     ├── DataError                       exit 4   input data that cannot be used at all
@@ -20,6 +21,8 @@ error envelope::
     │   ├── JobNotFound                          no background job with that id
     │   └── DiskFull                             no space left where the workspace writes
     ├── AccessDenied                    exit 8   actor lacks the permission
+    │   └── NotAuthenticated                     credentials missing or refused (API 401)
+    │       └── InvalidToken                     a bearer token refused (expired, forged, ...)
     └── AuditTampered                   exit 9   the audit chain or its checkpoints fail to verify
 """
 
@@ -57,6 +60,14 @@ class PluginMismatch(ConfigError):
     """The plugins a run recorded are not installed here at the same versions."""
 
     code = "plugin_mismatch"
+
+
+class IdentityProviderError(ConfigError):
+    """The OpenID Connect provider cannot be reached, or its discovery document, key set or
+    token endpoint answer something unusable (a wrong issuer, no keys): the deployment's
+    problem, not the caller's credentials."""
+
+    code = "identity_provider_error"
 
 
 class DefinitionError(CareTwinError):
@@ -130,6 +141,13 @@ class NotAuthenticated(AccessDenied):
     """Credentials missing, wrong, expired, revoked or locked out (the API's 401)."""
 
     code = "not_authenticated"
+
+
+class InvalidToken(NotAuthenticated):
+    """A bearer token was sent and refused: unknown, expired, revoked, wrongly signed or for
+    another audience (RFC 6750 ``error="invalid_token"``). ``details.reason`` says which."""
+
+    code = "invalid_token"
 
 
 class AuditTampered(CareTwinError):

@@ -3,7 +3,8 @@
 A route takes its service context as ``ctx: RunsRead`` (an alias of
 ``Annotated[ServiceContext, Depends(Requires(Permission.RUNS_READ))]``), or :data:`Public`.
 The dependency authenticates the ``Authorization: Bearer`` token
-(:func:`caretwin.services.identity.authenticate_token`, which audits refusals) and checks the
+(:func:`caretwin.services.oidc.authenticate_bearer`: a ``ct_`` API token, or a provider's JWT
+access token when single sign-on is configured; refusals are audited) and checks the
 route's permission before the route runs, so a request outside its role is refused (403)
 before its body is acted on; the service it calls checks again and audits.
 :func:`route_permission` reads a route's declaration back: the app refuses to start with a
@@ -20,7 +21,7 @@ from fastapi.routing import APIRoute
 from caretwin.access import Actor, Permission, require
 from caretwin.errors import NotAuthenticated
 from caretwin.services.context import ServiceContext
-from caretwin.services.identity import authenticate_token
+from caretwin.services.oidc import authenticate_bearer
 from caretwin.workspace import Workspace
 
 __all__ = [
@@ -71,7 +72,7 @@ class Requires:
         ws = workspace_of(request)
         if self.permission is None:
             return ServiceContext(ws, ANONYMOUS)
-        actor = authenticate_token(ws, bearer_token(request))
+        actor = authenticate_bearer(ws, bearer_token(request))
         request.state.actor = actor  # the request's audit event names who it was
         require(actor, self.permission)
         return ServiceContext(ws, actor)

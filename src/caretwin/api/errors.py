@@ -39,6 +39,7 @@ STATUS: dict[type[e.CareTwinError], int] = {
     e.DiskFull: 507,
     e.AccessDenied: 403,
     e.NotAuthenticated: 401,
+    e.IdentityProviderError: 502,  # the sign-in provider is down or misconfigured
     e.AuditTampered: 409,  # verify found the trail tampered with: the finding, not a failure
 }
 
@@ -59,7 +60,11 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
 
 def error_response(exc: e.CareTwinError) -> JSONResponse:
     status = status_for(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = None
+    if status == 401:
+        # RFC 6750 §3.1: a token sent and refused is invalid_token; no credentials, no error code.
+        invalid = isinstance(exc, e.InvalidToken)
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"' if invalid else "Bearer"}
     return JSONResponse(exc.envelope(), status_code=status, headers=headers)
 
 

@@ -103,6 +103,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snapshots": ("snapshots_cmds", "Lake snapshots: what each ingest added, diffs, data quality."),
     "users": ("users_cmds", "Users of the workspace: full names, roles, passwords, break-glass."),
     "tokens": ("users_cmds", "API tokens: create (shown once), list, revoke."),
+    "auth": ("auth_cmds", "Sign-in settings: check the OpenID Connect provider and its tokens."),
     "plugins": (
         "plugins_cmds",
         "Plugins: engines, KPIs, feeders, fitters, report sections, commands.",

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from caretwin.access import Actor, Permission, os_login
 from caretwin.audit import AuditLog
-from caretwin.errors import ConfigError, NotAuthenticated
+from caretwin.errors import ConfigError, InvalidToken, NotAuthenticated
 from caretwin.store.identity import ApiToken, BreakGlassGrant, User
 from caretwin.store.models import utcnow
 from caretwin.workspace import Workspace
@@ -195,7 +195,9 @@ def authenticate_token(ws: Workspace, token: str) -> Actor:
         who = "anonymous" if row is None else row.user_name
     if reason is not None:
         _audit_failure(ws, who, "auth.token", target, reason)
-        raise NotAuthenticated(f"API token refused: {reason}", details={"token": target})
+        raise InvalidToken(
+            f"API token refused: {reason}", details={"token": target, "reason": reason}
+        )
     return actor
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from caretwin.audit.settings import AuditSettings
 from caretwin.errors import ConfigError
+from caretwin.workspace.auth import AuthSettings
 from caretwin.workspace.private import PRIVATE_FILE, holds_password
 
 __all__ = [
@@ -69,6 +70,7 @@ class WorkspaceConfig(pydantic.BaseModel):
     group: str | None = None
     security: SecurityPolicy = SecurityPolicy()
     audit: AuditSettings = AuditSettings()  # key file, checkpoint folders, syslog (security.md)
+    auth: AuthSettings = AuthSettings()  # OpenID Connect single sign-on (security.md)
 
     @pydantic.field_validator("timezone")
     @classmethod
@@ -133,6 +135,7 @@ def save_config(root: Path, config: WorkspaceConfig) -> Path:
         "group",
         "security",
         "audit",
+        "auth",
     ):  # a single-user workspace's file stays short
         if data[key] == defaults[key]:
             data.pop(key)
