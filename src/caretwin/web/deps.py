@@ -33,6 +33,8 @@ __all__ = [
     "SIGNED_IN",
     "AdminPage",
     "AuditPage",
+    "DataPage",
+    "IngestPage",
     "Page",
     "PageAccess",
     "PublicPage",
@@ -132,3 +134,5 @@ SimulatePage = Annotated[Page, Depends(PageAccess(Permission.SIMULATE))]
 AuditPage = Annotated[Page, Depends(PageAccess(Permission.AUDIT_READ))]
 AdminPage = Annotated[Page, Depends(PageAccess(Permission.USERS_ADMIN))]
 TokensPage = Annotated[Page, Depends(PageAccess(Permission.TOKENS_MANAGE))]
+DataPage = Annotated[Page, Depends(PageAccess(Permission.DATA_READ))]
+IngestPage = Annotated[Page, Depends(PageAccess(Permission.INGEST))]

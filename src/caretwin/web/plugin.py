@@ -30,6 +30,26 @@ PAGES: dict[str, tuple[str, tuple[NavLink, ...]]] = {
         "background jobs and their progress",
         (NavLink("Jobs", "/jobs", "runs.read", "Simulations queued, running and done.", 30),),
     ),
+    "sources": (
+        "data sources and pulls",
+        (
+            NavLink("Sources", "/sources", "data.read", "FHIR servers the lake pulls from.", 50),
+            NavLink("Pulls", "/pulls", "data.read", "Pulls on record: counts, status.", 51),
+        ),
+    ),
+    "lake": (
+        "snapshots, their diffs and data quality; the lake's tables and quarantine",
+        (
+            NavLink(
+                "Snapshots",
+                "/snapshots",
+                "data.read",
+                "What each ingest added; diffs; quality.",
+                52,
+            ),
+            NavLink("Lake", "/lake", "data.read", "Lake tables and the quarantine (retry).", 53),
+        ),
+    ),
     "audit": (
         "the audit trail viewer and its verification",
         (NavLink("Audit", "/audit", "audit.read", "Who did what; verify the chain.", 80),),
