@@ -101,6 +101,8 @@ NO_ROUTE: dict[str, str] = {
     "listen mllp": "a long-running MLLP listener process of its own, not a request",
     "users break-glass": "the way in when no administrator can sign in, so by design an OS "
     "user's action on the server, not a request behind sign-in",
+    "auth oidc-check": "the IT team's check of the server's sign-in settings against the "
+    "provider, run on the server while setting single sign-on up",
     "views test": "a conformance check of the view engine against test files on the server, "
     "not an operation on the workspace",
 }
