@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,7 +98,8 @@ class Provider:
         import oidc_provider_mock
 
         self.overrides: dict[str, Any] = {}
-        app = flask.Flask("caretwin-test-provider")
+        package = Path(oidc_provider_mock.__file__).parent
+        app = flask.Flask("caretwin-test-provider", template_folder=package / "templates")
         app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = self._access_token
         oidc_provider_mock.init_app(app, user_claims=list(users))
         app.secret_key = b"caretwin-test-provider-key"
@@ -206,3 +208,50 @@ def running_provider(users: Iterable[Any]) -> Iterator[Provider]:
         yield provider
     finally:
         provider.close()
+
+
+def _users() -> list[Any]:
+    from oidc_provider_mock import User
+
+    return [
+        User(
+            sub="u-alice",
+            claims={"preferred_username": "alice", "name": "Alice Example", "groups": ["ward-4"]},
+        ),
+        User(
+            sub="u-bob",
+            claims={"preferred_username": "bob", "realm_access": {"roles": ["ct-auditor", "x"]}},
+        ),
+        User(sub="u-carol", claims={"preferred_username": "carol", "groups": ["cafeteria"]}),
+    ]
+
+
+#: The provider's users: alice (group ward-4: clinician), bob (realm role ct-auditor: auditor,
+#: with ``roles_claim: realm_access.roles``), carol (a group mapped to nothing).
+USERS = _users()
+
+
+def configure_oidc(ws: Any, provider: Provider, **overrides: Any) -> Any:
+    """``ws`` reopened with ``auth.oidc`` pointing at ``provider`` (``overrides`` on top),
+    written as YAML as an IT team would: loading it is what validates it."""
+    import yaml
+
+    from caretwin.workspace import Workspace
+    from caretwin.workspace.config import load_config
+
+    (ws.root / "oidc.secret").write_text(CLIENT_SECRET + "\n")
+    oidc: dict[str, Any] = {
+        "issuer": provider.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret_file": "oidc.secret",
+        "roles_claim": "groups",
+        "role_map": {"ward-4": ["clinician"], "ct-auditor": ["auditor"]},
+        "display_name": "Test IdP",
+        **overrides,
+    }
+    raw = load_config(ws.root).model_dump(mode="json")
+    raw["auth"] = {"oidc": oidc}
+    (ws.root / "caretwin.yaml").write_text(yaml.safe_dump(raw))
+    root = ws.root
+    ws.close()
+    return Workspace.open(root)

@@ -23,7 +23,6 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from oidc_provider_mock import User
 from typer.testing import CliRunner
 
 from api_helpers import ADMIN, bearer, client
@@ -38,20 +37,7 @@ from caretwin.services.oidc import (
 )
 from caretwin.services.users import add_user, disable_user
 from caretwin.workspace import Workspace
-from caretwin.workspace.config import load_config
-from oidc_helpers import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
-
-USERS = [
-    User(
-        sub="u-alice",
-        claims={"preferred_username": "alice", "name": "Alice Example", "groups": ["ward-4"]},
-    ),
-    User(
-        sub="u-bob",
-        claims={"preferred_username": "bob", "realm_access": {"roles": ["ct-auditor", "x"]}},
-    ),
-    User(sub="u-carol", claims={"preferred_username": "carol", "groups": ["cafeteria"]}),
-]
+from oidc_helpers import CLIENT_ID, CLIENT_SECRET, USERS, Provider, configure_oidc, running_provider
 
 
 @pytest.fixture(scope="module")
@@ -60,29 +46,9 @@ def provider() -> Iterator[Provider]:
         yield p
 
 
-def _configure(ws: Workspace, provider: Provider, **overrides: Any) -> Workspace:
-    (ws.root / "oidc.secret").write_text(CLIENT_SECRET + "\n")
-    oidc: dict[str, Any] = {
-        "issuer": provider.issuer,
-        "client_id": CLIENT_ID,
-        "client_secret_file": "oidc.secret",
-        "roles_claim": "groups",
-        "role_map": {"ward-4": ["clinician"], "ct-auditor": ["auditor"]},
-        "display_name": "Test IdP",
-        **overrides,
-    }
-    raw = load_config(ws.root).model_dump(mode="json")
-    raw["auth"] = {"oidc": oidc}
-    # written as YAML, as an IT team would: loading it is what validates it
-    (ws.root / "caretwin.yaml").write_text(yaml.safe_dump(raw))
-    root = ws.root
-    ws.close()
-    return Workspace.open(root)
-
-
 @pytest.fixture
 def ws(workspace: Workspace, provider: Provider) -> Iterator[Workspace]:
-    configured = _configure(workspace, provider)
+    configured = configure_oidc(workspace, provider)
     yield configured
     configured.close()
 
@@ -115,7 +81,7 @@ def test_bad_settings_are_refused_at_load_naming_the_field(
     workspace: Workspace, provider: Provider, change: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(ConfigError, match=named):
-        _configure(workspace, provider, **change)
+        configure_oidc(workspace, provider, **change)
 
 
 def test_the_secret_is_never_in_the_settings(ws: Workspace) -> None:
@@ -147,7 +113,7 @@ def test_provider_access_token_is_accepted_and_mapped_to_roles(
     r = c.get("/api/v1/audit", headers=bearer(alice))
     assert r.status_code == 403 and r.json()["error"]["code"] == "access_denied"
     # a dotted roles claim: realm_access.roles (Keycloak's shape)
-    bob_ws = _configure(ws, provider, roles_claim="realm_access.roles")
+    bob_ws = configure_oidc(ws, provider, roles_claim="realm_access.roles")
     r = client(bob_ws).get("/api/v1/audit", headers=bearer(provider.access_token("u-bob")))
     assert r.status_code == 200, r.text
     events = _oidc_events(bob_ws)
@@ -236,7 +202,7 @@ def test_bad_tokens_are_refused_401_invalid_token_and_audited(
 def test_key_rotation_is_followed_with_one_fetch_and_unknown_keys_rate_limited(
     workspace: Workspace, provider: Provider
 ) -> None:
-    ws = _configure(workspace, provider, jwks_refetch_seconds=300)
+    ws = configure_oidc(workspace, provider, jwks_refetch_seconds=300)
     c = client(ws)
     before = provider.access_token("u-alice")
     assert c.get("/api/v1/runs", headers=bearer(before)).status_code == 200
@@ -258,7 +224,7 @@ def test_key_rotation_is_followed_with_one_fetch_and_unknown_keys_rate_limited(
 
 
 def test_provision_modes_and_disabled_users(workspace: Workspace, provider: Provider) -> None:
-    ws = _configure(workspace, provider, provision="require_user")
+    ws = configure_oidc(workspace, provider, provision="require_user")
     alice = provider.access_token("u-alice")
     with pytest.raises(NotAuthenticated, match="not a user of this workspace"):
         authenticate_oidc_token(ws, alice)
@@ -271,7 +237,7 @@ def test_provision_modes_and_disabled_users(workspace: Workspace, provider: Prov
     r = client(ws).get("/api/v1/runs", headers=bearer(alice))
     assert r.status_code == 401 and "disabled" in r.json()["error"]["message"]
     # map mode: a disabled row of the same name still refuses; no mapped role is a 403
-    mapped = _configure(ws, provider)
+    mapped = configure_oidc(ws, provider)
     assert client(mapped).get("/api/v1/runs", headers=bearer(alice)).status_code == 401
     r = client(mapped).get("/api/v1/runs", headers=bearer(provider.access_token("u-carol")))
     assert r.status_code == 403 and "holds no CareTwin role" in r.json()["error"]["message"]

@@ -29,6 +29,7 @@ from caretwin.store.identity import User
 from caretwin.store.models import utcnow
 from caretwin.store.sessions import WebSessionRow
 from caretwin.workspace import Workspace
+from caretwin.workspace.auth import ProvisionMode
 
 __all__ = [
     "NewSession",
@@ -126,6 +127,16 @@ def sign_in(ws: Workspace, name: str, password: str, client: str | None = None) 
     return create_session(ws, actor, full_name, "password", client)
 
 
+def _table_decides_roles(ws: Workspace, method: str) -> bool:
+    """Whether the user table's roles apply to a session: always, but for single sign-on in
+    ``map`` mode, where the provider's claims gave the roles at sign-in (a table row of the
+    same name then only serves to disable the person)."""
+    oidc = ws.config.auth.oidc
+    if method != "oidc" or oidc is None:
+        return True
+    return oidc.provision is ProvisionMode.REQUIRE_USER
+
+
 def resolve_session(ws: Workspace, session_id: str, now: datetime | None = None) -> WebSession:
     """The live session behind ``session_id``, its activity time refreshed.
 
@@ -152,7 +163,7 @@ def resolve_session(ws: Workspace, session_id: str, now: datetime | None = None)
             row.ended_at = now
             row.end_reason = reason
         else:
-            if user is not None:
+            if user is not None and _table_decides_roles(ws, row.method):
                 row.roles = sorted(user.roles)
                 row.full_name = user.full_name
             if now - row.last_seen_at >= _TOUCH_EVERY:

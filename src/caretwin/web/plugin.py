@@ -22,6 +22,7 @@ PAGES: dict[str, tuple[str, tuple[NavLink, ...]]] = {
         "sign-in, sign-out, home page per role, static files",
         (NavLink("Home", "/", _SIGNED_IN, "What your roles let you do.", order=0),),
     ),
+    "sso": ("single sign-on through the OpenID Connect provider", ()),
     "runs": (
         "runs and their reports",
         (NavLink("Runs", "/runs", "runs.read", "Recorded runs and their reports.", order=20),),

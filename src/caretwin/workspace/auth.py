@@ -91,6 +91,9 @@ class OidcSettings(pydantic.BaseModel):
     token_endpoint_auth_method: Literal[
         "auto", "client_secret_basic", "client_secret_post", "none"
     ] = "auto"
+    #: The callback URL registered at the provider; default: this server's own
+    #: ``/signin/oidc/callback`` as the browser reaches it (set it behind a reverse proxy).
+    redirect_uri: str | None = None
     #: The provider's name on the sign-in button ("Sign in with Keycloak").
     display_name: str = "single sign-on"
     #: A CA bundle for a provider behind the hospital's own certificate authority.

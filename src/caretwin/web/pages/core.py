@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from caretwin.access import PERMISSION_MEANING
 from caretwin.audit import AuditLog
 from caretwin.errors import AccessDenied, NotAuthenticated
+from caretwin.services.oidc import oidc_provider
 from caretwin.services.sessions import end_session, sign_in
 from caretwin.web.deps import (
     SESSION_COOKIE,
@@ -62,7 +63,7 @@ def _signin_form(
     token = secrets.token_urlsafe(24)
     response = render(
         page, "signin.html", status, title="Sign in", next_page=next_page, form_token=token,
-        error=error,
+        error=error, sso=oidc_provider(workspace_of(page.request)),
     )  # fmt: skip
     response.set_cookie(
         SIGNIN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(page.request),
