@@ -31,7 +31,20 @@ SERVICES = Path(caretwin.services.__file__).parent
 DOC = Path(__file__).resolve().parents[1] / "docs" / "security.md"
 
 # Public functions taking a ServiceContext that are not operations themselves.
-NOT_OPERATIONS: set[str] = set()
+# The job runners each call their kind's service operation, which lives in another module
+# (simulation, experiment, calibration, ...), so the same-module walk cannot see it.
+NOT_OPERATIONS: set[str] = {
+    f"job_runners.{name}"
+    for name in (
+        "run_calibrate",
+        "run_experiment_job",
+        "run_ingest",
+        "run_pull",
+        "run_reproduce",
+        "run_simulate",
+        "run_synth",
+    )
+}
 
 
 def _operations() -> dict[str, tuple[str, str]]:
@@ -281,6 +294,22 @@ def _api_samples() -> dict[tuple[str, str], dict[str, object]]:
         ("GET", "/api/v1/jobs"): {},
         ("GET", "/api/v1/jobs/{job_id}"): {},
         ("POST", "/api/v1/jobs/{job_id}/cancel"): {},
+        ("POST", "/api/v1/experiments"): {"json": {"spec": {}}},
+        ("POST", "/api/v1/calibrations"): {"json": {"out": "fitted"}},
+        ("POST", "/api/v1/ingests"): {"files": [("files", ("a.ndjson", b"{}\n"))]},
+        ("POST", "/api/v1/pulls"): {"json": {"source": "none"}},
+        ("POST", "/api/v1/synth"): {"json": {"model": "reference-hospital", "days": 1}},
+        ("POST", "/api/v1/runs/{run_id}/reproduce"): {},
+        ("GET", "/api/v1/schedules"): {},
+        ("POST", "/api/v1/schedules"): {
+            "json": {
+                "name": "nightly",
+                "cron": "0 2 * * *",
+                "kind": "synth",
+                "params": {"model": "reference-hospital", "days": 1},
+            }
+        },
+        ("DELETE", "/api/v1/schedules/{name}"): {},
         ("GET", "/api/v1/audit"): {},
         ("GET", "/api/v1/audit/verify"): {},
         ("GET", "/api/v1/snapshots"): {},

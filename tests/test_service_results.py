@@ -75,6 +75,16 @@ HELPERS = {
     "caretwin.services.reproduce.registered_kinds",  # the reproducer registry
     "caretwin.services.sources.source_warnings",  # part of SourceSettings
     "caretwin.services.tokens.parse_expiry",  # argument resolution
+    "caretwin.services.job_params.check_example",  # parameter validation
+    "caretwin.services.job_queue.channel",  # the NOTIFY channel's name
+    "caretwin.services.job_queue.claim",  # the queue's claim: a row for the worker
+    "caretwin.services.job_queue.finish",  # the worker's conditional final update
+    "caretwin.services.job_queue.job_kind",  # the kind registry's lookup
+    "caretwin.services.job_queue.rows_updated",  # an update's row count
+    "caretwin.services.job_runners.upload_dir",  # a folder
+    "caretwin.services.job_worker.worker_name",  # a name
+    "caretwin.services.schedules.next_due",  # cron arithmetic
+    "caretwin.services.uploads.safe_name",  # file-name sanitising
 }
 
 

@@ -19,10 +19,12 @@ error envelope::
     ├── StoreError                      exit 7   metadata database or workspace storage failure
     │   ├── RunNotFound                          no run with that id
     │   ├── JobNotFound                          no background job with that id
+    │   ├── ScheduleNotFound                     no schedule with that name
     │   └── DiskFull                             no space left where the workspace writes
     ├── AccessDenied                    exit 8   actor lacks the permission
     │   └── NotAuthenticated                     credentials missing or refused (API 401)
     │       └── InvalidToken                     a bearer token refused (expired, forged, ...)
+    ├── Cancelled                       exit 10  a job's cancel request stopped the work
     └── AuditTampered                   exit 9   the audit chain or its checkpoints fail to verify
 """
 
@@ -126,6 +128,10 @@ class JobNotFound(StoreError):
     code = "job_not_found"
 
 
+class ScheduleNotFound(StoreError):
+    code = "schedule_not_found"
+
+
 class DiskFull(StoreError):
     """The disk (or quota) holding the workspace is full; the failed step was undone."""
 
@@ -156,3 +162,12 @@ class AuditTampered(CareTwinError):
 
     exit_code = 9
     code = "audit_tampered"
+
+
+class Cancelled(CareTwinError):
+    """Work stopped at a safe point because its job was cancelled: raised from a job's progress
+    callback, it unwinds the operation like any error (a half run is discarded, an ingest's
+    staging dropped before the lake commit), and the worker records the job ``cancelled``."""
+
+    exit_code = 10
+    code = "cancelled"

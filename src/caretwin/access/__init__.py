@@ -42,6 +42,7 @@ class Permission(StrEnum):
     CALIBRATE = "model.calibrate"
     RUNS_READ = "runs.read"
     AUDIT_READ = "audit.read"
+    SCHEDULES_MANAGE = "schedules.manage"
 
 
 _P = Permission
@@ -60,6 +61,7 @@ PERMISSION_MEANING: dict[Permission, str] = {
     _P.CALIBRATE: "fit a model from the lake",
     _P.RUNS_READ: "read runs, reports, manifests; reproduce runs",
     _P.AUDIT_READ: "read the audit trail",
+    _P.SCHEDULES_MANAGE: "add, pause and remove scheduled jobs (run as their owner)",
 }
 
 _SCENARIOS = frozenset({_P.MODEL_READ, _P.SIMULATE, _P.RUNS_READ})
@@ -71,14 +73,22 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     # Builds and operates twins on one workspace (the single-analyst set-up of earlier
     # releases): brings data in, fits and runs models. No audit trail, no administration.
-    "analyst": _SCENARIOS | {_P.SYNTH, _P.INGEST, _P.DATA_READ, _P.CALIBRATE},
+    "analyst": _SCENARIOS | {_P.SYNTH, _P.INGEST, _P.DATA_READ, _P.CALIBRATE, _P.SCHEDULES_MANAGE},
     # Explores what-if scenarios on existing twins; never touches raw (possibly PHI) data.
     "clinician": _SCENARIOS,
     # Models devices and units: fits and runs models, synthesises test data; no patient data.
-    "clinical_engineer": _SCENARIOS | {_P.CALIBRATE, _P.SYNTH},
+    "clinical_engineer": _SCENARIOS | {_P.CALIBRATE, _P.SYNTH, _P.SCHEDULES_MANAGE},
     # Runs the data platform: sources, ingestion, the lake (patient-level), synthetic data.
     "data_engineer": frozenset(
-        {_P.SOURCES_MANAGE, _P.INGEST, _P.DATA_READ, _P.SYNTH, _P.MODEL_READ, _P.RUNS_READ}
+        {
+            _P.SOURCES_MANAGE,
+            _P.INGEST,
+            _P.DATA_READ,
+            _P.SYNTH,
+            _P.MODEL_READ,
+            _P.RUNS_READ,
+            _P.SCHEDULES_MANAGE,
+        }
     ),
     # A supplier testing its device or model in the twin: scenarios only, no patient data.
     "vendor": _SCENARIOS,

@@ -29,10 +29,17 @@ def serve(
     max_body_mb: float = typer.Option(
         10.0, "--max-body-mb", min=0.001, help="Largest request body accepted, in MB."
     ),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Run no job worker here (separate `caretwin worker`s do)."
+    ),
+    concurrency: int = typer.Option(
+        1, "--concurrency", min=1, max=64, help="Jobs the embedded worker runs at once."
+    ),
 ) -> None:
     """Serve the HTTP API on the workspace (/api/v1/).
 
-    FastAPI on uvicorn, with the embedded job worker; OpenAPI at /api/v1/openapi.json.
+    FastAPI on uvicorn, with the embedded job worker (unless --no-worker); OpenAPI at
+    /api/v1/openapi.json.
     """
     from caretwin.services.jobs import fail_interrupted
     from caretwin.workspace import Workspace
@@ -45,15 +52,15 @@ def serve(
         interrupted = fail_interrupted(ws)  # before the worker can take anything
         if interrupted:
             sys.stderr.write(
-                f"caretwin: {len(interrupted)} job(s) left running by a stopped server "
-                f"marked failed: {', '.join(j.job_id for j in interrupted)}\n"
+                f"caretwin: {len(interrupted)} job(s) left running by a stopped worker "
+                f"closed: {', '.join(f'{j.job_id} ({j.status})' for j in interrupted)}\n"
             )
         settings = ApiSettings(max_body_bytes=int(max_body_mb * 1024 * 1024))
         if host != LOOPBACK:
             sys.stderr.write(f"caretwin: serving on {host}, not loopback: put TLS in front\n")
         sys.stderr.write(f"caretwin: serving {ws.root} on http://{host}:{port}/api/v1/\n")
         sys.stderr.flush()
-        run(ws, host, port, settings)
+        run(ws, host, port, settings, worker=not no_worker, concurrency=concurrency)
     except CareTwinError as exc:
         sys.stderr.write(f"caretwin: error: {exc}\n")
         raise typer.Exit(exc.exit_code) from None

@@ -36,10 +36,12 @@ STATUS: dict[type[e.CareTwinError], int] = {
     e.StoreError: 500,
     e.RunNotFound: 404,
     e.JobNotFound: 404,
+    e.ScheduleNotFound: 404,
     e.DiskFull: 507,
     e.AccessDenied: 403,
     e.NotAuthenticated: 401,
     e.IdentityProviderError: 502,  # the sign-in provider is down or misconfigured
+    e.Cancelled: 409,  # the job the request waited on was cancelled
     e.AuditTampered: 409,  # verify found the trail tampered with: the finding, not a failure
 }
 

@@ -1,8 +1,9 @@
-"""Running the API: start the job worker and serve (jobs a stopped server left running are
+"""Running the API: start the job worker and serve (jobs a stopped worker left running are
 closed first by the command, :func:`caretwin.services.jobs.fail_interrupted`).
 
-uvicorn serves :func:`caretwin.api.app.create_app` on one process; the embedded job worker is a
-thread of that process (a queue on PostgreSQL with ``caretwin worker`` processes comes later).
+uvicorn serves :func:`caretwin.api.app.create_app` on one process; the embedded job worker runs
+in threads of that process, unless ``--no-worker`` leaves the queue to ``caretwin worker``
+processes (``docs/jobs.md``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,24 @@ __all__ = ["serve"]
 log = logging.getLogger(__name__)
 
 
-def serve(ws: Workspace, host: str, port: int, settings: ApiSettings | None = None) -> None:
+def serve(
+    ws: Workspace,
+    host: str,
+    port: int,
+    settings: ApiSettings | None = None,
+    *,
+    worker: bool = True,
+    concurrency: int = 1,
+) -> None:
     """Serve until interrupted (Ctrl-C, SIGTERM), the job worker running beside."""
     import uvicorn
 
-    worker = JobWorker(ws)
-    app = create_app(ws, settings, worker=worker)
-    worker.start()
+    jobs = JobWorker(ws, concurrency=concurrency) if worker else None
+    app = create_app(ws, settings, worker=jobs)
+    if jobs is not None:
+        jobs.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:
-        worker.stop(timeout=10)
+        if jobs is not None:
+            jobs.stop(timeout=10)

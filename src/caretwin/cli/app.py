@@ -108,6 +108,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plugins_cmds",
         "Plugins: engines, KPIs, feeders, fitters, report sections, commands.",
     ),
+    "worker": (
+        "jobs_cmds",
+        "Run background jobs from the workspace's queue (beside or instead of serve's worker).",
+    ),
+    "jobs": ("jobs_cmds", "Background jobs: list, show, cancel."),
+    "schedules": ("jobs_cmds", "Scheduled jobs: cron expressions per workspace."),
     # The HTTP API is a front end beside the CLI (docs/architecture.md): its command's area is
     # in its own package, loaded by full name, so the CLI never imports it.
     "serve": ("caretwin.api.commands", "Serve the HTTP API on the workspace (/api/v1/)."),

@@ -54,12 +54,15 @@ def ingest_paths(
     paths: Iterable[Path],
     views_root: Path | None = None,
     workers: int | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into the lake at ``lake_dir`` as one all-or-nothing snapshot.
 
     ``views_root`` is the workspace whose ``views/`` may override the shipped ViewDefinitions
     (default: the lake's parent folder, as ``<workspace>/lake``); ``workers`` the parsing
-    processes (default: automatic, see :func:`caretwin.ingest.chunkpool.parse_all`).
+    processes (default: automatic, see :func:`caretwin.ingest.chunkpool.parse_all`);
+    ``checkpoint`` is called at safe points before the lake commit (a background job's cancel
+    check): whatever it raises drops the staging and leaves the lake as it was.
     """
     files, skipped = discover_inputs(paths)
 
@@ -67,7 +70,7 @@ def ingest_paths(
         return feed_files(batch, files)
 
     names = [f.as_posix() for f in files]
-    report = ingest_feed(lake_dir, feed, names, views_root, workers=workers)
+    report = ingest_feed(lake_dir, feed, names, views_root, workers=workers, checkpoint=checkpoint)
     report.skipped = skipped
     return report
 
@@ -113,8 +116,11 @@ def ingest_feed(
     views_root: Path | None = None,
     lines: Mapping[Path, set[int]] | None = None,
     workers: int | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> IngestReport:
-    """One all-or-nothing snapshot of whatever ``feed`` adds to the batch (files, HL7 messages)."""
+    """One all-or-nothing snapshot of whatever ``feed`` adds to the batch (files, HL7 messages);
+    ``checkpoint``: as for :func:`ingest_paths`."""
+    check = checkpoint or (lambda: None)
     started = time.perf_counter()
     lake = Lake(lake_dir)
     root = views_root if views_root is not None else Path(lake_dir).parent
@@ -125,12 +131,15 @@ def ingest_feed(
             spool_dir.mkdir()
             batch = IngestBatch(lake, IngestViews.load(root), spool_dir, lines, workers)
             laps = Laps()  # from here: loading the views is not a phase
+            check()
             after = feed(batch)
+            check()
             stage = Stage(writer.staging, DUCKDB_MEMORY)
             try:
                 staged = stage.load(batch, lake, writer, laps, spool_dir)
                 for step in after:
                     step(staged)
+                check()  # the last point where stopping leaves the lake unchanged
                 done = commit(staged, lake, writer, source, laps, started)
             finally:
                 stage.close()

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         EngineSpec,
         FeederSpec,
         FitterSpec,
+        JobKindSpec,
         KpiSpec,
         PageSpec,
         ReportSection,
@@ -43,6 +44,7 @@ HOOKS = (
     "register_commands",
     "register_routers",
     "register_pages",
+    "register_job_kinds",
 )
 
 
@@ -80,3 +82,7 @@ class CareTwinSpecs:
     @hookspec
     def register_pages(self) -> list[PageSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
         """Page groups of the web app (``caretwin serve``), at the site's root."""
+
+    @hookspec
+    def register_job_kinds(self) -> list[JobKindSpec]:  # type: ignore[empty-body]  # a hookspec body never runs
+        """Kinds of background job: parameters, permission, runner, cancellable or not."""

@@ -48,6 +48,7 @@ BUILTIN: dict[str, str] = {
     "builtin_commands": "caretwin.cli.plugin",
     "builtin_routers": "caretwin.api.plugin",
     "builtin_pages": "caretwin.web.plugin",
+    "builtin_job_kinds": "caretwin.plugins.builtin.job_kinds",
 }
 
 Status = Literal["not loaded", "loaded", "failed"]

@@ -19,6 +19,7 @@ from caretwin.plugins.specs import (
     EngineSpec,
     FeederSpec,
     FitterSpec,
+    JobKindSpec,
     KpiSpec,
     PageSpec,
     ReportSection,
@@ -32,6 +33,7 @@ __all__ = [
     "engines",
     "feeders",
     "fitters",
+    "job_kinds",
     "kpis",
     "pages",
     "report_sections",
@@ -127,6 +129,8 @@ def routers() -> dict[str, Provided[RouterSpec]]:
 
 def pages() -> dict[str, Provided[PageSpec]]:
     return cast(dict[str, Provided[PageSpec]], _collect("register_pages", "page group", _name))
+def job_kinds() -> dict[str, Provided[JobKindSpec]]:
+    return cast(dict[str, Provided[JobKindSpec]], _collect("register_job_kinds", "job kind", _name))
 
 
 def _name(spec: Any) -> str:

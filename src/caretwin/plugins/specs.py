@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
     import typer
     from pydantic import BaseModel
 
+    from caretwin.access import Permission
     from caretwin.ingest.batch import AfterStage, IngestBatch
     from caretwin.model.definition import TwinDefinition
     from caretwin.model.distributions import Distribution
@@ -31,6 +32,9 @@ __all__ = [
     "FeederSpec",
     "FittedFamily",
     "FitterSpec",
+    "JobKindSpec",
+    "JobOutput",
+    "JobProgress",
     "KpiInput",
     "KpiSpec",
     "NativeKpi",
@@ -261,3 +265,67 @@ class PageSpec:
     help: str
     load: Callable[[], Any]
     nav: tuple[NavLink, ...] = ()
+
+
+class JobProgress(Protocol):
+    """What a job kind's runner reports through while it works (the worker's implementation
+    writes it to the job's row and reads the job's cancel request).
+
+    ``started(total)`` once the amount of work is known; ``advance(n)`` after each step (a
+    replication, a file); ``check()`` at a safe stopping point. ``advance`` and ``check`` raise
+    :class:`caretwin.errors.Cancelled` when the job was asked to stop: let it propagate, so the
+    operation unwinds as after any error and the workspace is left as it was. ``job_id`` names
+    the job (e.g. for a folder of what it writes).
+    """
+
+    job_id: str
+
+    def started(self, total: int) -> None:
+        """The work has ``total`` steps."""
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` more steps are done (may raise ``Cancelled``)."""
+
+    def check(self) -> None:
+        """A safe point to stop at (may raise ``Cancelled``)."""
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job produced: the run it recorded and/or a typed result (a pydantic model, kept
+    as JSON on the job's row)."""
+
+    run_id: str | None = None
+    result: BaseModel | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        result = None if self.result is None else self.result.model_dump(mode="json")
+        return {"run_id": self.run_id, "result": result}
+
+
+@dataclass(frozen=True)
+class JobKindSpec:
+    """A kind of background job (``caretwin serve``'s worker, ``caretwin worker``).
+
+    ``params()`` returns the pydantic model of the job's parameters, validated when the job is
+    submitted (so a bad request fails then, not on the worker); it is a loader so a plugin
+    module stays cheap to import. ``run(ctx, params, progress)`` does the work as the actor who
+    submitted the job (``ctx`` is a :class:`caretwin.services.context.ServiceContext`) through
+    the same service function the command line uses, and returns a :class:`JobOutput`. The
+    worker calls it in its own thread or process: it must not rely on the submitting process.
+
+    ``permission`` is what submitting (and cancelling) the job needs, checked at submit time
+    and again by the service the runner calls. ``cancellable``: a *running* job may be stopped
+    cooperatively (the runner passes ``progress`` on to work that checks it); a queued job can
+    always be cancelled. ``idempotent``: running the job twice does no harm, so a job whose
+    worker died is queued again instead of failed (at most ``max_attempts`` runs).
+    """
+
+    name: str
+    description: str
+    permission: Permission
+    params: Callable[[], type[BaseModel]]
+    run: Callable[[Any, Any, JobProgress], JobOutput]
+    cancellable: bool = True
+    idempotent: bool = False
+    max_attempts: int = 3

@@ -29,7 +29,7 @@ from sqlalchemy import and_, or_, select
 
 from caretwin.access import Actor
 from caretwin.diskfull import is_disk_full
-from caretwin.errors import RunNotFound, StoreError
+from caretwin.errors import Cancelled, RunNotFound, StoreError
 from caretwin.faults import fault_point
 from caretwin.runs.manifest import MANIFEST_FILE, Manifest, environment, new_run_id
 from caretwin.store.models import Run, utcnow
@@ -202,7 +202,8 @@ class RunRecorder:
     ) -> None:
         if exc is None or self.done:
             return
-        if is_disk_full(exc):
+        # A cancelled job leaves no half run behind, like a run the disk had no room for.
+        if is_disk_full(exc) or isinstance(exc, Cancelled):
             self.discard()
             return
         try:

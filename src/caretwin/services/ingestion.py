@@ -10,6 +10,7 @@ Audit details carry ids, counts and hashes only, never record content (PHI).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,8 +38,13 @@ def _target(paths: list[Path]) -> str:
     return ", ".join(p.as_posix() for p in paths)[:_TARGET_CHARS]
 
 
-def ingest(ctx: ServiceContext, paths: list[Path]) -> IngestReport:
+def ingest(
+    ctx: ServiceContext, paths: list[Path], checkpoint: Callable[[], None] | None = None
+) -> IngestReport:
     """Ingest FHIR NDJSON/Bundles and work-order CSV files or folders into the lake.
+
+    ``checkpoint`` (a background job's cancel check) is called at safe points before the lake
+    commit; what it raises leaves the lake unchanged.
 
     Finding no supported file, or quarantining every record, is not an error here (a pull whose
     export was empty calls this too); the command line turns both into exit code 4
@@ -46,7 +52,7 @@ def ingest(ctx: ServiceContext, paths: list[Path]) -> IngestReport:
     """
     target = _target(paths)
     with ctx.operation("data.ingest", Permission.INGEST, target=target) as op:
-        report = ingest_paths(ctx.workspace.lake_dir, paths)
+        report = ingest_paths(ctx.workspace.lake_dir, paths, checkpoint=checkpoint)
         fault_point("ingest.after_lake_commit")  # tests: a kill here is repaired on next open
         record_ingest(ctx, op.details, report, target)
     after_ingest(ctx, report)

@@ -17,12 +17,15 @@ from caretwin.store.records import (
     list_snapshots,
 )
 from caretwin.store.sessions import WebSessionRow
+from caretwin.store.schedules import Schedule, ScheduleFire
 
 __all__ = [
     "AuditEvent",
     "Base",
     "Job",
     "Run",
+    "Schedule",
+    "ScheduleFire",
     "Snapshot",
     "SnapshotInfo",
     "WebSessionRow",
