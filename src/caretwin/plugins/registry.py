@@ -129,6 +129,8 @@ def routers() -> dict[str, Provided[RouterSpec]]:
 
 def pages() -> dict[str, Provided[PageSpec]]:
     return cast(dict[str, Provided[PageSpec]], _collect("register_pages", "page group", _name))
+
+
 def job_kinds() -> dict[str, Provided[JobKindSpec]]:
     return cast(dict[str, Provided[JobKindSpec]], _collect("register_job_kinds", "job kind", _name))
 

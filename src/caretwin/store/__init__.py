@@ -16,8 +16,8 @@ from caretwin.store.records import (
     latest_snapshot,
     list_snapshots,
 )
-from caretwin.store.sessions import WebSessionRow
 from caretwin.store.schedules import Schedule, ScheduleFire
+from caretwin.store.sessions import WebSessionRow
 
 __all__ = [
     "AuditEvent",
