@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 import pytest
 
-from caretwin.model import REFERENCE_HOSPITAL, example_path, load_definition, parse_definition
+from caretwin.model import (
+    REFERENCE_HOSPITAL,
+    REFERENCE_HOSPITAL_STAFFED,
+    example_path,
+    load_definition,
+    parse_definition,
+)
 from caretwin.model.definition import TwinDefinition
 from caretwin.sim.runner import simulate
 from caretwin.synth import generate
@@ -33,15 +39,24 @@ def _clinic() -> TwinDefinition:
     return parse_definition(text, source="docs clinic")
 
 
-def _rh1_short() -> TwinDefinition:
-    d = load_definition(example_path(REFERENCE_HOSPITAL))
+def _short(name: str) -> TwinDefinition:
+    d = load_definition(example_path(name))
     run = d.run.model_copy(update={"warmup_days": 7, "run_days": 56, "cooldown_days": 7})
     return d.model_copy(update={"run": run})
+
+
+def _rh1_short() -> TwinDefinition:
+    return _short(REFERENCE_HOSPITAL)
+
+
+def _rh1_staffed_short() -> TwinDefinition:
+    return _short(REFERENCE_HOSPITAL_STAFFED)
 
 
 CASES: dict[str, tuple[Any, int, int]] = {
     "clinic-seed1": (_clinic, 3, 1),
     "rh1-56days-seed11": (_rh1_short, 2, 11),
+    "rh1-staffed-56days-seed11": (_rh1_staffed_short, 2, 11),
 }
 
 

@@ -3,8 +3,10 @@
 Who holds what at ``t`` is rebuilt from the trace's events at times ``<= t``: a patient is in
 the hospital between its ARRIVE and EXIT; its step is its last REQUEST; it is in service if a
 START follows that request (elapsed = t − start), else waiting (elapsed = t − request); it holds
-every unit it acquired and has not released. A device unit is down between DOWN and UP; a
-failure clock that fired without its DOWN yet is a pending failure. Used to start forecasts from
+every unit it acquired and has not released. A device unit is down between DOWN and UP (for
+planned maintenance when the DOWN carries a window's marker, else for repair); a failure clock
+that fired without its DOWN yet is a pending failure. A maintenance window that has not yet
+found an idle unit at ``t`` leaves no event, so it is not in the state. Used to start forecasts from
 a simulated "now" (e.g. to check their coverage against the same long run) and by users to get a
 realistic state file to edit.
 """
@@ -76,20 +78,29 @@ def state_at(trace: Trace, t: float, *, model: str | None = None) -> HospitalSta
 
 def _devices(trace: Trace, upto: np.ndarray, t: float) -> list[DeviceState]:
     kind = trace.kind
-    down_since: dict[tuple[int, int], float] = {}
+    down_since: dict[tuple[int, int], tuple[float, int]] = {}  # (time, DOWN's aux)
     fired: Counter[tuple[int, int]] = Counter()
     for i in np.nonzero(upto & (trace.entity < 0))[0].tolist():
         r, k = int(trace.ref[i]), int(kind[i])
         if k == EventKind.FAIL:
             fired[(r, int(trace.unit[i]))] += 1
         elif k == EventKind.DOWN:
-            fired[(r, int(trace.aux[i]))] -= 1
-            down_since[(r, int(trace.unit[i]))] = float(trace.time[i])
+            aux = int(trace.aux[i])
+            if aux >= 0:  # a failure clock; maintenance markers are < 0
+                fired[(r, aux)] -= 1
+            down_since[(r, int(trace.unit[i]))] = (float(trace.time[i]), aux)
         elif k == EventKind.UP:
             down_since.pop((r, int(trace.unit[i])), None)
     out = [
         DeviceState(resource=trace.resource_names[r], elapsed_h=t - since)
-        for (r, _), since in sorted(down_since.items())
+        if aux >= 0
+        else DeviceState(
+            resource=trace.resource_names[r],
+            status="maintenance",
+            elapsed_h=t - since,
+            window=-2 - aux,  # caretwin.sim.engine.maintenance_marker
+        )
+        for (r, _), (since, aux) in sorted(down_since.items())
     ]
     for (r, _), n in sorted(fired.items()):
         if n > 0:

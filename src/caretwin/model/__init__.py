@@ -26,7 +26,13 @@ from caretwin.model.distributions import (
     Uniform,
     Weibull,
 )
-from caretwin.model.examples import REFERENCE_HOSPITAL, example_names, example_path, example_text
+from caretwin.model.examples import (
+    REFERENCE_HOSPITAL,
+    REFERENCE_HOSPITAL_STAFFED,
+    example_names,
+    example_path,
+    example_text,
+)
 from caretwin.model.loader import (
     apply_scenario,
     definition_from_data,
@@ -40,6 +46,7 @@ from caretwin.model.loader import (
 __all__ = [
     "EXIT",
     "REFERENCE_HOSPITAL",
+    "REFERENCE_HOSPITAL_STAFFED",
     "Distribution",
     "Empirical",
     "Exponential",

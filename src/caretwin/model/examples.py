@@ -30,3 +30,5 @@ def example_path(name: str) -> Path:
 
 
 REFERENCE_HOSPITAL = "reference-hospital"
+# RH1 with ED nurse staffing by hour of week and planned CT maintenance
+REFERENCE_HOSPITAL_STAFFED = "reference-hospital-staffed"

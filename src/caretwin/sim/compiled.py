@@ -152,6 +152,9 @@ class CompiledModel:
     window_end_h: float
     horizon_h: float
     attributes: Attributes = field(default_factory=Attributes)
+    # The model's clock at the run's t = 0 (hours since its Monday 00:00): every calendar
+    # lookup (arrival rates, elective days, capacity schedules, maintenance) is at t + offset.
+    calendar_offset_h: float = 0.0
 
 
 def _add(d: dict[int, list[tuple[int, int]]], key: int, item: tuple[int, int]) -> None:

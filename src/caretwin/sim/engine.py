@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 
+from caretwin.sim.calendar import first_change, first_window, open_at
 from caretwin.sim.compiled import NO_STEP, CArrival, CompiledModel, CStep
 from caretwin.sim.draws import EntityDraws
 from caretwin.sim.kpis import replication_result
@@ -92,6 +93,8 @@ class Patient:
 class Engine:
     """One replication of a compiled model."""
 
+    warm = False  # a warm start: the calendar runs back before t = 0 (caretwin.sim.calendar)
+
     def __init__(
         self,
         model: CompiledModel,
@@ -108,7 +111,8 @@ class Engine:
         self._next_pid = 0
         self.tr = trace
         w0, w1 = model.warmup_h, model.window_end_h
-        self.pools = [Pool(r, w0, w1) for r in model.resources]
+        self._off = off = model.calendar_offset_h
+        self.pools = [Pool(r, w0, w1, open_at(r, off)) for r in model.resources]
         self.samples: list[list[float]] = [[] for _ in model.kpis]
         self.step_entries = [0] * len(model.steps)  # counted patients entering each step
         self.reneged = [0] * len(model.steps)
@@ -137,25 +141,30 @@ class Engine:
         heapq.heappush(self._heap, (t, self._seq, kind, a, b, c))
 
     def _next_poisson(self, arr: CArrival, t: float) -> float:
-        """Next arrival of a piecewise-constant-rate Poisson process after ``t`` (by inversion)."""
+        """Next arrival of a piecewise-constant-rate Poisson process after ``t`` (by inversion),
+        the rates looked up on the model's clock (fast.kernels.poisson_times does the same)."""
         rates = arr.rates
         period = len(rates)
         e = self._arrival_exp[arr.index]()
+        off = self._off
+        t = t + off
         while True:
             hour = math.floor(t)
             rate = rates[hour % period]
             span = hour + 1 - t
             if rate * span >= e:
-                return t + e / rate
+                return t + e / rate - off
             e -= rate * span
             t = float(hour + 1)
 
     def _next_batch(self, arr: CArrival, after: float) -> float:
+        off = self._off
+        after = after + off
         day = math.floor(after / 24.0)
         while True:
             t = day * 24.0 + arr.at_hour
             if t > after and day % 7 in arr.weekdays:
-                return t
+                return t - off
             day += 1
 
     # -- patient flow -------------------------------------------------------------------------
@@ -511,12 +520,11 @@ class Engine:
         for (r, clock), ttf in self._ttf.items():
             self._schedule(ttf(), _FAIL, None, r, clock)
         for res in m.resources:
-            if res.schedule:  # the change at hour 0, if any, is already the initial state
-                first = next((i for i, (h, _) in enumerate(res.schedule) if h > 0), 0)
-                hour = res.schedule[first][0] or 168
-                self._schedule(float(hour), _CAPACITY, None, res.index, first)
+            if res.schedule:  # a change at the start, if any, is already the initial state
+                first, at = first_change(res, self._off)
+                self._schedule(at, _CAPACITY, None, res.index, first)
             for w, win in enumerate(res.maintenance):
-                start = win.first_day * 24.0 + win.start_hour
+                start = first_window(win, self._off, warm=self.warm)
                 self._schedule(start, _MAINTENANCE, None, res.index, w)
 
     def run(self) -> ReplicationResult:

@@ -44,8 +44,7 @@ class Pool:
         "waiting",
     )
 
-    def __init__(self, res: CResource, w0: float, w1: float) -> None:
-        open0 = min(res.open_at_start, res.capacity)
+    def __init__(self, res: CResource, w0: float, w1: float, open0: int) -> None:
         self.free = list(range(open0))  # a heap: lowest free unit is assigned first
         self.closed = list(range(open0, res.capacity))  # a heap of units closed by the schedule
         self.closing = 0  # closures waiting for busy units to become free

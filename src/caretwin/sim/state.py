@@ -77,16 +77,20 @@ class PatientState(_Strict):
 
 
 class DeviceState(_Strict):
-    """``count`` units of a pool with failures that are out of service."""
+    """``count`` units of a pool that are out of service (failed, or in planned maintenance)."""
 
     resource: str
-    status: Literal["down", "pending"] = Field(
+    status: Literal["down", "pending", "maintenance"] = Field(
         "down",
         description="down: under repair for elapsed_h; pending: failure reported, the unit is "
-        "still in use and goes down as soon as it is idle.",
+        "still in use and goes down as soon as it is idle; maintenance: out for the pool's "
+        "planned maintenance window `window` since elapsed_h (back after its duration_h).",
     )
     elapsed_h: float = Field(0.0, ge=0)
     count: int = Field(1, ge=1)
+    window: int = Field(
+        0, ge=0, description="maintenance: index of the window in the pool's maintenance list."
+    )
 
 
 class HospitalState(_Strict):
@@ -198,6 +202,14 @@ def check_state(state: HospitalState, defn: TwinDefinition) -> None:
         pool = defn.resources.get(d.resource)
         if pool is None:
             problems.append((f"devices[{i}].resource", f"no resource {d.resource!r} in the model"))
+        elif d.status == "maintenance":
+            if d.window >= len(pool.maintenance):
+                have = len(pool.maintenance)
+                problems.append(
+                    (f"devices[{i}].window", f"{d.resource} has {have} maintenance window(s)")
+                )
+            else:
+                down[d.resource] += d.count
         elif pool.failures is None:
             problems.append((f"devices[{i}].resource", f"{d.resource} has no failure model"))
         elif d.status == "down":

@@ -1,7 +1,9 @@
 """Warm start: run a replication from a :class:`~caretwin.sim.state.HospitalState`, not empty.
 
-The run's clock starts at 0 = the state's ``as_of``; arrivals continue from there on the model's
-calendar (hourly rates and elective weekdays are looked up at ``as_of + t``). At t = 0:
+The run's clock starts at 0 = the state's ``as_of``, which is the model's calendar offset
+(``CompiledModel.calendar_offset_h``): arrival rates, elective weekdays, capacity schedules and
+maintenance windows are looked up at ``as_of + t`` by the engine itself
+(:mod:`caretwin.sim.calendar`). At t = 0:
 
 * a patient in service gets the *remaining* duration of its step, drawn from the step's
   distribution conditioned on what has already elapsed (``X − e | X > e``), exactly: by the
@@ -12,6 +14,11 @@ calendar (hourly rates and elective weekdays are looked up at ``as_of + t``). At
 * a device under repair gets its remaining repair time the same way; its failure clock is
   stopped until the repair ends, and the clocks of working units start afresh (exact for
   exponential times to failure, an approximation otherwise);
+* a unit out for planned maintenance comes back when its window's ``duration_h`` is over (no
+  randomness); the windows after ``as_of`` follow the model's weekly calendar;
+* patients and devices take the pool's open units first; where they hold more than the schedule
+  has open at ``as_of`` they keep the extra units, which close as they are handed back (the
+  schedule never pre-empts);
 * waiting patients join their pool's FIFO queue by original request time (longest wait first)
   and are served at once if the state left a unit free.
 
@@ -20,8 +27,8 @@ come from their own SeedSequence streams (``WARMSTART_PURPOSE``), so the engine'
 untouched and the same state, model and seed give bit-identical replications.
 
 Until the engine has a start-state hook, :class:`WarmStartEngine` subclasses the engine: it
-shifts the calendar lookups of arrivals by ``as_of`` and stops the failure clocks of units that
-are down. See the module docs of :mod:`caretwin.sim.engine` for the semantics it preserves.
+places the state at t = 0 and stops the failure clocks of units that are down. See the module
+docs of :mod:`caretwin.sim.engine` for the semantics it preserves.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from caretwin.errors import SimulationError
 from caretwin.model.distributions import (
     Distribution,
     Empirical,
@@ -46,7 +52,15 @@ from caretwin.model.distributions import (
     Weibull,
 )
 from caretwin.sim.compiled import CArrival, CompiledModel, CStep
-from caretwin.sim.engine import _FAIL, _RENEGE, _REPAIR, _STEP_DONE, Engine, Patient
+from caretwin.sim.engine import (
+    _FAIL,
+    _RENEGE,
+    _REPAIR,
+    _STEP_DONE,
+    Engine,
+    Patient,
+    maintenance_marker,
+)
 from caretwin.sim.result import ReplicationResult
 from caretwin.sim.state import HospitalState, acquired_prefix, check_state
 from caretwin.sim.trace import EventKind, TraceRecorder
@@ -127,6 +141,8 @@ class CompiledState:
     groups: list[_Group]
     down: dict[int, list[float]]  # resource -> elapsed repair hours of each down unit
     pending: dict[int, int]  # resource -> failures reported, unit still in use
+    # resource -> (window, elapsed hours) of each unit out for planned maintenance
+    maintenance: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
 
 
 def compile_state(state: HospitalState, model: CompiledModel) -> CompiledState:
@@ -145,13 +161,16 @@ def compile_state(state: HospitalState, model: CompiledModel) -> CompiledState:
         g.elapsed.extend([p.elapsed_h] * p.count)
     down: dict[int, list[float]] = {}
     pending: dict[int, int] = {}
+    maintenance: dict[int, list[tuple[int, float]]] = {}
     for d in state.devices:
         r = res[d.resource]
         if d.status == "down":
             down.setdefault(r, []).extend([d.elapsed_h] * d.count)
+        elif d.status == "maintenance":
+            maintenance.setdefault(r, []).extend([(d.window, d.elapsed_h)] * d.count)
         else:
             pending[r] = pending.get(r, 0) + d.count
-    return CompiledState(state.start_hour(), list(groups.values()), down, pending)
+    return CompiledState(state.start_hour(), list(groups.values()), down, pending, maintenance)
 
 
 def forecast_model(model: CompiledModel, hours: float) -> CompiledModel:
@@ -162,6 +181,8 @@ def forecast_model(model: CompiledModel, hours: float) -> CompiledModel:
 class WarmStartEngine(Engine):
     """An :class:`Engine` whose replication starts from a compiled state at ``as_of``."""
 
+    warm = True
+
     def __init__(
         self,
         model: CompiledModel,
@@ -170,15 +191,9 @@ class WarmStartEngine(Engine):
         replication: int,
         trace: TraceRecorder | None = None,
     ) -> None:
-        unsupported = [r.name for r in model.resources if r.schedule or r.maintenance]
-        if unsupported:
-            raise SimulationError(
-                "a warm start does not support capacity schedules or planned maintenance yet "
-                f"(pools: {', '.join(unsupported)})"
-            )
+        model = dataclasses.replace(model, calendar_offset_h=state.start_h)
         super().__init__(model, seed, replication, trace)
         self._state = state
-        self._offset = state.start_h
         self._seed = seed
         self._stopped_clocks: set[tuple[int, int]] = set()
 
@@ -187,13 +202,9 @@ class WarmStartEngine(Engine):
         seq = np.random.SeedSequence(self._seed, spawn_key=key)
         return np.random.Generator(np.random.PCG64(seq))
 
-    # Calendar lookups run on the model's clock (t + as_of); the run's own clock starts at 0.
-    def _next_poisson(self, arr: CArrival, t: float) -> float:
-        return super()._next_poisson(arr, t + self._offset) - self._offset
-
     def _next_batch(self, arr: CArrival, after: float) -> float:
         after = max(after, 0.0)  # batches strictly after as_of: those at as_of are in the state
-        return super()._next_batch(arr, after + self._offset) - self._offset
+        return super()._next_batch(arr, after)
 
     def _schedule(self, t: float, kind: int, a: object = None, b: int = 0, c: int = 0) -> None:
         if self._stopped_clocks and kind == _FAIL and (b, c) in self._stopped_clocks:
@@ -206,6 +217,15 @@ class WarmStartEngine(Engine):
         self._place_patients()
         super()._start()
 
+    def _unit(self, r: int) -> int:
+        """A unit for something the state has in a pool: an open one, else one the schedule
+        has closed by now, which closes again when it is handed back."""
+        pool = self.pools[r]
+        if pool.free:
+            return heapq.heappop(pool.free)
+        pool.closing += 1
+        return heapq.heappop(pool.closed)
+
     def _place_devices(self) -> None:
         for r, elapsed in sorted(self._state.down.items()):
             repair = self.m.resources[r].repair
@@ -213,12 +233,19 @@ class WarmStartEngine(Engine):
             u = self._rng(_DEVICE_STREAMS + r).random(len(elapsed))
             remaining = residual(repair, np.asarray(elapsed), u)
             for clock, rem in enumerate(remaining.tolist()):
-                unit = heapq.heappop(self.pools[r].free)
-                self.pools[r].down += 1
+                self._down(r, clock, rem)
                 self._stopped_clocks.add((r, clock))
-                if self.tr is not None:
-                    self.tr.add(0.0, EventKind.DOWN, -1, r, unit, clock)
-                self._schedule(rem, _REPAIR, clock, r, unit)
+        for r, units in sorted(self._state.maintenance.items()):
+            windows = self.m.resources[r].maintenance
+            for w, el in units:
+                self._down(r, maintenance_marker(w), max(windows[w].duration_h - el, 0.0))
+
+    def _down(self, r: int, clock: int, remaining: float) -> None:
+        unit = self._unit(r)
+        self.pools[r].down += 1
+        if self.tr is not None:
+            self.tr.add(0.0, EventKind.DOWN, -1, r, unit, clock)
+        self._schedule(remaining, _REPAIR, clock, r, unit)
 
     def _place_patients(self) -> None:
         queued: list[tuple[float, int, Patient]] = []
@@ -240,7 +267,7 @@ class WarmStartEngine(Engine):
                 self._next_pid += 1
                 p.step, p.acq_i, p.request_t, p.token = g.step, g.acq_i, -el, 1
                 for r in g.holds:
-                    self._take(p, r, heapq.heappop(self.pools[r].free), 0.0)
+                    self._take(p, r, self._unit(r), 0.0)
                 if not g.waiting:
                     assert left is not None
                     self._schedule(float(left[i]), _STEP_DONE, p)

@@ -20,23 +20,27 @@ ST_HEAP, ST_SEQ, ST_SP, ST_ERR, ST_PID, ST_SMP, ST_NODE, ST_FREE = range(8)
 
 
 @jit
-def poisson_times(rates: np.ndarray, exps: np.ndarray, horizon: float) -> tuple[np.ndarray, int]:
+def poisson_times(
+    rates: np.ndarray, exps: np.ndarray, horizon: float, offset: float
+) -> tuple[np.ndarray, int]:
     """Arrival times of ``Engine._next_poisson`` from unit exponentials ``exps``, up to and
-    including the first after ``horizon``; n = -1 when ``exps`` ran out first."""
+    including the first after ``horizon``; n = -1 when ``exps`` ran out first. Rates are looked
+    up at run time + ``offset``, in the reference's float operations."""
     out = np.empty(exps.shape[0])
     period = rates.shape[0]
     t = 0.0
     for i in range(exps.shape[0]):
         e = exps[i]
+        tm = t + offset
         while True:
-            hour = math.floor(t)
+            hour = math.floor(tm)
             rate = rates[hour % period]
-            span = hour + 1 - t
+            span = hour + 1 - tm
             if rate * span >= e:
-                t = t + e / rate
+                t = tm + e / rate - offset
                 break
             e -= rate * span
-            t = float(hour + 1)
+            tm = float(hour + 1)
         out[i] = t
         if t > horizon:
             return out, i + 1

@@ -109,10 +109,10 @@ def run_core(  # one loop on purpose: the whole engine, jitted
         acq_off, acq, acq_lvl, roa_off, roa, ra_off, ra, mode_all, revisit_slot, has_dur,
         has_pat, dur_attr, dur_case_off, dur_case, route_attr, route_case_off, route_case,
         step_tab_off, tab_off, tab_target, capacity, queue_limit, levels, qbase, has_all, open0,
-        sched_off, sched_hour, sched_cap, maint_off, maint_units, clk_base, arr_pathway,
-        arr_entry, arr_count, hk_off, hk_kpi, hk_role,
+        sched_off, sched_hour, sched_cap, sched_first, maint_off, maint_units, clk_base,
+        arr_pathway, arr_entry, arr_count, hk_off, hk_kpi, hk_role,
     ) = ti  # fmt: skip
-    tab_cum, maint_every_h, maint_dur, maint_start = tf
+    tab_cum, maint_every_h, maint_dur, maint_start, sched_t0 = tf
     n_steps = acq_off.shape[0] - 1
     n_res = capacity.shape[0]
     n_arr = arr_entry.shape[0]
@@ -183,17 +183,8 @@ def run_core(  # one loop on purpose: the whole engine, jitted
             ev_push(et, ek, st, ttf[g, 0], E_FAIL, 0, r, c)
             ttf_pos[g] = 1
     for r in range(n_res):
-        lo, hi = sched_off[r], sched_off[r + 1]
-        if hi > lo:
-            first = 0
-            for i in range(hi - lo):
-                if sched_hour[lo + i] > 0:
-                    first = i
-                    break
-            hour = sched_hour[lo + first]
-            if hour == 0:
-                hour = 168
-            ev_push(et, ek, st, float(hour), E_CAPACITY, 0, r, first)
+        if sched_off[r + 1] > sched_off[r]:  # caretwin.sim.calendar.first_change
+            ev_push(et, ek, st, sched_t0[r], E_CAPACITY, 0, r, sched_first[r])
         for w in range(maint_off[r + 1] - maint_off[r]):
             ev_push(et, ek, st, maint_start[maint_off[r] + w], E_MAINT, 0, r, w)
 

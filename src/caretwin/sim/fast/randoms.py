@@ -30,7 +30,7 @@ from caretwin.sim.streams import BLOCK, Purpose, generator
 
 _CLOCKS_PER_POOL = 4096  # as in caretwin.sim.engine: the failure stream index space per pool
 
-PoissonTimes = Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, int]]
+PoissonTimes = Callable[[np.ndarray, np.ndarray, float, float], tuple[np.ndarray, int]]
 
 
 def _blocks(draw: Callable[[int], np.ndarray], n: int) -> np.ndarray:
@@ -68,22 +68,30 @@ class Randoms:
 
 
 def arrival_events(
-    arr: CArrival, seed: int, rep: int, horizon: float, poisson_times: PoissonTimes
+    arr: CArrival,
+    seed: int,
+    rep: int,
+    horizon: float,
+    poisson_times: PoissonTimes,
+    offset: float = 0.0,
 ) -> np.ndarray:
     """Times of the arrival events the reference engine schedules: every one up to the horizon
-    and the first after it (scheduled, never processed)."""
+    and the first after it (scheduled, never processed); ``offset`` is the model's clock at
+    t = 0 (``CompiledModel.calendar_offset_h``)."""
     if arr.scheduled:
         if arr.count <= 0 or not arr.weekdays:
             return np.zeros(0, dtype=F64)
         out: list[float] = []
         after = -1e-9
         while True:
-            day = math.floor(after / 24.0)
+            after_m = after + offset
+            day = math.floor(after_m / 24.0)
             while True:  # Engine._next_batch
-                t = day * 24.0 + arr.at_hour
-                if t > after and day % 7 in arr.weekdays:
+                tm = day * 24.0 + arr.at_hour
+                if tm > after_m and day % 7 in arr.weekdays:
                     break
                 day += 1
+            t = tm - offset
             out.append(t)
             if t > horizon:
                 return np.asarray(out, dtype=F64)
@@ -95,7 +103,7 @@ def arrival_events(
     expected = float(np.mean(rates)) * horizon
     exps = _blocks(rng.standard_exponential, int(expected + 6 * math.sqrt(expected) + 64))
     while True:
-        times, n = poisson_times(rates, exps, horizon)
+        times, n = poisson_times(rates, exps, horizon, offset)
         if n >= 0:
             return times[:n]
         exps = np.concatenate([exps, _blocks(rng.standard_exponential, exps.size)])
@@ -110,7 +118,8 @@ def draw_randoms(
     poisson_times: PoissonTimes,
 ) -> Randoms:
     horizon = m.horizon_h
-    events = [arrival_events(a, seed, rep, horizon, poisson_times) for a in m.arrivals]
+    off = m.calendar_offset_h
+    events = [arrival_events(a, seed, rep, horizon, poisson_times, off) for a in m.arrivals]
     ev_off = np.concatenate([[0], np.cumsum([e.size for e in events])]).astype(I64)
     n_pat = np.asarray(
         [

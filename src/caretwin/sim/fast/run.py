@@ -24,11 +24,11 @@ INT_TABLES = (
     "acq_off", "acq", "acq_lvl", "roa_off", "roa", "ra_off", "ra", "mode_all", "revisit_slot",
     "has_dur", "has_pat", "dur_attr", "dur_case_off", "dur_case", "route_attr", "route_case_off",
     "route_case", "step_tab_off", "tab_off", "tab_target", "capacity", "queue_limit", "levels",
-    "qbase", "has_all", "open0", "sched_off", "sched_hour", "sched_cap", "maint_off",
-    "maint_units", "clk_base", "arr_pathway", "arr_entry", "arr_count", "hk_off", "hk_kpi",
-    "hk_role",
+    "qbase", "has_all", "open0", "sched_off", "sched_hour", "sched_cap", "sched_first",
+    "maint_off", "maint_units", "clk_base", "arr_pathway", "arr_entry", "arr_count", "hk_off",
+    "hk_kpi", "hk_role",
 )  # fmt: skip
-FLOAT_TABLES = ("tab_cum", "maint_every_h", "maint_dur", "maint_start")
+FLOAT_TABLES = ("tab_cum", "maint_every_h", "maint_dur", "maint_start", "sched_t0")
 ATTEMPTS = 6  # bounds double at each; past that the reference engine runs the replication
 
 _cache: list[tuple[CompiledModel, ModelTables]] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caretwin.sim.calendar import first_change, first_window, open_at
 from caretwin.sim.compiled import NO_STEP, CompiledModel
 
 I64 = np.int64
@@ -87,8 +88,12 @@ def model_tables(m: CompiledModel) -> ModelTables:
     ints["levels"] = np.asarray([r.levels for r in res], dtype=I64)
     ints["qbase"] = np.concatenate([[0], np.cumsum(ints["levels"])]).astype(I64)
     ints["has_all"] = np.asarray([int(r.has_all) for r in res], dtype=I64)
-    ints["open0"] = np.asarray([min(r.open_at_start, r.capacity) for r in res], dtype=I64)
+    off = m.calendar_offset_h
+    ints["open0"] = np.asarray([open_at(r, off) for r in res], dtype=I64)
     ints["sched_off"], ints["sched_hour"] = _csr([[h for h, _ in r.schedule] for r in res], I64)
+    starts = [first_change(r, off) if r.schedule else (0, 0.0) for r in res]
+    ints["sched_first"] = np.asarray([i for i, _ in starts], dtype=I64)
+    floats["sched_t0"] = np.asarray([t for _, t in starts], dtype=F64)
     _, ints["sched_cap"] = _csr([[c for _, c in r.schedule] for r in res], I64)
     ints["maint_off"], ints["maint_units"] = _csr(
         [[w.units for w in r.maintenance] for r in res], I64
@@ -97,9 +102,8 @@ def model_tables(m: CompiledModel) -> ModelTables:
         [[w.every_days * 24.0 for w in r.maintenance] for r in res], F64
     )
     _, floats["maint_dur"] = _csr([[w.duration_h for w in r.maintenance] for r in res], F64)
-    _, floats["maint_start"] = _csr(
-        [[w.first_day * 24.0 + w.start_hour for w in r.maintenance] for r in res], F64
-    )
+    starts_h = [[first_window(w, off) for w in r.maintenance] for r in res]
+    _, floats["maint_start"] = _csr(starts_h, F64)
     failing = [r.ttf is not None and r.repair is not None for r in res]
     ints["clk_base"] = np.concatenate(
         [[0], np.cumsum([r.capacity if f else 0 for r, f in zip(res, failing, strict=True)])]
