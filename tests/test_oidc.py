@@ -109,6 +109,15 @@ def test_provider_access_token_is_accepted_and_mapped_to_roles(
     for _ in range(10):
         assert c.get("/api/v1/runs", headers=bearer(alice)).status_code == 200
     warm = (time.perf_counter() - started) / 10
+    # the same route with a CareTwin API token, for comparison
+    from api_helpers import token_for
+
+    ct = token_for(ws, "clinician", "ct-user")
+    assert c.get("/api/v1/runs", headers=bearer(ct)).status_code == 200
+    started = time.perf_counter()
+    for _ in range(10):
+        assert c.get("/api/v1/runs", headers=bearer(ct)).status_code == 200
+    warm_ct = (time.perf_counter() - started) / 10
     # clinician: no audit trail
     r = c.get("/api/v1/audit", headers=bearer(alice))
     assert r.status_code == 403 and r.json()["error"]["code"] == "access_denied"
@@ -128,7 +137,8 @@ def test_provider_access_token_is_accepted_and_mapped_to_roles(
     bob_ws.close()
     report_figure(
         f"OIDC bearer: first request {first * 1000:.0f} ms (discovery + key set), "
-        f"then {warm * 1000:.1f} ms per request (cached keys)"
+        f"then {warm * 1000:.1f} ms per request (cached keys; a ct_ API token: "
+        f"{warm_ct * 1000:.1f} ms)"
     )
 
 
@@ -384,3 +394,46 @@ def test_the_documented_example_is_valid() -> None:
     assert block is not None
     settings = AuthSettings.model_validate(yaml.safe_load(block.group(1))["auth"])
     assert settings.oidc is not None and settings.oidc.role_map["it-admins"] == ["admin"]
+
+
+def test_an_unreachable_provider_is_502_and_does_not_pile_up(
+    workspace: Workspace, provider: Provider
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: connections are refused
+    ws = configure_oidc(workspace, provider, issuer=f"http://127.0.0.1:{port}")
+    c = client(ws)
+    token = provider.access_token("u-alice")
+    started = time.perf_counter()
+    answers = [c.get("/api/v1/runs", headers=bearer(token)) for _ in range(5)]
+    assert time.perf_counter() - started < 5
+    assert {r.status_code for r in answers} == {502}
+    assert answers[0].json()["error"]["code"] == "identity_provider_error"
+    ws.close()
+
+
+def test_discovery_must_name_the_configured_issuer() -> None:
+    import httpx
+
+    from caretwin.errors import IdentityProviderError
+    from caretwin.oidc.discovery import fetch_metadata
+
+    doc = {
+        "issuer": "https://evil.example",
+        "authorization_endpoint": "https://idp.example/auth",
+        "token_endpoint": "https://idp.example/token",
+        "jwks_uri": "https://idp.example/jwks",
+    }
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=doc))
+    with httpx.Client(transport=transport) as http:
+        with pytest.raises(IdentityProviderError, match="names the issuer"):
+            fetch_metadata(http, "https://idp.example")
+        doc["issuer"] = "https://idp.example"
+        doc["token_endpoint"] = "http://idp.example/token"  # not https
+        with pytest.raises(IdentityProviderError, match="not an https"):
+            fetch_metadata(http, "https://idp.example")
+        doc["token_endpoint"] = "https://idp.example/token"
+        assert fetch_metadata(http, "https://idp.example/").issuer == "https://idp.example"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from caretwin.errors import IdentityProviderError
 from caretwin.oidc.discovery import ProviderMetadata, fetch_metadata
 from caretwin.oidc.flow import (
     AuthorizationRequest,
@@ -22,6 +23,10 @@ from caretwin.oidc.tokens import TokenKind, ValidatedToken, validate_jwt
 from caretwin.workspace.auth import OidcSettings
 
 __all__ = ["OidcClient"]
+
+#: After the provider failed, requests within this many seconds fail at once with the same
+#: error instead of each waiting for the provider's timeout (and piling onto it).
+RETRY_AFTER_SECONDS = 5.0
 
 
 class OidcClient:
@@ -43,6 +48,7 @@ class OidcClient:
         self._meta: ProviderMetadata | None = None
         self._meta_at = 0.0
         self._keys: KeySetCache | None = None
+        self._failure: tuple[float, IdentityProviderError] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -51,7 +57,15 @@ class OidcClient:
         with self._lock:
             now = self._clock()
             if self._meta is None or now - self._meta_at >= self.settings.jwks_cache_seconds:
-                meta = fetch_metadata(self._http, self.settings.issuer)
+                if self._failure is not None and now - self._failure[0] < RETRY_AFTER_SECONDS:
+                    failed = self._failure[1]
+                    raise IdentityProviderError(failed.message, details=failed.details)
+                try:
+                    meta = fetch_metadata(self._http, self.settings.issuer)
+                except IdentityProviderError as exc:
+                    self._failure = (now, exc)
+                    raise
+                self._failure = None
                 if self._keys is None or self._keys.jwks_uri != meta.jwks_uri:
                     self._keys = KeySetCache(
                         self._http,

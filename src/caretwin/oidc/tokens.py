@@ -81,6 +81,11 @@ def validate_jwt(
     if not isinstance(alg, str) or alg not in settings.allowed_algs:
         # Checked before any key is looked up: "none" and HS256 never reach the verifier.
         raise _refuse("algorithm not allowed", f"algorithm {alg!r} is not allowed", alg=alg)
+    if "crit" in header:
+        # RFC 7515 §4.1.11: extensions a verifier does not understand must be refused.
+        raise _refuse("malformed", "it requires header extensions CareTwin does not support")
+    # ``jku``, ``x5u`` and ``jwk`` headers are ignored: keys come from the provider's key set
+    # only, never from a URL or key the token names itself.
     kid = header.get("kid")
     kid = kid if isinstance(kid, str) else None
     key = keys.key_for(kid)
