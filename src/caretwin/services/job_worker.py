@@ -10,6 +10,7 @@ queued; runners poll too, so a lost connection only slows them to the poll inter
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -41,11 +42,13 @@ log = logging.getLogger(__name__)
 
 #: Progress is written (and a cancel request read) at most this often, in seconds.
 PROGRESS_EVERY = 0.5
+_runners = itertools.count()
 
 
-def worker_name(n: int = 0) -> str:
-    """``host:pid:n``: who holds a job, readable by an operator looking at the jobs table."""
-    return f"{socket.gethostname()}:{os.getpid()}:{n}"
+def worker_name(n: int | None = None) -> str:
+    """``host:pid:n``: who holds a job, readable by an operator looking at the jobs table
+    (``n`` numbers the runner threads of the process)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{next(_runners) if n is None else n}"
 
 
 class _Progress:
@@ -178,7 +181,7 @@ class JobWorker:
         self.lease_seconds = lease_seconds
         self.schedules = schedules
         self.schedule_seconds = schedule_seconds
-        self.names = [worker_name(n) for n in range(max(1, concurrency))]
+        self.names = [worker_name() for _ in range(max(1, concurrency))]
         self.running: dict[str, str] = {}  # runner name -> job id
         self.ran = 0
         self._lock = threading.Lock()
@@ -316,7 +319,8 @@ def run_worker(
     start and stop. ``max_jobs``: stop by itself after that many jobs (benchmarks, tests).
     """
     ws = ctx.workspace
-    with ctx.operation("jobs.worker", Permission.WORKSPACE_ADMIN, target=worker_name()) as op:
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    with ctx.operation("jobs.worker", Permission.WORKSPACE_ADMIN, target=host) as op:
         reaped = len(reap_expired(ws))
         op.details.update(concurrency=concurrency, reaped=reaped)
     started = time.monotonic()
@@ -335,5 +339,5 @@ def run_worker(
     finally:
         worker.stop()
     seconds = round(time.monotonic() - started, 3)
-    ctx.audit.record(ctx.actor, "jobs.worker.stop", worker.names[0], "ok", {"ran": worker.ran})
+    ctx.audit.record(ctx.actor, "jobs.worker.stop", host, "ok", {"ran": worker.ran})
     return WorkerRun(workers=worker.names, reaped=reaped, ran=worker.ran, seconds=seconds)
