@@ -396,3 +396,91 @@ def test_every_api_route_answers_every_role_as_the_matrix_says(
         f"API authorisation matrix ({backend}): {len(routes)} routes x {len(ROLES)} roles, "
         f"{answers} answers checked"
     )
+
+
+# The web side: every page (as the running app declares them) x every role. A page needs a
+# sample request here, so a new page is a failing test until it is walked too.
+def _page_samples() -> dict[tuple[str, str], dict[str, str]]:
+    """(method, path) -> the form a POST sends (its CSRF token is added per session)."""
+    return {
+        ("GET", "/"): {},
+        ("GET", "/signin"): {},
+        ("POST", "/signin"): {"username": "nobody", "password": "x"},
+        ("POST", "/signout"): {},
+        ("GET", "/static/{name}"): {},
+        ("GET", "/runs"): {},
+        ("GET", "/runs/{run_id}"): {},
+        ("GET", "/runs/{run_id}/report"): {},
+        ("GET", "/jobs"): {},
+        ("GET", "/jobs/{job_id}"): {},
+        ("GET", "/audit"): {},
+        ("POST", "/audit/verify"): {},
+        ("GET", "/users"): {},
+        ("POST", "/users"): {"name": "", "full_name": "", "roles": "viewer"},
+        ("GET", "/users/{name}"): {},
+        ("POST", "/users/{name}/roles"): {"roles": "viewer"},
+        ("POST", "/users/{name}/password"): {"password": "x"},
+        ("POST", "/users/{name}/disable"): {},
+        ("POST", "/users/{name}/enable"): {},
+        ("GET", "/tokens"): {},
+        ("POST", "/tokens"): {"user": "none", "expires": "1d"},
+        ("POST", "/tokens/{token_id}/revoke"): {},
+    }
+
+
+@pytest.mark.slow
+def test_every_page_answers_every_role_as_the_matrix_says(
+    workspace: Workspace, report_figure: Callable[[str], None]
+) -> None:
+    """Signed out, a page redirects to the sign-in page; signed in, a role the policy refuses
+    gets the denied page (403, HTML) and one it allows gets past the gate. Walked with real
+    sessions and real CSRF tokens, so the gate is the only thing answering 403."""
+    from tests.web_helpers import session_for, web_client
+
+    from caretwin.api.app import create_app, declared_pages
+    from caretwin.web.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN
+
+    pages = declared_pages(create_app(workspace))
+    samples = _page_samples()
+    assert {(p.method, p.path) for p in pages} == set(samples)
+    c = web_client(workspace)
+    sessions = {role: session_for(workspace, [role], f"web-{role}") for role in ROLES}
+    answers = 0
+    for page in pages:
+        url = page.path
+        for param in ("run_id", "job_id", "name", "token_id"):
+            url = url.replace(f"{{{param}}}", "none")
+        url = url.replace("/static/none", "/static/app.css")
+        form = samples[(page.method, page.path)]
+        c.cookies.clear()
+        r = c.request(page.method, url, data=form or None)
+        if page.permission == PUBLIC:
+            assert r.status_code in (200, 403), (page, r.status_code)  # 403: no sign-in cookie
+            continue
+        assert r.status_code == 303 and r.headers["location"].startswith("/signin?next="), page
+        for role in ROLES:
+            sid, csrf = sessions[role]
+            c.cookies.set(SESSION_COOKIE, sid)
+            data = {**form, "csrf_token": csrf} if page.method == "POST" else None
+            r = c.request(page.method, url, data=data)
+            answers += 1
+            allowed = (
+                page.permission == SIGNED_IN
+                or Permission(page.permission) in (ROLE_PERMISSIONS[role])
+            )
+            if allowed:
+                assert r.status_code != 403, (role, page, r.status_code, r.text[:300])
+                gate = r.headers.get("location", "").startswith("/signin?next=")
+                assert not gate, (role, page)  # (sign-out itself goes to a bare /signin)
+            else:
+                assert r.status_code == 403, (role, page, r.status_code)
+                assert "Not allowed" in r.text and page.permission in r.text, (role, page)
+        if page.path == "/signout":  # signing out ended every session: open fresh ones
+            sessions = {role: session_for(workspace, [role], f"web-{role}") for role in ROLES}
+    from caretwin.audit import AuditLog
+
+    denied = AuditLog(workspace).list(limit=5000, action="web.request")
+    assert any(e.outcome == "denied" for e in denied)  # the refusals are in the trail
+    report_figure(
+        f"web authorisation matrix: {len(pages)} pages x {len(ROLES)} roles, {answers} answers"
+    )

@@ -35,11 +35,17 @@ def serve(
     concurrency: int = typer.Option(
         1, "--concurrency", min=1, max=64, help="Jobs the embedded worker runs at once."
     ),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1",
+        "--forwarded-allow-ips",
+        help="Reverse proxies (comma-separated IPs, or '*') whose X-Forwarded-Proto/-For are "
+        "believed: HTTPS through them gives Secure session cookies.",
+    ),
 ) -> None:
-    """Serve the HTTP API on the workspace (/api/v1/).
+    """Serve the HTTP API and the web app on the workspace.
 
-    FastAPI on uvicorn, with the embedded job worker (unless --no-worker); OpenAPI at
-    /api/v1/openapi.json.
+    The API under /api/v1/ (OpenAPI at /api/v1/openapi.json), the pages at /; FastAPI on
+    uvicorn, with the embedded job worker (unless --no-worker).
     """
     from caretwin.services.jobs import fail_interrupted
     from caretwin.workspace import Workspace
@@ -58,9 +64,20 @@ def serve(
         settings = ApiSettings(max_body_bytes=int(max_body_mb * 1024 * 1024))
         if host != LOOPBACK:
             sys.stderr.write(f"caretwin: serving on {host}, not loopback: put TLS in front\n")
-        sys.stderr.write(f"caretwin: serving {ws.root} on http://{host}:{port}/api/v1/\n")
+        sys.stderr.write(
+            f"caretwin: serving {ws.root}: web app http://{host}:{port}/, "
+            f"API http://{host}:{port}/api/v1/\n"
+        )
         sys.stderr.flush()
-        run(ws, host, port, settings, worker=not no_worker, concurrency=concurrency)
+        run(
+            ws,
+            host,
+            port,
+            settings,
+            worker=not no_worker,
+            concurrency=concurrency,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
     except CareTwinError as exc:
         sys.stderr.write(f"caretwin: error: {exc}\n")
         raise typer.Exit(exc.exit_code) from None

@@ -27,8 +27,13 @@ def serve(
     *,
     worker: bool = True,
     concurrency: int = 1,
+    forwarded_allow_ips: str = "127.0.0.1",
 ) -> None:
-    """Serve until interrupted (Ctrl-C, SIGTERM), the job worker running beside."""
+    """Serve until interrupted (Ctrl-C, SIGTERM), the job worker running beside.
+
+    ``forwarded_allow_ips``: the reverse proxies whose ``X-Forwarded-Proto``/``-For`` uvicorn
+    applies, so a page behind a TLS proxy sees ``https`` (Secure cookies) and the client's
+    address (sign-in throttling, audit)."""
     import uvicorn
 
     jobs = JobWorker(ws, concurrency=concurrency) if worker else None
@@ -36,7 +41,15 @@ def serve(
     if jobs is not None:
         jobs.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            server_header=False,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
     finally:
         if jobs is not None:
             jobs.stop(timeout=10)

@@ -116,7 +116,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedules": ("jobs_cmds", "Scheduled jobs: cron expressions per workspace."),
     # The HTTP API is a front end beside the CLI (docs/architecture.md): its command's area is
     # in its own package, loaded by full name, so the CLI never imports it.
-    "serve": ("caretwin.api.commands", "Serve the HTTP API on the workspace (/api/v1/)."),
+    "serve": ("caretwin.api.commands", "Serve the HTTP API and the web app on the workspace."),
 }
 
 
