@@ -3,8 +3,9 @@
 A :class:`HospitalState` says who is where *now*: patients in a step with the time they have
 spent in it and the units they hold (a ward patient 30 h into the stay holds a ward bed; an ED
 boarder 2 h into the wait for a ward bed still holds an ED space), patients waiting with the time
-they have waited, devices out of service with the time the repair has taken so far, and the
-clock (``as_of``). It is plain JSON so a bed board or an EHR extract can produce it::
+they have waited, devices out of service with the time the repair (or the planned maintenance)
+has taken so far, and the clock (``as_of``). It is plain JSON so a bed board or an EHR extract
+can produce it::
 
     {"format_version": 1, "as_of": "2026-03-02T08:00:00",
      "patients": [{"step": "ed.ward", "status": "waiting", "elapsed_h": 2, "holds": ["ed_space"]},
@@ -13,7 +14,8 @@ clock (``as_of``). It is plain JSON so a bed board or an EHR extract can produce
      "devices": [{"resource": "ct", "elapsed_h": 1.5}]}
 
 The model's t = 0 is a Monday 00:00, so ``as_of`` (a date-time in the hospital's local time, or
-an hour of the week) decides which hourly arrival rates and which elective days come next.
+an hour of the week) decides which hourly arrival rates, elective days, staffing levels and
+maintenance windows come next (:mod:`caretwin.sim.calendar`).
 :func:`check_state` validates a state against a model and names every problem by field path.
 """
 
