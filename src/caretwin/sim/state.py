@@ -90,9 +90,15 @@ class DeviceState(_Strict):
     )
     elapsed_h: float = Field(0.0, ge=0)
     count: int = Field(1, ge=1)
-    window: int = Field(
-        0, ge=0, description="maintenance: index of the window in the pool's maintenance list."
+    window: int | None = Field(
+        None,
+        ge=0,
+        description="maintenance: index of the window in the pool's maintenance list (default 0).",
     )
+
+    @property
+    def window_index(self) -> int:
+        return self.window or 0
 
 
 class HospitalState(_Strict):
@@ -205,7 +211,7 @@ def check_state(state: HospitalState, defn: TwinDefinition) -> None:
         if pool is None:
             problems.append((f"devices[{i}].resource", f"no resource {d.resource!r} in the model"))
         elif d.status == "maintenance":
-            if d.window >= len(pool.maintenance):
+            if d.window_index >= len(pool.maintenance):
                 have = len(pool.maintenance)
                 problems.append(
                     (f"devices[{i}].window", f"{d.resource} has {have} maintenance window(s)")

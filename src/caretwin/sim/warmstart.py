@@ -167,7 +167,7 @@ def compile_state(state: HospitalState, model: CompiledModel) -> CompiledState:
         if d.status == "down":
             down.setdefault(r, []).extend([d.elapsed_h] * d.count)
         elif d.status == "maintenance":
-            maintenance.setdefault(r, []).extend([(d.window, d.elapsed_h)] * d.count)
+            maintenance.setdefault(r, []).extend([(d.window_index, d.elapsed_h)] * d.count)
         else:
             pending[r] = pending.get(r, 0) + d.count
     return CompiledState(state.start_hour(), list(groups.values()), down, pending, maintenance)
