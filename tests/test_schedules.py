@@ -88,8 +88,9 @@ def test_a_due_time_fires_once_with_two_workers(any_workspace: Workspace) -> Non
     """Two embedded workers polling every 20 ms race for the same due time: one job."""
     ws = any_workspace
     ana = ServiceContext(ws, Actor("ana", frozenset({"analyst"})))
-    add_schedule(ana, "every-minute", "* * * * *", "simulate", TINY)
-    due = _due_now(ws, "every-minute")
+    # due now (set below); its next time is next year, so only the race can fire it twice
+    add_schedule(ana, "yearly", "0 0 1 1 *", "simulate", TINY)
+    due = _due_now(ws, "yearly")
     workers = [
         JobWorker(ws, 60, schedule_seconds=0.02, lease_seconds=60, listen=False) for _ in range(2)
     ]
@@ -110,11 +111,11 @@ def test_a_due_time_fires_once_with_two_workers(any_workspace: Workspace) -> Non
     assert sum(fired) == 1
     with ws.session() as session:
         fires = list(session.query(ScheduleFire))
-        row = session.get(Schedule, "every-minute")
+        row = session.get(Schedule, "yearly")
     assert [(f.due_at, f.outcome) for f in fires] == [(due, "queued")]
     assert row is not None and row.next_due_at > utcnow() - timedelta(seconds=1)
     (job,) = list_jobs(ana)
-    assert (job.kind, job.actor, job.schedule) == ("simulate", "ana", "every-minute")
+    assert (job.kind, job.actor, job.schedule) == ("simulate", "ana", "yearly")
     assert row.last_job_id == job.job_id
 
 
@@ -159,16 +160,19 @@ def test_the_owners_roles_when_it_fires_decide(workspace: Workspace) -> None:
 
 
 def test_a_worker_fires_schedules_by_itself(workspace: Workspace) -> None:
+    """The worker's own loop fires the schedule and runs its job (a reproduction of a run that
+    does not exist: it fails at once, so no simulation slows the test)."""
     ana = ServiceContext(workspace, Actor("ana", frozenset({"analyst"})))
-    add_schedule(ana, "soon", "* * * * *", "simulate", TINY)
+    add_schedule(ana, "soon", "0 0 1 1 *", "reproduce", {"run_id": "run-none"})
     _due_now(workspace, "soon")
     worker = JobWorker(workspace, 0.05, schedule_seconds=0.05, listen=False)
     worker.start()
     try:
         deadline = time.monotonic() + 60
-        while not (jobs := list_jobs(ana)) or jobs[0].status != "done":
+        while not (jobs := list_jobs(ana)) or jobs[0].status != "failed":
             assert time.monotonic() < deadline, jobs
             time.sleep(0.1)
     finally:
         worker.stop(30)
-    assert jobs[0].schedule == "soon" and jobs[0].run_id is not None
+    assert len(jobs) == 1 and jobs[0].schedule == "soon" and jobs[0].actor == "ana"
+    assert jobs[0].error is not None and jobs[0].error["code"] == "run_not_found"
