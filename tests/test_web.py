@@ -85,6 +85,7 @@ def test_the_cookie_is_secure_under_tls(ws: Workspace) -> None:
     )  # fmt: skip
     cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
     assert "secure" in cookie.lower()
+    assert c.get("/").headers["strict-transport-security"] == "max-age=31536000"
 
 
 def test_next_is_never_another_site(ws: Workspace) -> None:
@@ -325,3 +326,29 @@ def test_admin_adds_a_user_sets_roles_and_the_token_is_shown_once(ws: Workspace)
     bad = c.post("/users", data={"csrf_token": csrf, "name": "Bad Name", "full_name": "x",
                                  "roles": ["viewer"]})  # fmt: skip
     assert bad.status_code == 400 and "invalid user name" in bad.text
+
+
+def test_a_queued_job_is_cancelled_from_its_page(ws: Workspace) -> None:
+    from caretwin.services.context import ServiceContext
+    from caretwin.services.jobs import submit_simulation
+    from caretwin.services.sessions import sign_in
+
+    carl = sign_in(ws, "carl", password_of("carl"))
+    job = submit_simulation(
+        ServiceContext(ws, sessions.resolve_session(ws, carl.session_id).actor),
+        "reference-hospital",
+        replications=1,
+        run_days=1,
+    )
+    c = web_client(ws)
+    csrf = signed_in(c, "carl")
+    page = c.get(f"/jobs/{job.job_id}")
+    assert page.status_code == 200 and "Cancel this job" in page.text
+    assert '<meta http-equiv="refresh"' in page.text  # queued: the page watches it
+    r = c.post(f"/jobs/{job.job_id}/cancel", data={"csrf_token": csrf})
+    assert r.status_code == 200 and "Job cancelled." in r.text
+    assert "Cancel this job" not in r.text and '<meta http-equiv="refresh"' not in r.text
+    # someone else's job: refused by the service (workspace.admin), shown as the denied page
+    other = web_client(ws)
+    csrf = signed_in(other, "alice")
+    assert other.post(f"/jobs/{job.job_id}/cancel", data={"csrf_token": csrf}).status_code == 403

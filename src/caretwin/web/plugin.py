@@ -29,7 +29,7 @@ PAGES: dict[str, tuple[str, tuple[NavLink, ...]]] = {
     ),
     "jobs": (
         "background jobs and their progress",
-        (NavLink("Jobs", "/jobs", "runs.read", "Simulations queued, running and done.", 30),),
+        (NavLink("Jobs", "/jobs", "runs.read", "Background work: queued, running, done.", 30),),
     ),
     "sources": (
         "data sources and pulls",

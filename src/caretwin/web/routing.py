@@ -85,6 +85,8 @@ class PageRoute(APIRoute):
                 response = await error_page(request, bad, 400)
             if "content-security-policy" not in response.headers:
                 response.headers["content-security-policy"] = PAGE_CSP
+            if request.url.scheme == "https":  # browsers keep to HTTPS for this site from now on
+                response.headers.setdefault("strict-transport-security", "max-age=31536000")
             return response
 
         return page_handler

@@ -1,11 +1,11 @@
-"""Background jobs: the list (paginated) and a job's progress (refreshing while it runs)."""
+"""Background jobs: the list (paginated), a job's progress (refreshing while it runs), cancel."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from caretwin.services.jobs import get_job, list_jobs
+from caretwin.services.jobs import cancel_job, get_job, list_jobs
 from caretwin.web.deps import RunsPage
 from caretwin.web.render import render
 from caretwin.web.routing import PageRoute
@@ -31,10 +31,28 @@ def jobs(page: RunsPage, after: str | None = Query(None, max_length=60)) -> Resp
     )  # fmt: skip
 
 
-@router.get("/jobs/{job_id}")
-def job(page: RunsPage, job_id: str) -> Response:
+def _job_page(page: RunsPage, job_id: str, message: str | None = None) -> Response:
     found = get_job(page.ctx, job_id)
     return render(
-        page, "job.html", title=f"Job {job_id}", job=found,
+        page, "job.html", title=f"Job {job_id}", job=found, message=message,
         refresh=REFRESH_SECONDS if found.status in ACTIVE else None,
+        cancellable=found.status in ACTIVE and not found.cancel_requested_by,
     )  # fmt: skip
+
+
+@router.get("/jobs/{job_id}")
+def job(page: RunsPage, job_id: str) -> Response:
+    return _job_page(page, job_id)
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel(page: RunsPage, job_id: str) -> Response:
+    """Cancel a job (the service checks the job kind's permission, and ``workspace.admin`` for
+    someone else's job): a queued one at once, a running one at its next safe point."""
+    done = cancel_job(page.ctx, job_id)
+    note = (
+        "Job cancelled."
+        if done.status == "cancelled"
+        else "Cancel requested: the job stops at its next safe point."
+    )
+    return _job_page(page, job_id, note)
