@@ -351,6 +351,19 @@ def _api_samples() -> dict[tuple[str, str], dict[str, object]]:
         ("GET", "/api/v1/tokens"): {},
         ("POST", "/api/v1/tokens"): {"json": {"user": "none"}},
         ("POST", "/api/v1/tokens/{token_id}/revoke"): {},
+        ("GET", "/api/v1/validation/plans"): {},
+        ("GET", "/api/v1/validation/schema"): {},
+        ("GET", "/api/v1/validation/runs"): {},
+        # an empty lake: refused with 409 after the permission check, never run
+        ("POST", "/api/v1/validation/runs"): {"json": {"plan": "demo-holdout"}},
+        ("GET", "/api/v1/validation/runs/{run_id}"): {},
+        ("POST", "/api/v1/validation/verify"): {"json": {"model": "no-such-model"}},
+        ("GET", "/api/v1/validation/evidence"): {},
+        ("POST", "/api/v1/validation/evidence"): {
+            "json": {"kind": "face_validity", "title": "t", "model": "m", "findings": "f"}
+        },
+        ("POST", "/api/v1/validation/evidence/{evidence_id}/sign"): {"json": {"statement": "s"}},
+        ("GET", "/api/v1/validation/forecasts"): {},
     }
 
 
@@ -373,7 +386,17 @@ def test_every_api_route_answers_every_role_as_the_matrix_says(
     answers = 0
     for route in routes:
         url = route.path
-        for param in ("run_id", "job_id", "ref", "a", "b", "name", "pull_id", "token_id"):
+        for param in (
+            "run_id",
+            "job_id",
+            "ref",
+            "a",
+            "b",
+            "name",
+            "pull_id",
+            "token_id",
+            "evidence_id",
+        ):
             url = url.replace(f"{{{param}}}", "none")
         sample = samples[(route.method, route.path)]
         if route.permission == "public":

@@ -18,6 +18,11 @@ from caretwin.cli.app import app
 runner = CliRunner()
 
 
+def manifest_has_scorecard(path: Path) -> bool:
+    outputs = orjson.loads(path.read_bytes())["outputs"]
+    return set(outputs["scorecard"]["can_predict"]) >= {"ed_wait_mean_h", "ward_occupancy_mean"}
+
+
 class _Sections(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -42,12 +47,16 @@ def test_demo_end_to_end_and_reproduce(tmp_path: Path) -> None:
     html = report.read_text(encoding="utf-8")
     parser = _Sections()
     parser.feed(html)
-    # KPI table, scenarios against baseline, plots, held-out comparison, calibration, manifest
-    for section in ("kpis", "comparison", "plots", "observed", "calibration", "appendix"):
+    # KPI table, scenarios against baseline, plots, validation scorecard, calibration, manifest
+    for section in ("kpis", "comparison", "plots", "scorecard", "calibration", "appendix"):
         assert any(section in i for i in parser.ids), (section, sorted(parser.ids))
     for scenario in ("baseline", "ward_plus10", "ed_surge05", "one_ct"):
         assert scenario in html
-    assert "held-out month 2026-01-06 .. 2026-02-06" in html
+    # the scorecard replaces the range check and says plainly what the twin can predict
+    assert "inside the simulated range" not in html
+    assert "Plan <strong>demo-holdout</strong>" in html
+    assert "predict:" in html and "Acceptance criteria" in html
+    assert manifest_has_scorecard(report.parent / "manifest.json")
 
     manifest = orjson.loads((report.parent / "manifest.json").read_bytes())
     assert manifest["kind"] == "demo" and manifest["status"] == "succeeded"

@@ -132,6 +132,10 @@ class ScheduleNotFound(StoreError):
     code = "schedule_not_found"
 
 
+class EvidenceNotFound(StoreError):
+    code = "evidence_not_found"
+
+
 class DiskFull(StoreError):
     """The disk (or quota) holding the workspace is full; the failed step was undone."""
 

@@ -43,6 +43,8 @@ class Permission(StrEnum):
     RUNS_READ = "runs.read"
     AUDIT_READ = "audit.read"
     SCHEDULES_MANAGE = "schedules.manage"
+    VALIDATE = "validation.run"
+    EVIDENCE_SIGN = "evidence.sign"
 
 
 _P = Permission
@@ -62,6 +64,8 @@ PERMISSION_MEANING: dict[Permission, str] = {
     _P.RUNS_READ: "read runs, reports, manifests; reproduce runs",
     _P.AUDIT_READ: "read the audit trail",
     _P.SCHEDULES_MANAGE: "add, pause and remove scheduled jobs (run as their owner)",
+    _P.VALIDATE: "run validation plans and the verification suite; record evidence",
+    _P.EVIDENCE_SIGN: "sign off validation evidence (face validity, cross-model, verification)",
 }
 
 _SCENARIOS = frozenset({_P.MODEL_READ, _P.SIMULATE, _P.RUNS_READ})
@@ -73,11 +77,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     # Builds and operates twins on one workspace (the single-analyst set-up of earlier
     # releases): brings data in, fits and runs models. No audit trail, no administration.
-    "analyst": _SCENARIOS | {_P.SYNTH, _P.INGEST, _P.DATA_READ, _P.CALIBRATE, _P.SCHEDULES_MANAGE},
+    "analyst": _SCENARIOS
+    | {_P.SYNTH, _P.INGEST, _P.DATA_READ, _P.CALIBRATE, _P.SCHEDULES_MANAGE, _P.VALIDATE},
     # Explores what-if scenarios on existing twins; never touches raw (possibly PHI) data.
-    "clinician": _SCENARIOS,
+    # Reviews a twin's face validity and signs the evidence.
+    "clinician": _SCENARIOS | {_P.EVIDENCE_SIGN},
     # Models devices and units: fits and runs models, synthesises test data; no patient data.
-    "clinical_engineer": _SCENARIOS | {_P.CALIBRATE, _P.SYNTH, _P.SCHEDULES_MANAGE},
+    "clinical_engineer": _SCENARIOS | {_P.CALIBRATE, _P.SYNTH, _P.SCHEDULES_MANAGE, _P.VALIDATE},
     # Runs the data platform: sources, ingestion, the lake (patient-level), synthetic data.
     "data_engineer": frozenset(
         {
@@ -95,7 +101,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     # Plans capacity: scenarios and their reports.
     "program_manager": _SCENARIOS,
     # Committee member: reviews models, results and the audit trail; changes nothing.
-    "governance": frozenset({_P.MODEL_READ, _P.RUNS_READ, _P.AUDIT_READ}),
+    # Signing validation evidence is its review, recorded; it changes no model.
+    "governance": frozenset({_P.MODEL_READ, _P.RUNS_READ, _P.AUDIT_READ, _P.EVIDENCE_SIGN}),
     # Reviews data quality (patient-level) and results.
     "quality": frozenset({_P.MODEL_READ, _P.RUNS_READ, _P.DATA_READ}),
     # Reads results and the audit trail for agreements and disputes.

@@ -37,6 +37,7 @@ STATUS: dict[type[e.CareTwinError], int] = {
     e.RunNotFound: 404,
     e.JobNotFound: 404,
     e.ScheduleNotFound: 404,
+    e.EvidenceNotFound: 404,
     e.DiskFull: 507,
     e.AccessDenied: 403,
     e.NotAuthenticated: 401,

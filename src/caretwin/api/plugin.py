@@ -25,6 +25,7 @@ ROUTERS: dict[str, str] = {
     "sources": "adding, changing, removing sources; pulls on record",
     "experiments": "experiments and forecasts on record; short forecasts",
     "admin": "users, roles, API tokens",
+    "validation": "validation plans, runs and scorecards, verification, evidence",
 }
 
 

@@ -78,6 +78,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "forecast_cmds",
         "Write the state of a simulated replication at hour ``--at`` (a state to forecast from).",
     ),
+    "validation": (
+        "validation_cmds",
+        "Validation plans and scorecards, the verification suite, evidence with sign-off.",
+    ),
     "pull": (
         "sources_cmds",
         "Pull a source into the lake (incremental: only what changed since the last pull).",

@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -24,6 +24,9 @@ from caretwin.reports.output import write_document
 from caretwin.reports.plot import NARROW_MAX_WIDTH_PX, Plot
 from caretwin.sim.result import HIST_BIN_H, HIST_BINS, SimulationResult
 from caretwin.version import __version__
+
+if TYPE_CHECKING:
+    from caretwin.validation.scorecard import Scorecard
 
 DISCLAIMER_BODY = (
     "These figures come from a simulation model of hospital operations and carry statistical "
@@ -52,6 +55,8 @@ class ReportInput:
     # KPI name -> limit in hours (e.g. the threshold of a ``pct_over`` KPI), drawn as a marker
     # on the distribution plot when it belongs to the plotted KPI or measures the same interval.
     thresholds: dict[str, float] = field(default_factory=dict)
+    # The validation scorecard (caretwin.validation): replaces the observed range check.
+    scorecard: Scorecard | None = None
 
     @functools.cached_property
     def plots(self) -> list[Plot]:

@@ -32,6 +32,7 @@ __all__ = [
     "plots",
     "rendered_sections",
     "scenarios",
+    "scorecard",
 ]
 
 
@@ -91,6 +92,14 @@ def observed(inp: ReportInput) -> SectionHtml | None:
     label = inp.observed_label or "observed period"
     body = _partial("observed", observed=rows, observed_label=label, reference=reference.scenario)
     return SectionHtml(body, title=f"Observed vs simulated ({label})", nav="Observed vs simulated")
+
+
+def scorecard(inp: ReportInput) -> SectionHtml | None:
+    if inp.scorecard is None:
+        return None
+    from caretwin.reports.scorecard import scorecard_html
+
+    return SectionHtml(scorecard_html(inp.scorecard), nav="Validation")
 
 
 def calibration(inp: ReportInput) -> SectionHtml | None:

@@ -1,13 +1,16 @@
 """``caretwin demo``: the whole flow on the reference hospital, end to end, as one recorded run.
 
 sources (generated) → ingestion → lake → calibration → twin definition → simulation of the
-baseline and RH1's scenarios → validation against a held-out month → report.
+baseline and RH1's scenarios → validation of the held-out month (the ``demo-holdout`` plan's
+scorecard) → report.
 
 The data cover 13 months plus a cool-down of the model's length, so that stays begun in the
 held-out 13th month can finish, just as the simulator counts a patient only once the measured
 interval has ended. Calibration sees only the first 12 months. The held-out comparison runs the
 calibrated baseline for windows of exactly that month's length, so the observed month is compared
-with the spread of simulated months, not with the mean of simulated years.
+with the spread of simulated months, not with the mean of simulated years; whether the twin
+*predicts* a KPI is the scorecard's to say: four one-week rolling-origin predictions of the
+held-out month with criteria declared in the plan (``caretwin.validation``, docs/validation.md).
 """
 
 from __future__ import annotations
@@ -35,24 +38,20 @@ from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
 from caretwin.services.simulation import kpi_thresholds, run_scenarios
 from caretwin.services.synth import synthesize
+from caretwin.services.validation import evaluate_plan
 from caretwin.services.workspace import init_workspace
 from caretwin.sim.result import SimulationResult
 from caretwin.sim.runner import default_workers, simulate
 from caretwin.synth import DEFAULT_START_DATE
+from caretwin.validation import Scorecard, ValidationPlan, holdout_rows, resolve_plan
+from caretwin.validation.plan import SimulationSettings, add_months
 from caretwin.workspace import Workspace
 
 REPORT_FILE = "report.html"
+DEMO_PLAN = "demo-holdout"
 
 Step = Callable[[str], None]
 Progress = Callable[[int], None]
-
-
-def add_months(d: date, months: int) -> date:
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    days_in_month = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-    return date(year, month, min(d.day, days_in_month))
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,7 @@ class _DemoRun:
     results: dict[str, SimulationResult]
     holdout: SimulationResult
     observed: dict[str, float]
+    scorecard: Scorecard
     snapshot_id: str
     data_hash: str
     calibration_run: str
@@ -118,6 +118,14 @@ class _DemoRun:
             "holdout": {k: s.to_json() for k, s in self.holdout.summary.items()},
             "observed_holdout": self.observed,
             "calibrated_model_hash": self.twin.content_hash(),
+            # what the plan decided, without the evidence criteria (sign-offs may come later)
+            "scorecard": {
+                "plan_hash": self.scorecard.plan_hash,
+                "can_predict": {v.kpi: v.can_predict for v in self.scorecard.verdicts},
+                "coverage": {
+                    r.subject: r.coverage for r in self.scorecard.coverage_table("per_kpi")
+                },
+            },
         }
 
 
@@ -144,25 +152,34 @@ class DemoResult(ServiceResult):
     data_hash: str
     calibration_run: str
     holdout: list[HoldoutKpi]
+    scorecard: Scorecard
     timings: dict[str, float]
 
 
 def _holdout_rows(res: _DemoRun) -> list[HoldoutKpi]:
-    rows = []
-    for name, value in res.observed.items():
-        s = res.holdout.summary.get(name)
-        if s is None:
-            continue
-        reps = [r.kpis.get(name, float("nan")) for r in res.holdout.replications]
-        lo, hi = s.mean - 1.96 * s.sd, s.mean + 1.96 * s.sd
-        if min(reps) >= 0:
-            lo = max(lo, 0.0)
-        rows.append(
-            HoldoutKpi(
-                kpi=name, observed=value, simulated_mean=s.mean, simulated_low=lo, simulated_high=hi
-            )
+    return [
+        HoldoutKpi(
+            kpi=r.kpi,
+            observed=r.observed,
+            simulated_mean=r.simulated_mean,
+            simulated_low=r.simulated_low,
+            simulated_high=r.simulated_high,
         )
-    return rows
+        for r in holdout_rows(res.observed, res.holdout)
+    ]
+
+
+def demo_plan(p: DemoParams) -> ValidationPlan:
+    """The shipped ``demo-holdout`` plan on this demo's dates, seed and replications."""
+    plan, _ = resolve_plan(DEMO_PLAN)
+    return plan.model_copy(
+        update={
+            "data": plan.data.model_copy(update={"start": p.start_date}),
+            "simulation": SimulationSettings(
+                replications=max(10, p.holdout_replications), seed=p.seed
+            ),
+        }
+    )
 
 
 def demo_workspace(path: Path | None, actor: Actor) -> ServiceContext:
@@ -226,6 +243,8 @@ def _pipeline(
             workers=p.workers,
             scenario_label="baseline (held-out month length)",
         )
+        step(f"validating: the {DEMO_PLAN} plan's rolling-origin predictions of the month")
+        scorecard = evaluate_plan(ws, demo_plan(p), workers=p.workers)
     return _DemoRun(
         workspace=ws.root,
         run_id="",
@@ -235,6 +254,7 @@ def _pipeline(
         results=results,
         holdout=holdout,
         observed=observed,
+        scorecard=scorecard,
         snapshot_id=ingested.snapshot_id,
         data_hash=ingested.data_hash,
         calibration_run=cal.run_id,
@@ -293,6 +313,7 @@ def run_demo(
         data_hash=res.data_hash,
         calibration_run=res.calibration_run,
         holdout=_holdout_rows(res),
+        scorecard=res.scorecard,
         timings=res.timings,
     )
 
@@ -304,9 +325,7 @@ def _report_input(res: _DemoRun, p: DemoParams) -> ReportInput:
         model_name=twin.name,
         model_hash=twin.content_hash(),
         results=res.results,
-        observed=res.observed,
-        observed_label=f"held-out month {p.train_end} .. {p.holdout_end}",
-        observed_result=res.holdout,
+        scorecard=res.scorecard,
         calibration=twin.provenance,
         thresholds=kpi_thresholds(twin),
         manifest={
@@ -325,6 +344,9 @@ def _report_input(res: _DemoRun, p: DemoParams) -> ReportInput:
             f"from {p.start_date}; 13 months plus a cool-down so held-out stays can finish.",
             f"Calibrated on arrivals in [{p.start_date}, {p.train_end}); the held-out month "
             f"[{p.train_end}, {p.holdout_end}) was not used for fitting.",
+            f"Validation: the {DEMO_PLAN} plan predicts the held-out month week by week, each "
+            "week from a twin calibrated on the 12 months before it; its scorecard decides "
+            "which KPIs the twin can predict (docs/validation.md).",
         ],
     )
 
@@ -336,4 +358,12 @@ def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
 
 register_reproducer("demo", _reproduce, permission=Permission.SIMULATE)
 
-__all__ = ["DemoParams", "DemoResult", "HoldoutKpi", "add_months", "demo_workspace", "run_demo"]
+__all__ = [
+    "DemoParams",
+    "DemoResult",
+    "HoldoutKpi",
+    "add_months",
+    "demo_plan",
+    "demo_workspace",
+    "run_demo",
+]

@@ -23,6 +23,7 @@ BUILTIN_SECTIONS = (
     ("kpis", "Key performance indicators", 20),
     ("comparison", "Scenarios against the reference", 30),
     ("plots", "Plots", 40),
+    ("scorecard", "Validation scorecard", 55),
     ("observed", "Observed vs simulated", 60),
     ("calibration", "Calibration diagnostics", 70),
     ("notes", "Notes", 80),
