@@ -60,7 +60,6 @@ def _service_modules() -> list[types.ModuleType]:
 # Public functions of the service modules that are not operations a front end renders.
 HELPERS = {
     "caretwin.services.context.take_cli_workspace",  # the CLI's "workspace: PATH" line
-    "caretwin.services.demo.add_months",  # date arithmetic
     "caretwin.services.experiment.resolve_experiment_model",  # argument resolution
     "caretwin.services.identity.hash_password",  # a hash
     "caretwin.services.identity.hash_token",  # a hash

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -192,3 +193,54 @@ def test_cli_lists_plans_and_prints_schemas() -> None:
     assert r.exit_code == 0 and "rh1-backtest" in r.output
     r = runner.invoke(app, ["validation", "schema", "--scorecard"])
     assert r.exit_code == 0 and "CareTwin validation scorecard" in r.output
+
+
+PLAN_SMALL = """
+name: small-backtest
+version: "1"
+author: tests
+data: {start: 2025-01-06, train: {weeks: 20}, horizon: {weeks: 1}, folds: 2}
+simulation: {replications: 20, seed: 5}
+by_hour: {kpis: [ed_wait_mean_h], bin_hours: 12, replications: 10}
+criteria:
+  - {id: coverage, statement: covers, metric: coverage, test: binomial_blocks, scope: overall,
+     alpha: 0.05}
+  - {id: bias, statement: unbiased, metric: bias, test: newey_west_t, scope: overall, alpha: 0.05}
+"""
+
+
+@pytest.mark.slow
+def test_reduced_backtest_runs_as_a_recorded_validation(
+    workspace: Workspace, tmp_path: Path, report_figure: Callable[[str], None]
+) -> None:
+    """The RH1 backtest at a reduced scale: 20 weeks of training, two one-week predictions
+    (benchmarks/validation_backtest.py runs the 24-month one)."""
+    from caretwin.runs import get_run
+    from caretwin.services.ingestion import ingest
+    from caretwin.services.synth import synthesize
+    from caretwin.services.validation import get_scorecard, run_validation
+
+    ctx = ServiceContext(workspace, ADMIN)
+    synthesize(ctx, "reference-hospital", days=20 * 7 + 14 + 14, seed=7, out_dir=tmp_path / "d")
+    ingest(ctx, [tmp_path / "d"])
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN_SMALL, encoding="utf-8")
+    run = run_validation(ctx, plan_file)
+    sc = run.scorecard
+    assert [f.origin for f in sc.folds] == [date(2025, 5, 26), date(2025, 6, 2)]
+    per_kpi = {r.subject: r for r in sc.coverage_table("per_kpi")}
+    assert {"ed_wait_mean_h", "ward_occupancy_mean", "surgical_bed_occupancy_mean"} <= set(per_kpi)
+    assert {r.subject for r in sc.coverage_table("by_unit")} >= {"ED", "ICU", "MED", "SURG"}
+    assert [r.subject for r in sc.coverage_table("by_hour")] == ["00-12h", "12-24h"]
+    overall = sc.coverage_table("overall")[0]
+    assert overall.n == 2 * len(per_kpi) and overall.coverage is not None
+    # a twin calibrated on its own hospital covers most of its 90 % intervals
+    assert overall.coverage >= 0.6, overall
+    assert get_run(workspace, run.run_id).kind == "validation"
+    assert run.report is not None and "Acceptance criteria" in run.report.read_text()
+    assert get_scorecard(ctx, run.run_id).scorecard == sc
+    report_figure(
+        f"reduced RH1 backtest (2 weekly folds): 90% intervals cover "
+        f"{overall.hits}/{overall.n}; per KPI "
+        + ", ".join(f"{k} {r.hits}/{r.n}" for k, r in per_kpi.items())
+    )

@@ -51,6 +51,18 @@ PAGES: dict[str, tuple[str, tuple[NavLink, ...]]] = {
             NavLink("Lake", "/lake", "data.read", "Lake tables and the quarantine (retry).", 53),
         ),
     ),
+    "validation": (
+        "validation runs, their scorecards, evidence with sign-off",
+        (
+            NavLink(
+                "Validation",
+                "/validation",
+                "runs.read",
+                "Scorecards: which KPIs the twin can predict.",
+                40,
+            ),
+        ),
+    ),
     "audit": (
         "the audit trail viewer and its verification",
         (NavLink("Audit", "/audit", "audit.read", "Who did what; verify the chain.", 80),),
