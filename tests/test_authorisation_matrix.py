@@ -462,6 +462,8 @@ def _page_samples() -> dict[tuple[str, str], dict[str, str]]:
         ("GET", "/lake"): {},
         ("GET", "/lake/quarantine"): {},
         ("POST", "/lake/quarantine/retry"): {"ids": "none"},
+        ("GET", "/validation"): {},
+        ("GET", "/validation/{run_id}"): {},
     }
 
 
