@@ -217,7 +217,11 @@ def test_real_service_calls_answer_each_role_as_the_matrix_says(
 
 
 # CLI commands that call no service, with the reason: they touch no workspace.
-CLI_WITHOUT_SERVICE = {"schema": "prints the twin format's JSON Schema, a constant"}
+CLI_WITHOUT_SERVICE = {
+    "schema": "prints the twin format's JSON Schema, a constant",
+    "validation schema": "prints the plan's or the scorecard's JSON Schema, a constant",
+    "validation plans": "lists the plans shipped in the package, a constant",
+}
 
 
 def _cli_leaves() -> dict[str, Callable[..., object]]:
