@@ -35,7 +35,14 @@ import pydantic
 
 from caretwin.access import Actor, Permission
 from caretwin.audit import AuditLog
-from caretwin.errors import AccessDenied, CareTwinError, ConfigError, InvalidToken, NotAuthenticated
+from caretwin.errors import (
+    AccessDenied,
+    CareTwinError,
+    ConfigError,
+    IdentityProviderError,
+    InvalidToken,
+    NotAuthenticated,
+)
 from caretwin.oidc import (
     AuthorizationRequest,
     OidcClient,
@@ -375,7 +382,7 @@ def finish_oidc_sign_in(
     try:
         tokens = client.redeem(code, started.request)
         id_token = client.validate(tokens.id_token, TokenKind.ID, nonce=started.request.nonce)
-    except NotAuthenticated as exc:
+    except (NotAuthenticated, IdentityProviderError) as exc:
         _refused(ws, exc, "anonymous", flow)
         raise
     role_claims = _role_claims(client, settings, id_token, tokens.access_token)
