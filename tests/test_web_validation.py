@@ -80,3 +80,27 @@ def test_scorecard_pages_in_a_browser(
         finally:
             page.close()
     report_figure("web validation pages: 2 pages x 3 widths checked with axe-core in Chromium")
+
+
+def test_api_queues_a_validation_run_and_serves_scorecards(workspace: Workspace) -> None:
+    from tests.api_helpers import bearer, client, token_for
+
+    run_id = recorded_scorecard(workspace)
+    c = client(workspace)
+    analyst = bearer(token_for(workspace, "analyst"))
+    r = c.post("/api/v1/validation/runs", json={"plan": "demo-holdout"}, headers=analyst)
+    assert r.status_code == 202, r.text
+    assert r.json()["kind"] == "validation" and r.headers["location"].startswith("/api/v1/jobs/")
+    bad = c.post("/api/v1/validation/runs", json={"plan": "nope"}, headers=analyst)
+    assert bad.status_code in (400, 422)
+    viewer = bearer(token_for(workspace, "viewer"))
+    assert (
+        c.post("/api/v1/validation/runs", json={"plan": "demo-holdout"}, headers=viewer).status_code
+        == 403
+    )
+    card = c.get(f"/api/v1/validation/runs/{run_id}", headers=viewer)
+    assert card.status_code == 200 and card.json()["scorecard"]["plan_name"] == "rh1-backtest"
+    listed = c.get("/api/v1/validation/runs", headers=viewer).json()["items"]
+    assert [x["run_id"] for x in listed] == [run_id]
+    ev = c.get("/api/v1/validation/evidence", headers=viewer).json()["items"]
+    assert ev[0]["title"] == "Ward review" and not ev[0]["signed"]

@@ -40,7 +40,6 @@ CLI_ROUTES: dict[str, tuple[str, ...]] = {
     "validation evidence sign": (f"POST {_V1}/validation/evidence/{{evidence_id}}/sign",),
     "validation forecasts": (f"GET {_V1}/validation/forecasts",),
     "validation plans": (f"GET {_V1}/validation/plans",),
-    "validation run": (f"POST {_V1}/validation/runs", f"GET {_V1}/validation/runs"),
     "validation schema": (f"GET {_V1}/validation/schema",),
     "validation show": (f"GET {_V1}/validation/runs/{{run_id}}",),
     "validation verify": (f"POST {_V1}/validation/verify",),
@@ -89,6 +88,7 @@ JOB_ROUTES: dict[str, tuple[str, ...]] = {
     "calibrate": (f"POST {_V1}/calibrations",),
     "pull": (f"POST {_V1}/pulls",),
     "reproduce": (f"POST {_V1}/runs/{{run_id}}/reproduce",),
+    "validation run": (f"POST {_V1}/validation/runs", f"GET {_V1}/validation/runs"),
 }
 
 #: Job routes of :data:`JOB_ROUTES` not served yet (the jobs work adds them); the parity test

@@ -32,6 +32,7 @@ __all__ = [
     "ReproduceParams",
     "SimulateParams",
     "SynthParams",
+    "ValidationParams",
     "check_example",
 ]
 
@@ -157,3 +158,26 @@ class ReproduceParams(_Params):
     """A re-run of a recorded run, compared exactly."""
 
     run_id: str = Field(min_length=1, max_length=100)
+
+
+class ValidationParams(_Params):
+    """A validation plan run on the lake: a shipped plan's name or the plan's YAML text."""
+
+    plan: str | None = Field(default=None, description="a shipped plan (GET /validation/plans)")
+    plan_yaml: str | None = Field(default=None, max_length=200_000)
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> Self:
+        from caretwin.errors import DefinitionError
+        from caretwin.validation import parse_plan, plan_names
+
+        if (self.plan is None) == (self.plan_yaml is None):
+            raise ValueError("give exactly one of plan (a shipped plan's name) and plan_yaml")
+        if self.plan is not None and self.plan not in plan_names():
+            raise ValueError(f"unknown plan {self.plan!r}; one of: {', '.join(plan_names())}")
+        if self.plan_yaml is not None:
+            try:
+                parse_plan(self.plan_yaml)
+            except DefinitionError as exc:
+                raise ValueError(str(exc)) from None
+        return self

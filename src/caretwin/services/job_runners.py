@@ -21,6 +21,7 @@ from caretwin.services.job_params import (
     ReproduceParams,
     SimulateParams,
     SynthParams,
+    ValidationParams,
 )
 from caretwin.services.results import ServiceResult
 from caretwin.workspace import Workspace
@@ -34,6 +35,7 @@ __all__ = [
     "run_reproduce",
     "run_simulate",
     "run_synth",
+    "run_validation_job",
     "upload_dir",
 ]
 
@@ -156,3 +158,16 @@ def run_reproduce(ctx: ServiceContext, params: ReproduceParams, progress: JobPro
         differences=found.differences,
     )
     return JobOutput(run_id=found.new_run_id, result=outcome)
+
+
+def run_validation_job(
+    ctx: ServiceContext, params: ValidationParams, progress: JobProgress
+) -> JobOutput:
+    from caretwin.services.validation import run_validation
+    from caretwin.validation import parse_plan
+
+    progress.check()
+    plan = parse_plan(params.plan_yaml) if params.plan_yaml is not None else str(params.plan)
+    # between folds is a safe point to stop: a cancelled run is recorded as failed
+    run = run_validation(ctx, plan, on_step=lambda _step: progress.check())
+    return JobOutput(run_id=run.run_id, result=run)

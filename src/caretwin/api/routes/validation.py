@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -14,27 +14,23 @@ from caretwin.api.deps import ModelRead, Requires, RunsRead
 from caretwin.api.pagination import Cursor, Limit, decode_cursor, page
 from caretwin.errors import ConfigError
 from caretwin.services.context import ServiceContext
+from caretwin.services.job_params import ValidationParams
+from caretwin.services.jobs import submit_job
 from caretwin.services.runs import list_runs_op
 from caretwin.services.validation import (
     add_evidence,
     forecast_validation,
     get_scorecard,
     list_evidence,
-    run_validation,
     sign_evidence,
     verify_model,
 )
-from caretwin.validation import parse_plan, plan_names, plan_schema, scorecard_schema
+from caretwin.validation import plan_names, plan_schema, scorecard_schema
 
 router = APIRouter(tags=["validation"])
 
 Validate = Annotated[ServiceContext, Depends(Requires(Permission.VALIDATE))]
 EvidenceSign = Annotated[ServiceContext, Depends(Requires(Permission.EVIDENCE_SIGN))]
-
-
-class RunRequest(BaseModel):
-    plan: str | None = Field(None, description="a shipped plan's name (GET /validation/plans)")
-    plan_yaml: str | None = Field(None, max_length=200_000, description="or the plan itself")
 
 
 class VerifyRequest(BaseModel):
@@ -77,15 +73,17 @@ def runs(ctx: RunsRead, cursor: Cursor = None, limit: Limit = 50) -> JSONRespons
     return JSONResponse(page(found, limit, key=lambda r: r.run_id))
 
 
-@router.post("/validation/runs", status_code=201)
-def run(body: RunRequest, ctx: Validate) -> JSONResponse:
-    """Run a shipped plan or a plan given inline on the workspace's lake; the scorecard."""
-    if (body.plan is None) == (body.plan_yaml is None):
-        raise ConfigError("give exactly one of plan (a shipped plan's name) and plan_yaml")
-    if body.plan is not None and body.plan not in plan_names():
-        raise ConfigError(f"unknown plan {body.plan!r}; one of: {', '.join(plan_names())}")
-    plan = parse_plan(body.plan_yaml) if body.plan_yaml is not None else str(body.plan)
-    return JSONResponse(run_validation(ctx, plan).to_dict(), status_code=201)
+@router.post("/validation/runs", status_code=202)
+def run(body: ValidationParams, request: Request, ctx: Validate) -> JSONResponse:
+    """Queue a validation run (a shipped plan, or ``plan_yaml``) as a job: 202 with the job's
+    URL in ``Location``; once done, its ``run_id`` names the scorecard."""
+    job = submit_job(ctx, "validation", body.model_dump(mode="json"))
+    worker = request.app.state.worker
+    if worker is not None:
+        worker.wake()
+    out = job.to_dict()
+    out["url"] = str(request.url_for("job", job_id=job.job_id).path)
+    return JSONResponse(out, status_code=202, headers={"location": str(out["url"])})
 
 
 @router.get("/validation/runs/{run_id}")

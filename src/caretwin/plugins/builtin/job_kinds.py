@@ -1,5 +1,5 @@
 """CareTwin's own job kinds, registered through the ``register_job_kinds`` hook like any
-plugin's: simulate, experiment, calibrate, ingest, pull, synth, reproduce.
+plugin's: simulate, experiment, calibrate, ingest, pull, synth, reproduce, validation.
 
 Parameters and runners live in :mod:`caretwin.services.job_params` and
 :mod:`caretwin.services.job_runners`, imported when a job is submitted or run, not when the
@@ -56,6 +56,8 @@ KINDS = (
      "SynthParams", "run_synth", False, False),
     ("reproduce", "re-run a recorded run and compare its KPIs exactly", Permission.RUNS_READ,
      "ReproduceParams", "run_reproduce", False, False),
+    ("validation", "run a validation plan on the lake: backtests, scorecard", Permission.VALIDATE,
+     "ValidationParams", "run_validation_job", True, False),
 )  # fmt: skip
 
 
