@@ -368,6 +368,19 @@ def _api_samples() -> dict[tuple[str, str], dict[str, object]]:
         },
         ("POST", "/api/v1/validation/evidence/{evidence_id}/sign"): {"json": {"statement": "s"}},
         ("GET", "/api/v1/validation/forecasts"): {},
+        ("GET", "/api/v1/models"): {},
+        ("GET", "/api/v1/models/{model}/parameters"): {},
+        ("GET", "/api/v1/scenarios"): {},
+        ("POST", "/api/v1/scenarios"): {
+            "json": {
+                "name": "icu20",
+                "model": "reference-hospital",
+                "overrides": {"resources.icu_bed.capacity": 20},
+            }
+        },
+        ("GET", "/api/v1/scenarios/{name}"): {},
+        ("DELETE", "/api/v1/scenarios/{name}"): {},
+        ("GET", "/api/v1/runs/{run_id}/comparison"): {},
     }
 
 
@@ -400,6 +413,7 @@ def test_every_api_route_answers_every_role_as_the_matrix_says(
             "pull_id",
             "token_id",
             "evidence_id",
+            "model",
         ):
             url = url.replace(f"{{{param}}}", "none")
         sample = samples[(route.method, route.path)]

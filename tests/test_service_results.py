@@ -69,7 +69,9 @@ HELPERS = {
     "caretwin.services.ingestion.ingest_outcome_error",  # a command's exit decision
     "caretwin.services.ingestion.quarantine_id",  # an id
     "caretwin.services.ingestion.quarantine_key",  # a page cursor's key
+    "caretwin.services.models.load_named_model",  # argument resolution
     "caretwin.services.models.resolve_model_path",  # argument resolution
+    "caretwin.services.scenarios.with_saved_scenarios",  # a run's scenarios, resolved
     "caretwin.services.reproduce.compare_outputs",  # reproduction's comparison
     "caretwin.services.reproduce.registered_kinds",  # the reproducer registry
     "caretwin.services.sources.source_warnings",  # part of SourceSettings

@@ -35,7 +35,7 @@ def test_models_match_migrations(any_workspace: Workspace) -> None:
 def test_upgrade_is_idempotent(any_workspace: Workspace) -> None:
     upgrade(any_workspace.engine)
     upgrade(any_workspace.engine)
-    assert current_revision(any_workspace.engine) == head_revision() == "0007_job_queue"
+    assert current_revision(any_workspace.engine) == head_revision() == "0008_saved_scenarios"
 
 
 def test_timestamps_come_back_utc_aware(any_workspace: Workspace) -> None:

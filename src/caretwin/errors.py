@@ -20,6 +20,7 @@ error envelope::
     │   ├── RunNotFound                          no run with that id
     │   ├── JobNotFound                          no background job with that id
     │   ├── ScheduleNotFound                     no schedule with that name
+    │   ├── SavedScenarioNotFound                no saved scenario (or version) by that name
     │   └── DiskFull                             no space left where the workspace writes
     ├── AccessDenied                    exit 8   actor lacks the permission
     │   └── NotAuthenticated                     credentials missing or refused (API 401)
@@ -134,6 +135,10 @@ class ScheduleNotFound(StoreError):
 
 class EvidenceNotFound(StoreError):
     code = "evidence_not_found"
+
+
+class SavedScenarioNotFound(StoreError):
+    code = "saved_scenario_not_found"
 
 
 class DiskFull(StoreError):

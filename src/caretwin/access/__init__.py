@@ -36,6 +36,7 @@ class Permission(StrEnum):
     SOURCES_MANAGE = "sources.manage"
     MODEL_READ = "model.read"
     SIMULATE = "sim.run"
+    SCENARIOS_EDIT = "scenarios.edit"
     SYNTH = "data.synth"
     INGEST = "data.ingest"
     DATA_READ = "data.read"
@@ -57,6 +58,7 @@ PERMISSION_MEANING: dict[Permission, str] = {
     _P.SOURCES_MANAGE: "add, change and remove external data sources",
     _P.MODEL_READ: "read twin definitions, examples, views",
     _P.SIMULATE: "run simulations, experiments, forecasts",
+    _P.SCENARIOS_EDIT: "save and archive scenarios (parameter changes) on a model",
     _P.SYNTH: "generate synthetic data",
     _P.INGEST: "bring data into the lake (ingest, pull, HL7 listen)",
     _P.DATA_READ: "read patient-level data: lake, snapshots, quarantine, views",
@@ -68,7 +70,9 @@ PERMISSION_MEANING: dict[Permission, str] = {
     _P.EVIDENCE_SIGN: "sign off validation evidence (face validity, cross-model, verification)",
 }
 
-_SCENARIOS = frozenset({_P.MODEL_READ, _P.SIMULATE, _P.RUNS_READ})
+# Defining a scenario (new capacities, arrival multipliers, durations) goes with running it:
+# the people who ask "what if" write the "if" themselves.
+_SCENARIOS = frozenset({_P.MODEL_READ, _P.SIMULATE, _P.SCENARIOS_EDIT, _P.RUNS_READ})
 
 #: The one authorisation policy: role -> permissions. Deny by default: a permission not listed
 #: for a role is refused, and a role not listed here grants nothing.

@@ -34,6 +34,7 @@ __all__ = [
     "Public",
     "Requires",
     "RunsRead",
+    "ScenariosEdit",
     "Simulate",
     "SourcesManage",
     "TokensManage",
@@ -87,6 +88,7 @@ class Requires:
 Public = Annotated[ServiceContext, Depends(Requires(None))]
 ModelRead = Annotated[ServiceContext, Depends(Requires(Permission.MODEL_READ))]
 Simulate = Annotated[ServiceContext, Depends(Requires(Permission.SIMULATE))]
+ScenariosEdit = Annotated[ServiceContext, Depends(Requires(Permission.SCENARIOS_EDIT))]
 RunsRead = Annotated[ServiceContext, Depends(Requires(Permission.RUNS_READ))]
 AuditRead = Annotated[ServiceContext, Depends(Requires(Permission.AUDIT_READ))]
 DataRead = Annotated[ServiceContext, Depends(Requires(Permission.DATA_READ))]

@@ -38,6 +38,7 @@ STATUS: dict[type[e.CareTwinError], int] = {
     e.JobNotFound: 404,
     e.ScheduleNotFound: 404,
     e.EvidenceNotFound: 404,
+    e.SavedScenarioNotFound: 404,
     e.DiskFull: 507,
     e.AccessDenied: 403,
     e.NotAuthenticated: 401,

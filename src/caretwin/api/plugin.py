@@ -19,6 +19,7 @@ ROUTERS: dict[str, str] = {
     "runs": "runs: list, show, manifest, report",
     "jobs": "background jobs: simulations, experiments, calibrations, ingests, pulls, ...",
     "schedules": "scheduled jobs (cron expressions per workspace)",
+    "scenarios": "models, their parameters, saved scenarios, run comparisons",
     "audit": "the audit trail and its verification",
     "data": "snapshots, lake tables, views, sources, plugins",
     "lake": "quarantine and retry, snapshot quality, view runs, HL7 parsing",

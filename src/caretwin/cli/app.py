@@ -100,6 +100,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "lake": ("ingest_cmds", "The workspace's data lake."),
     "runs": ("runs_cmds", "Recorded runs and their manifests."),
+    "scenarios": (
+        "scenario_cmds",
+        "Saved scenarios: parameter changes on a model, kept as versions (run with --saved).",
+    ),
     "sources": ("sources_cmds", "External data sources (FHIR R4 servers)."),
     "listen": ("hl7_cmds", "Receive data from hospital systems."),
     "hl7": ("hl7_cmds", "HL7 v2 messages."),

@@ -64,6 +64,11 @@ def simulate_cmd(
     scenario: list[str] = typer.Option(
         [], "--scenario", "-s", help="Scenario to run (repeatable; 'all' for every one)."
     ),
+    saved: list[str] = typer.Option(
+        [],
+        "--saved",
+        help="A saved scenario, NAME or NAME@vN (repeatable); runs beside the baseline.",
+    ),
     reps: int | None = typer.Option(None, "--reps", "-r", min=1, help="Replications."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Root seed."),
     workers: int | None = typer.Option(
@@ -105,6 +110,7 @@ def simulate_cmd(
             engine=engine,
             executor=executor.value,
             scheduler=scheduler,
+            saved=saved,
         )
         if fmt == OutputFormat.json:
             run = simulate_model(ctx, model, **kwargs)

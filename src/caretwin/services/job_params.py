@@ -14,6 +14,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from caretwin.model import (
+    Scenario,
     apply_scenario,
     example_names,
     example_path,
@@ -61,13 +62,25 @@ class SimulateParams(_Params):
     seed: int | None = Field(default=None, ge=0)
     run_days: float | None = Field(default=None, gt=0, le=3650)
     warmup_days: float | None = Field(default=None, ge=0, le=3650)
+    saved: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        max_length=50,
+        description=(
+            "saved scenarios as pinned when the job was submitted: NAME@vN -> overrides "
+            "(caretwin.services.scenarios); they run after `scenarios`"
+        ),
+    )
 
     def twin(self) -> TwinDefinition:
-        """The definition to simulate, with the run length asked for."""
+        """The definition to simulate, with the run length asked for and the saved scenarios
+        added as scenarios of their ``NAME@vN``."""
         if self.definition is not None:
             defn = parse_definition(self.definition, source=self.model)
         else:
             defn = load_definition(example_path(check_example(self.model)))
+        if self.saved:
+            added = {k: Scenario(set=dict(v)) for k, v in self.saved.items()}
+            defn = defn.model_copy(update={"scenarios": {**defn.scenarios, **added}})
         changes = {
             k: v
             for k, v in (("run_days", self.run_days), ("warmup_days", self.warmup_days))
@@ -81,10 +94,19 @@ class SimulateParams(_Params):
     @model_validator(mode="after")
     def _known(self) -> Self:
         defn = self.twin()
-        names = self.scenarios or ["baseline"]
-        for name in scenario_names(defn) if names == ["all"] else names:
+        for name in self.run_names(defn):
             apply_scenario(defn, name)  # ScenarioNotFound before anything is queued
         return self
+
+    def run_names(self, defn: TwinDefinition) -> list[str]:
+        """The scenarios the run simulates: ``scenarios`` (``all``: the model's own), then the
+        saved ones, with the baseline first when saved ones are there to compare with it."""
+        names = self.scenarios or ["baseline"]
+        if names == ["all"]:
+            names = [n for n in scenario_names(defn) if n not in self.saved]
+        if self.saved and "baseline" not in names:
+            names = ["baseline", *names]
+        return [*names, *self.saved]
 
 
 class ExperimentParams(_Params):

@@ -60,10 +60,11 @@ class ReproduceOutcome(ServiceResult):
 def run_simulate(ctx: ServiceContext, params: SimulateParams, progress: JobProgress) -> JobOutput:
     from caretwin.services.simulation import simulate_model
 
+    defn = params.twin()
     run = simulate_model(
         ctx,
-        params.twin(),
-        scenarios=params.scenarios or ["baseline"],
+        defn,
+        scenarios=params.run_names(defn),
         replications=params.replications,
         seed=params.seed,
         workers=_WORKERS,

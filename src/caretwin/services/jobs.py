@@ -20,12 +20,14 @@ from sqlalchemy import and_, or_, select, update
 
 from caretwin.access import Permission, require
 from caretwin.errors import ConfigError, JobNotFound
+from caretwin.model import dump_definition, example_names, parse_definition
 from caretwin.plugins import JobKindSpec
 from caretwin.services.context import ServiceContext
 from caretwin.services.job_info import JobInfo, JobKindInfo
 from caretwin.services.job_params import MAX_REPLICATIONS
 from caretwin.services.job_queue import job_kind, notify, reap_expired, rows_updated
 from caretwin.services.job_worker import JobWorker, run_job, run_next_job
+from caretwin.services.models import load_named_model
 from caretwin.store.jobs import JOB_STATUSES, Job
 from caretwin.store.models import utcnow
 from caretwin.workspace import Workspace
@@ -115,9 +117,28 @@ def submit_simulation(
     run_days: float | None = None,
     warmup_days: float | None = None,
     definition: str | None = None,
+    saved: list[str] | None = None,
 ) -> JobInfo:
     """Queue a simulation of the example ``model`` (or of ``definition``, a twin definition's
-    YAML text labelled ``model``); ``run_days``/``warmup_days`` replace its run length."""
+    YAML text labelled ``model``); ``run_days``/``warmup_days`` replace its run length.
+
+    A ``model`` that is no example names a twin definition of the workspace
+    (``models/KEY.yaml``), queued as its text. ``saved``: saved scenarios (``NAME`` or
+    ``NAME@vN``) pinned now, with their overrides, so the job runs what was asked for.
+    """
+    pinned: dict[str, dict[str, Any]] = {}
+    if definition is None and model not in example_names():
+        definition = dump_definition(load_named_model(ctx.workspace, model))
+    if saved:
+        from caretwin.services.scenarios import with_saved_scenarios
+
+        base = (
+            parse_definition(definition, source=model)
+            if definition is not None
+            else load_named_model(ctx.workspace, model)
+        )
+        defn, keys = with_saved_scenarios(ctx, base, saved)
+        pinned = {k: dict(defn.scenarios[k].set) for k in keys}
     params = {
         "model": model,
         "definition": definition,
@@ -126,6 +147,7 @@ def submit_simulation(
         "seed": seed,
         "run_days": run_days,
         "warmup_days": warmup_days,
+        "saved": pinned,
     }
     return submit_job(ctx, "simulate", params)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from caretwin.access import Permission
-from caretwin.errors import DefinitionError
+from caretwin.errors import ConfigError, DefinitionError
 from caretwin.model import (
     example_names,
     example_path,
@@ -18,13 +18,17 @@ from caretwin.model import (
 from caretwin.model.definition import TwinDefinition
 from caretwin.services.context import ServiceContext
 from caretwin.services.results import ServiceResult
+from caretwin.workspace import Workspace
 
 __all__ = [
     "ExampleCopy",
     "ExampleInfo",
     "ModelCheck",
+    "ModelInfo",
     "copy_example",
     "list_examples",
+    "list_models",
+    "load_named_model",
     "resolve_model_path",
     "validate_model",
     "validate_text",
@@ -60,6 +64,62 @@ def resolve_model_path(model: str | Path) -> Path:
     if not p.exists() and str(model) in example_names():
         return example_path(str(model))
     return p
+
+
+#: Where a workspace keeps its own twin definitions (``caretwin demo`` writes its calibrated
+#: model there): ``models/KEY.yaml`` is the model named ``KEY``.
+WORKSPACE_MODELS = "models"
+
+
+class ModelInfo(ServiceResult):
+    """A model people may simulate by name: a shipped example or one kept in the workspace."""
+
+    key: str
+    source: str
+    name: str
+    description: str
+    scenarios: list[str]
+
+
+def _workspace_models(ws: Workspace) -> dict[str, Path]:
+    folder = ws.root / WORKSPACE_MODELS
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.is_file()}
+
+
+def load_named_model(ws: Workspace, key: str) -> TwinDefinition:
+    """The model called ``key``: a shipped example, else ``models/KEY.yaml`` in the workspace."""
+    if key in example_names():
+        return load_definition(example_path(key))
+    found = _workspace_models(ws).get(key)
+    if found is None:
+        known = [*example_names(), *_workspace_models(ws)]
+        raise ConfigError(
+            f"unknown model {key!r}; one of: {', '.join(known)}", details={"model": key}
+        )
+    return load_definition(found)
+
+
+def list_models(ctx: ServiceContext) -> list[ModelInfo]:
+    """The models that may be simulated and given scenarios by name, examples first."""
+    with ctx.operation("model.list", Permission.MODEL_READ, target="models") as op:
+        keys = [(k, "example") for k in example_names()]
+        keys += [(k, "workspace") for k in _workspace_models(ctx.workspace)]
+        found = []
+        for key, source in keys:
+            d = load_named_model(ctx.workspace, key)
+            found.append(
+                ModelInfo(
+                    key=key,
+                    source=source,
+                    name=d.name,
+                    description=d.description,
+                    scenarios=scenario_names(d),
+                )
+            )
+        op.details["count"] = len(found)
+        return found
 
 
 def validate_model(ctx: ServiceContext, model: str | Path) -> ModelCheck:

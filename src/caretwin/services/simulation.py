@@ -171,12 +171,15 @@ def simulate_model(
     executor: ExecutorKind = "local",
     scheduler: str | None = None,
     started: Progress | None = None,
+    saved: Sequence[str] = (),
 ) -> SimulationRun:
     """Simulate ``scenarios`` of a model (path, example name or definition) as one recorded run.
 
-    ``scenarios`` ``["all"]`` means every scenario of the model. ``started`` is called once the
-    scenarios are known to exist, with the number of replications the run will report to
-    ``progress``.
+    ``scenarios`` ``["all"]`` means every scenario of the model. ``saved``: saved scenarios
+    (``NAME`` or ``NAME@vN``, :mod:`caretwin.services.scenarios`) run after them as ``NAME@vN``,
+    with the baseline first when it is not among ``scenarios``, so they can be compared with
+    it. ``started`` is called once the scenarios are known to exist, with the number of
+    replications the run will report to ``progress``.
     """
     if isinstance(model, TwinDefinition):
         defn, target = model, model.name
@@ -186,6 +189,11 @@ def simulate_model(
     names = list(scenarios) or ["baseline"]
     if names == ["all"]:
         names = scenario_names(defn)
+    if saved:
+        from caretwin.services.scenarios import with_saved_scenarios
+
+        defn, added = with_saved_scenarios(ctx, defn, saved)
+        names = [*(["baseline"] if "baseline" not in names else []), *names, *added]
     reps = replications if replications is not None else defn.run.replications
     run_seed = seed if seed is not None else defn.run.seed
     n_workers = workers if workers is not None else default_workers()

@@ -16,6 +16,7 @@ from caretwin.store.records import (
     latest_snapshot,
     list_snapshots,
 )
+from caretwin.store.scenarios import SavedScenario
 from caretwin.store.schedules import Schedule, ScheduleFire
 from caretwin.store.sessions import WebSessionRow
 
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "Job",
     "Run",
+    "SavedScenario",
     "Schedule",
     "ScheduleFire",
     "Snapshot",

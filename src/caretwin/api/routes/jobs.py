@@ -20,7 +20,14 @@ from caretwin.api.pagination import Cursor, Limit, decode_cursor, page
 from caretwin.errors import ConfigError
 from caretwin.services.context import ServiceContext
 from caretwin.services.job_params import MAX_REPLICATIONS
-from caretwin.services.jobs import JobInfo, cancel_job, get_job, list_jobs, submit_job
+from caretwin.services.jobs import (
+    JobInfo,
+    cancel_job,
+    get_job,
+    list_jobs,
+    submit_job,
+    submit_simulation,
+)
 from caretwin.services.uploads import store_upload
 
 router = APIRouter(tags=["jobs"])
@@ -33,11 +40,16 @@ JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class SimulationRequest(BaseModel):
-    model: str = Field(description="an example model's name (GET /api/v1/examples)")
+    model: str = Field(description="a model's key (GET /api/v1/models)")
     definition: str | None = Field(
         default=None, description="a twin definition's YAML text, simulated instead (model: label)"
     )
     scenarios: list[str] = Field(default_factory=lambda: ["baseline"], max_length=50)
+    saved: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="saved scenarios, NAME or NAME@vN, run beside the baseline",
+    )
     replications: int | None = Field(default=None, ge=1, le=MAX_REPLICATIONS)
     seed: int | None = Field(default=None, ge=0)
     run_days: float | None = Field(default=None, gt=0, le=3650, description="run length")
@@ -85,7 +97,10 @@ def _body(request: Request, job: JobInfo) -> dict[str, object]:
 
 def _queued(request: Request, ctx: ServiceContext, kind: str, params: Any) -> JSONResponse:
     data = params.model_dump(mode="json") if isinstance(params, BaseModel) else params
-    job = submit_job(ctx, kind, data)
+    return _accepted(request, submit_job(ctx, kind, data))
+
+
+def _accepted(request: Request, job: JobInfo) -> JSONResponse:
     worker = request.app.state.worker
     if worker is not None:
         worker.wake()
@@ -96,7 +111,12 @@ def _queued(request: Request, ctx: ServiceContext, kind: str, params: Any) -> JS
 @router.post("/simulations", status_code=202)
 def simulations(body: SimulationRequest, request: Request, ctx: Simulate) -> JSONResponse:
     """Queue a simulation; 202 with the job's URL in ``Location`` and the body."""
-    return _queued(request, ctx, "simulate", body)
+    job = submit_simulation(
+        ctx, body.model, scenarios=body.scenarios, replications=body.replications,
+        seed=body.seed, run_days=body.run_days, warmup_days=body.warmup_days,
+        definition=body.definition, saved=body.saved,
+    )  # fmt: skip
+    return _accepted(request, job)
 
 
 @router.post("/experiments", status_code=202)
