@@ -60,7 +60,7 @@ class Parameter(BaseModel):
     label: str
     unit: str
     type: Literal["int", "float"]
-    value: float
+    value: int | float
     minimum: float | None
     maximum: float | None
     exclusive_minimum: bool

@@ -23,6 +23,25 @@ PAGES: dict[str, tuple[str, tuple[NavLink, ...]]] = {
         (NavLink("Home", "/", _SIGNED_IN, "What your roles let you do.", order=0),),
     ),
     "sso": ("single sign-on through the OpenID Connect provider", ()),
+    "scenarios": (
+        "models and scenarios: run, watch, compare with the baseline; the scenario editor",
+        (
+            NavLink(
+                "Models and scenarios",
+                "/models",
+                "model.read",
+                "Choose a model and scenarios, run them, compare with the baseline.",
+                order=10,
+            ),
+            NavLink(
+                "Scenario editor",
+                "/scenarios/new",
+                "scenarios.edit",
+                "Change capacities, arrivals and durations; save; run against the baseline.",
+                11,
+            ),
+        ),
+    ),
     "runs": (
         "runs and their reports",
         (NavLink("Runs", "/runs", "runs.read", "Recorded runs and their reports.", order=20),),

@@ -41,6 +41,7 @@ STATUS: dict[type[e.CareTwinError], int] = {
     e.LakeEmpty: 409,
     e.RunNotFound: 404,
     e.JobNotFound: 404,
+    e.SavedScenarioNotFound: 404,
     e.AccessDenied: 403,
     e.AuditTampered: 409,
     e.DiskFull: 507,
