@@ -482,6 +482,14 @@ def _page_samples() -> dict[tuple[str, str], dict[str, str]]:
         ("POST", "/lake/quarantine/retry"): {"ids": "none"},
         ("GET", "/validation"): {},
         ("GET", "/validation/{run_id}"): {},
+        ("GET", "/models"): {},
+        ("POST", "/models/run"): {"model": "none"},
+        ("GET", "/models/jobs/{job_id}"): {},
+        ("GET", "/models/jobs/{job_id}/status"): {},
+        ("GET", "/runs/{run_id}/comparison"): {},
+        ("GET", "/scenarios/new"): {},
+        ("POST", "/scenarios/new"): {"model": "reference-hospital", "name": ""},
+        ("GET", "/scenarios/{name}"): {},
     }
 
 
