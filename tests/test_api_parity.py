@@ -68,3 +68,12 @@ def test_the_commands_without_a_route_are_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     for command in NO_ROUTE:
         assert f"`caretwin {command}`" in text, command
+
+
+def test_the_route_count_in_the_docs_is_the_apps(workspace: Workspace) -> None:
+    from caretwin.access import ROLES
+
+    routes, roles = len(declared_routes(create_app(workspace))), len(ROLES)
+    assert f"({routes} x {roles})" in DOC.read_text(encoding="utf-8")
+    security = DOC.with_name("security.md").read_text(encoding="utf-8")
+    assert f"({routes} routes x {roles} roles)" in security
