@@ -15,7 +15,10 @@ Prints figures and ratios against a named baseline measured in the same process:
   and other short commands against ``python -c pass`` and ``python -c "import typer"``;
 * fixed costs (``--only fixed``, benchmarks/fixed_costs.py): CPU and wall seconds of a one-day
   simulate (with and without report), validate, a workspace open, their pieces in-process, and
-  the first-run numba compilation (skipped with ``--quick``), against ``python -c pass``.
+  the first-run numba compilation (skipped with ``--quick``), against ``python -c pass``;
+* jobs (``--only jobs``, benchmarks/job_bench.py): jobs/s of 100 queued short simulations on a
+  PostgreSQL queue, the embedded worker of ``caretwin serve`` against 1 and 2 ``caretwin
+  worker`` processes (skipped when no PostgreSQL answers).
 
 `--quick` is a smoke run of every part with small sizes (about a minute). Not part of the unit
 tests: speed is measured here, never asserted there. Timings on a shared machine are noisy.
@@ -34,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
 
 from benchmarks.fixed_costs import bench as bench_fixed
 from benchmarks.ingest_bench import bench
+from benchmarks.job_bench import bench as bench_jobs
 from benchmarks.sim_bench import head_to_head, scaling
 from benchmarks.startup_bench import bench as bench_startup
 
@@ -51,7 +55,7 @@ def bench_ingest(days: int | None, quick: bool) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["sim", "scaling", "ingest", "startup", "fixed"])
+    ap.add_argument("--only", choices=["sim", "scaling", "ingest", "startup", "fixed", "jobs"])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     ap.add_argument("--reps", type=int, default=None, help="head-to-head replications")
     ap.add_argument("--days", type=int, default=None, help="days of synthetic data to ingest")
@@ -71,6 +75,8 @@ def main() -> int:
             scaling([1, 4, 16], [10, 100], big_reps=1000, run_days=364)
     if args.only in (None, "ingest"):
         bench_ingest(args.days, quick)
+    if args.only in (None, "jobs"):
+        bench_jobs(10 if quick else 100)
     return 0
 
 

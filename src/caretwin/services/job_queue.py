@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -150,14 +152,36 @@ def _interrupted(job: Job, requeue: bool, attempts: int) -> dict[str, Any]:
     return {"code": "interrupted", "message": message, "details": {"worker": job.worker}}
 
 
+def _dead_here(worker: str | None) -> bool:
+    """Whether ``worker`` ("host:pid:n") ran on this machine in a process that is gone: its
+    jobs need not wait for their leases (a server restarted after a kill, say)."""
+    host, _, rest = (worker or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def reap_expired(ws: Workspace, now: datetime | None = None) -> list[JobInfo]:
-    """Close every running job whose lease ran out (or that never had one: a job an older
-    server left ``running``): queued again when its kind is idempotent and attempts remain,
-    else failed with the reason. Audited as ``jobs.requeued`` / ``jobs.interrupted``."""
+    """Close every running job whose worker is gone: its lease ran out, it never had one (a
+    job an older server left ``running``), or its worker's process on this machine has ended.
+    Queued again when its kind is idempotent and attempts remain, else failed with the reason.
+    Audited as ``jobs.requeued`` / ``jobs.interrupted``."""
     now = now or utcnow()
     expired = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
     with ws.session() as session:
-        stale = list(session.scalars(select(Job).where(Job.status == "running", expired)))
+        running = list(session.scalars(select(Job).where(Job.status == "running")))
+    stale = [
+        job
+        for job in running
+        if job.lease_expires_at is None or job.lease_expires_at < now or _dead_here(job.worker)
+    ]
     closed: list[JobInfo] = []
     ctx = ServiceContext(ws, SERVER_ACTOR)
     for job in stale:
@@ -174,7 +198,8 @@ def reap_expired(ws: Workspace, now: datetime | None = None) -> list[JobInfo]:
             won = rows_updated(
                 session,
                 update(Job)
-                .where(Job.job_id == job.job_id, Job.status == "running", expired)
+                .where(Job.job_id == job.job_id, Job.status == "running")
+                .where(or_(expired, Job.worker == job.worker) if job.worker else expired)
                 .values(**values),
             )
             if won and requeue:
