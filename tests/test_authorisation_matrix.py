@@ -43,6 +43,7 @@ NOT_OPERATIONS: set[str] = {
         "run_reproduce",
         "run_simulate",
         "run_synth",
+        "run_validation_job",
     )
 }
 
