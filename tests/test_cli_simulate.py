@@ -42,7 +42,12 @@ def test_simulate_json_prints_kpis_with_ci(tmp_path: Path, short_rh1: Path) -> N
     out = orjson.loads(result.stdout)
     assert set(out["kpis"]) >= {"ed_wait_mean_h", "icu_occupancy_mean", "ed_los_over_4h_pct"}
     for summary in out["kpis"].values():
-        assert set(summary) == {"mean", "ci95", "sd", "n", "label", "unit"}
+        assert set(summary) == {
+            "mean", "ci95", "sd", "n", "label", "unit", "interval90", "variance_share",
+        }  # fmt: skip
+        assert summary["interval90"] is None  # only under --parameter-uncertainty
+    assert set(out["load"]) == {"ed_space", "ct", "icu_bed", "ward_bed", "surgical_bed"}
+    assert 0 <= out["runaway_share"] <= 1
     assert list(out["scenarios"]) == ["baseline"] and out["scenarios"]["baseline"] == out["kpis"]
     assert out["replications"] == 3 and out["seed"] == 5
     run_dir = ws / "runs" / out["run_id"]

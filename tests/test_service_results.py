@@ -141,6 +141,8 @@ def test_service_results_serialize_to_their_json_shape() -> None:
     est = KpiEstimate(mean=1.5, ci95=0.25, sd=0.5, n=4, label="wait", unit="h")
     assert est.to_dict() == {
         "mean": 1.5, "ci95": 0.25, "sd": 0.5, "n": 4, "label": "wait", "unit": "h",
+        # filled in under parameter uncertainty (docs/validity.md)
+        "interval90": None, "variance_share": None,
     }  # fmt: skip
     assert ServiceResult.model_config.get("frozen") is True
 

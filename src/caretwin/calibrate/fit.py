@@ -30,6 +30,8 @@ from caretwin.calibrate.params import (
     fit_rates,
     fit_routes,
 )
+from caretwin.calibrate.uncertainty import METHOD as UNCERTAINTY_METHOD
+from caretwin.calibrate.uncertainty import duration_uncertainty
 from caretwin.errors import CalibrationError, LakeEmpty
 from caretwin.lake import EMPTY_HASH, Lake
 from caretwin.model import PoissonArrivals, TwinDefinition, definition_from_data
@@ -166,6 +168,7 @@ class _Fitter:
                         self.diag[f"{where}.duration"] = {
                             **fit.diagnostics(),
                             "open_at_end": self.obs.open_counts.get(key, 0),
+                            "uncertainty": duration_uncertainty(fit, sample, censored),
                         }
                         self._row(
                             f"{where}.duration",
@@ -281,6 +284,7 @@ def calibrate_lake(
         "window": "[date_from, date_to) UTC; events at or after date_to count as unobserved",
         "caretwin_version": __version__,
         "min_observations": min_n,
+        "uncertainty_method": UNCERTAINTY_METHOD,
         "diagnostics": diag,
     }
     definition = definition_from_data(data, source="calibrated definition")

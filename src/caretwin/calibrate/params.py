@@ -19,6 +19,7 @@ from caretwin.calibrate.fitting import (
     fit_duration,
     poisson_rates,
 )
+from caretwin.calibrate.uncertainty import duration_uncertainty, rate_dispersion
 from caretwin.model import Route
 from caretwin.model.definition import Weekday
 
@@ -45,12 +46,24 @@ def fit_rates(
     hours = np.arange(math.ceil(start_h), math.floor(end_h))
     exposure = np.bincount(_bins(hours, nbins), minlength=nbins)
     fit = poisson_rates(_bins(arrivals, nbins), exposure)
+    # whole weeks from the window's first hour, for the overdispersion check
+    first = math.ceil(start_h)
+    n_weeks = (math.floor(end_h) - first) // 168
+    in_weeks = (arrivals >= first) & (arrivals < first + 168 * n_weeks)
+    dispersion = rate_dispersion(
+        _bins(arrivals[in_weeks], nbins),
+        np.floor((arrivals[in_weeks] - first) / 168).astype(np.int64),
+        fit.rates,
+        168.0 / nbins,
+    )
     diag = {
         "n": int(arrivals.size),
         "counts": fit.counts,
         "exposure_h": [int(e) for e in exposure],
         "se": [sig(s) for s in fit.standard_errors()],
         "method": "Poisson MLE: arrivals per bin / hours of exposure",
+        "dispersion": sig(dispersion["dispersion"]),
+        "dispersion_test": {k: sig(v) for k, v in dispersion.items() if k != "dispersion"},
     }
     return [sig(r) for r in fit.rates], diag
 
@@ -159,7 +172,11 @@ def fit_failures(
             **{k: sig(v) for k, v in ttf.details.items()},
             "method": "(capacity × span − Σ failure-to-repair-end) / failures",
         },
-        "repair": {**repair.diagnostics(), "open_at_end": open_orders},
+        "repair": {
+            **repair.diagnostics(),
+            "open_at_end": open_orders,
+            "uncertainty": duration_uncertainty(repair, repairs, censored),
+        },
     }
     value = {
         "time_to_failure": {"dist": "exponential", "mean": sig(ttf.mean)},

@@ -49,14 +49,30 @@ def _print_table(run: SimulationRun) -> None:
         cells: list[str | Text] = [Text.assemble(kpi, "  ", (s.label, "dim"))]
         for kpis in run.scenarios.values():
             k = kpis[kpi]
-            cells.append(f"{_fmt(k.mean)} ± {_fmt(k.ci95)}")
+            cell = f"{_fmt(k.mean)} ± {_fmt(k.ci95)}"
+            if k.interval90 is not None and k.variance_share is not None:
+                lo, hi = k.interval90
+                share = k.variance_share.parameters
+                cell += f"  [{_fmt(lo)}, {_fmt(hi)}] {100 * share:.0f}% param"
+            cells.append(cell)
         rows.append(cells)
+    head = "mean ± 95% CI"
+    if run.parameter_uncertainty is not None:
+        head += "  [90% interval of the expected value] parameter share"
     print_table(
         [Column("KPI", fit="wrap")]
-        + [Column(f"{n}\nmean ± 95% CI", justify="right", fit="wrap") for n in run.scenarios],
+        + [Column(f"{n}\n{head}", justify="right", fit="wrap") for n in run.scenarios],
         rows,
         title=f"{run.model} — {run.replications} replications",
     )
+    loads = [
+        f"{r} {e.rho:.2f} [{e.rho_interval90[0]:.2f}, {e.rho_interval90[1]:.2f}]"
+        + (f" P(>1) {e.p_rho_above_1:.2f}" if run.parameter_uncertainty is not None else "")
+        for r, e in run.load.items()
+    ]
+    if loads:
+        typer.echo("offered load rho: " + "; ".join(loads))
+    typer.echo(f"runaway replications (queue trending upward): {100 * run.runaway_share:.1f}%")
 
 
 def simulate_cmd(
@@ -92,6 +108,17 @@ def simulate_cmd(
         None, "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+    parameter_uncertainty: bool = typer.Option(
+        False,
+        "--parameter-uncertainty",
+        help=(
+            "Draw parameter sets from the calibration's uncertainty; each KPI gets a 90% "
+            "interval of its expected value (docs/validity.md)."
+        ),
+    ),
+    reps_per_draw: int = typer.Option(
+        2, "--reps-per-draw", min=2, help="With --parameter-uncertainty: replications per draw."
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
@@ -111,6 +138,8 @@ def simulate_cmd(
             executor=executor.value,
             scheduler=scheduler,
             saved=saved,
+            parameter_uncertainty=parameter_uncertainty,
+            reps_per_draw=reps_per_draw,
         )
         if fmt == OutputFormat.json:
             run = simulate_model(ctx, model, **kwargs)

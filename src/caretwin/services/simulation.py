@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from caretwin.access import Permission
 from caretwin.errors import SimulationError
@@ -22,9 +25,12 @@ from caretwin.services.context import ServiceContext
 from caretwin.services.models import resolve_model_path
 from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
+from caretwin.services.simulation_results import LoadFigure, ParameterDraws, VarianceShare
 from caretwin.sim.executors import ExecutorKind
 from caretwin.sim.result import KpiSummary, SimulationResult
 from caretwin.sim.runner import EngineChoice, default_workers, simulate
+from caretwin.validation import KpiInterval, LoadEstimate, load_uncertainty, simulate_uncertain
+from caretwin.validation.uncertainty import DRAW_KEY, REPS_PER_DRAW
 
 __all__ = ["EngineWarmup", "KpiEstimate", "SimulationRun", "compile_fast_engine", "simulate_model"]
 
@@ -35,7 +41,9 @@ Progress = Callable[[int], None]
 
 
 class KpiEstimate(ServiceResult):
-    """A KPI across replications: mean, 95% CI half-width (t), sd, count, label and unit."""
+    """A KPI across replications: mean, 95% CI half-width (t), sd, count, label and unit; under
+    parameter uncertainty also the 90 % interval of its expected value and the variance shares
+    (``None`` otherwise)."""
 
     mean: float
     ci95: float
@@ -43,10 +51,20 @@ class KpiEstimate(ServiceResult):
     n: int
     label: str
     unit: str
+    interval90: tuple[float, float] | None = None
+    variance_share: VarianceShare | None = None
 
     @classmethod
-    def of(cls, s: KpiSummary) -> KpiEstimate:
-        return cls(mean=s.mean, ci95=s.ci95, sd=s.sd, n=s.n, label=s.label, unit=s.unit)
+    def of(cls, s: KpiSummary, iv: KpiInterval | None = None) -> KpiEstimate:
+        extra: dict[str, Any] = {}
+        if iv is not None:
+            extra = {
+                "interval90": iv.interval90,
+                "variance_share": VarianceShare(
+                    parameters=iv.parameters, monte_carlo=iv.monte_carlo
+                ),
+            }
+        return cls(mean=s.mean, ci95=s.ci95, sd=s.sd, n=s.n, label=s.label, unit=s.unit, **extra)
 
 
 class SimulationRun(ServiceResult):
@@ -68,6 +86,10 @@ class SimulationRun(ServiceResult):
     kpis: dict[str, KpiEstimate]
     scenarios: dict[str, dict[str, KpiEstimate]]
     report: Path | None
+    #: The first scenario's offered load per resource and share of runaway replications.
+    load: dict[str, LoadFigure] = Field(default_factory=dict)
+    runaway_share: float = 0.0
+    parameter_uncertainty: ParameterDraws | None = None
 
     @classmethod
     def of(
@@ -76,12 +98,18 @@ class SimulationRun(ServiceResult):
         folder: Path,
         results: dict[str, SimulationResult],
         report: Path | None,
+        extras: RunExtras | None = None,
     ) -> SimulationRun:
+        ex = extras or RunExtras()
         scenarios = {
-            name: {k: KpiEstimate.of(s) for k, s in r.summary.items()}
+            name: {
+                k: KpiEstimate.of(s, ex.intervals.get(name, {}).get(k))
+                for k, s in r.summary.items()
+            }
             for name, r in results.items()
         }
         first = next(iter(results.values()))
+        draws = ex.draws.get(first.scenario)
         return cls(
             run_id=run_id,
             run_dir=folder,
@@ -98,7 +126,24 @@ class SimulationRun(ServiceResult):
             kpis=next(iter(scenarios.values())),
             scenarios=scenarios,
             report=report,
+            load={r: LoadFigure.of(e) for r, e in ex.load.get(first.scenario, {}).items()},
+            runaway_share=first.runaway_share,
+            parameter_uncertainty=None
+            if draws is None
+            else ParameterDraws(
+                draws=draws[0], reps_per_draw=draws[1], entropy=first.seed, spawn_key_tag=DRAW_KEY
+            ),
         )
+
+
+@dataclass
+class RunExtras:
+    """Per scenario: KPI intervals (parameter uncertainty), load per resource, and the split of
+    replications into (draws, replications per draw)."""
+
+    intervals: dict[str, dict[str, KpiInterval]] = field(default_factory=dict)
+    load: dict[str, dict[str, LoadEstimate]] = field(default_factory=dict)
+    draws: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def kpi_thresholds(defn: TwinDefinition) -> dict[str, float]:
@@ -110,17 +155,32 @@ def kpi_thresholds(defn: TwinDefinition) -> dict[str, float]:
     }
 
 
-def kpi_outputs(results: dict[str, SimulationResult]) -> dict[str, Any]:
-    """The run's outputs: KPI summaries of the first scenario at top level, all under scenarios."""
+def _kpis_json(r: SimulationResult, intervals: dict[str, KpiInterval]) -> dict[str, Any]:
+    out = {k: s.to_json() for k, s in r.summary.items()}
+    for k, iv in intervals.items():
+        out[k]["interval90"] = list(iv.interval90)
+        out[k]["variance_share"] = {"parameters": iv.parameters, "monte_carlo": iv.monte_carlo}
+    return out
+
+
+def kpi_outputs(
+    results: dict[str, SimulationResult], extras: RunExtras | None = None
+) -> dict[str, Any]:
+    """The run's outputs: KPI summaries of the first scenario at top level, all under scenarios;
+    intervals, load and runaway replications where there are any."""
+    ex = extras or RunExtras()
     first = next(iter(results.values()))
     return {
         "scenario": first.scenario,
-        "kpis": {k: s.to_json() for k, s in first.summary.items()},
+        "kpis": _kpis_json(first, ex.intervals.get(first.scenario, {})),
         "scenarios": {
             name: {
-                "kpis": {k: s.to_json() for k, s in r.summary.items()},
+                "kpis": _kpis_json(r, ex.intervals.get(name, {})),
                 "per_replication": [rep.kpis for rep in r.replications],
                 "events": r.events,
+                "runaway_share": r.runaway_share,
+                "runaway_replications": [rep.replication for rep in r.replications if rep.runaway],
+                "load": {k: e.to_json() for k, e in ex.load.get(name, {}).items()},
             }
             for name, r in results.items()
         },
@@ -138,9 +198,35 @@ def run_scenarios(
     engine: EngineChoice = "auto",
     executor: ExecutorKind = "local",
     scheduler: str | None = None,
+    reps_per_draw: int | None = None,
+    extras: RunExtras | None = None,
 ) -> dict[str, SimulationResult]:
+    """Each scenario's result; with ``reps_per_draw`` under parameter uncertainty, whose
+    intervals and draws go into ``extras`` (with every scenario's load)."""
     results: dict[str, SimulationResult] = {}
     for name in scenarios:
+        if reps_per_draw is not None:
+            u = simulate_uncertain(
+                defn,
+                replications=replications,
+                reps_per_draw=reps_per_draw,
+                seed=seed,
+                workers=workers,
+                scenario=name,
+                engine=engine,
+                executor=executor,
+                scheduler=scheduler,
+                progress=progress,
+            )
+            results[name] = u.simulation
+            if extras is not None:
+                extras.intervals[name] = u.intervals
+                extras.load[name] = u.load
+                extras.draws[name] = (u.draws, u.reps_per_draw)
+            continue
+        if extras is not None:
+            run_seed = seed if seed is not None else defn.run.seed
+            extras.load[name] = load_uncertainty(defn, run_seed, name, draws=0)
         results[name] = simulate(
             apply_scenario(defn, name),
             replications=replications,
@@ -172,6 +258,8 @@ def simulate_model(
     scheduler: str | None = None,
     started: Progress | None = None,
     saved: Sequence[str] = (),
+    parameter_uncertainty: bool = False,
+    reps_per_draw: int = REPS_PER_DRAW,
 ) -> SimulationRun:
     """Simulate ``scenarios`` of a model (path, example name or definition) as one recorded run.
 
@@ -180,6 +268,10 @@ def simulate_model(
     with the baseline first when it is not among ``scenarios``, so they can be compared with
     it. ``started`` is called once the scenarios are known to exist, with the number of
     replications the run will report to ``progress``.
+
+    ``parameter_uncertainty`` draws parameter sets from the calibration's recorded uncertainty
+    (``replications`` = draws × ``reps_per_draw``) and gives each KPI a 90 % interval of its
+    expected value with the variance shares (:mod:`caretwin.validation.uncertainty`).
     """
     if isinstance(model, TwinDefinition):
         defn, target = model, model.name
@@ -217,12 +309,14 @@ def simulate_model(
                 "engine": engine,
                 "executor": executor,
                 "scheduler": scheduler,
+                "reps_per_draw": reps_per_draw if parameter_uncertainty else None,
             },
             data_snapshot_hash=data_snapshot_hash
             or (defn.provenance or {}).get("data_snapshot_hash"),
         ) as rec:
             op.details.update(run_id=rec.run_id, model_hash=defn.content_hash(), scenarios=names)
             (rec.run_dir / MODEL_FILE).write_text(dump_definition(defn), encoding="utf-8")
+            extras = RunExtras()
             with rec.timer("simulate"):
                 results = run_scenarios(
                     defn,
@@ -234,8 +328,18 @@ def simulate_model(
                     engine=engine,
                     executor=executor,
                     scheduler=scheduler,
+                    reps_per_draw=reps_per_draw if parameter_uncertainty else None,
+                    extras=extras,
                 )
-            outputs = kpi_outputs(results)
+            outputs = kpi_outputs(results, extras)
+            if parameter_uncertainty:
+                first = next(iter(extras.draws.values()))
+                rec.manifest.parameters["parameter_draws"] = {
+                    "draws": first[0],
+                    "reps_per_draw": first[1],
+                    "seed_sequence_entropy": run_seed,
+                    "spawn_keys": [[DRAW_KEY, j] for j in range(first[0])],
+                }
             report_path = None
             if report:
                 # imported here: jinja2 and the report modules are a fixed cost --no-report skips
@@ -259,7 +363,7 @@ def simulate_model(
             rec.manifest.plugins = _plugins(results)
             rec.finish(outputs, report_path=report_path)
             op.details["events"] = sum(r.events for r in results.values())
-            return SimulationRun.of(rec.run_id, rec.run_dir, results, report_path)
+            return SimulationRun.of(rec.run_id, rec.run_dir, results, report_path, extras)
 
 
 class EngineWarmup(ServiceResult):
@@ -301,6 +405,8 @@ def _engine_again(engine: str) -> str:
 
 def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
     defn = load_definition(run_dir(ctx.workspace, original.run_id) / MODEL_FILE)
+    per_draw = original.parameters.get("reps_per_draw")
+    extras = RunExtras()
     results = run_scenarios(
         defn,
         original.scenarios or ["baseline"],
@@ -308,8 +414,10 @@ def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
         seed=original.seed,
         workers=int(original.parameters.get("workers", 1)),
         engine=_engine_again(str(original.parameters.get("engine", "auto"))),
+        reps_per_draw=None if per_draw is None else int(per_draw),
+        extras=extras,
     )
-    return kpi_outputs(results)
+    return kpi_outputs(results, extras)
 
 
 register_reproducer("simulate", _reproduce, permission=Permission.SIMULATE)

@@ -13,6 +13,7 @@ import numpy as np
 
 from caretwin.sim.compiled import CompiledModel
 from caretwin.sim.result import ReplicationResult
+from caretwin.sim.stability import batch_means
 
 
 class OccupancyTracker:
@@ -115,10 +116,12 @@ def replication_result(
         if hist is not None:
             hists[k.name] = hist
     occupancy = {r.name: trackers[r.index].daily_means() for r in model.resources}
+    trend = {k.name: batch_means(samples[k.index]) for k in model.kpis if k.kind == "wait"}
     return ReplicationResult(
         replication=replication,
         kpis=kpis,
         events=events,
         occupancy_daily=occupancy,
         histograms=hists,
+        trend={k: v for k, v in trend.items() if v.size},
     )

@@ -34,6 +34,16 @@ class ReplicationResult:
     occupancy_daily: dict[str, np.ndarray] = field(default_factory=dict)
     # Per interval/wait KPI: counts per HIST_BIN_H bin.
     histograms: dict[str, np.ndarray] = field(default_factory=dict)
+    # Per wait KPI: batch means of its waits in the order they ended (caretwin.sim.stability),
+    # for the trend test that flags runaway replications.
+    trend: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def runaway(self) -> bool:
+        """Whether a queue of this replication trends upward (see :mod:`caretwin.sim.stability`)."""
+        from caretwin.sim.stability import is_runaway
+
+        return is_runaway(self.trend)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,13 @@ class SimulationResult:
     def events(self) -> int:
         return sum(r.events for r in self.replications)
 
+    @property
+    def runaway_share(self) -> float:
+        """Share of replications whose queues trend upward (they stay in every mean)."""
+        if not self.replications:
+            return math.nan
+        return sum(r.runaway for r in self.replications) / len(self.replications)
+
     def kpi_means(self) -> dict[str, float]:
         return {k: s.mean for k, s in self.summary.items()}
 
@@ -138,6 +155,8 @@ class SimulationResult:
             "executor": self.executor,
             "workers": self.workers,
             "kpis": {k: s.to_json() for k, s in self.summary.items()},
+            "runaway_share": self.runaway_share,
+            "runaway_replications": [r.replication for r in self.replications if r.runaway],
             "per_replication": [r.kpis for r in self.replications],
         }
 
