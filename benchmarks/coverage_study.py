@@ -96,9 +96,11 @@ def data(out: Path, seed: int) -> Path:
 def simulate(out: Path, seed: int, reps: int, workers: int) -> dict[str, Any]:
     """The calibrated twin of ``seed`` simulated with parameter uncertainty."""
     path = out / f"seed{seed}" / f"uncertainty-{reps}.json"
-    if path.exists():
-        found: dict[str, Any] = json.loads(path.read_text())
-        return found
+    if any(p.exists() for p in (out / f"seed{seed}").glob("uncertainty-*.json")):
+        try:
+            return _run(out, seed, reps)
+        except FileNotFoundError:
+            pass
     from caretwin.validation.uncertainty import simulate_uncertain
 
     defn = load_definition(out / f"seed{seed}" / "calibrated.yaml")
@@ -107,6 +109,22 @@ def simulate(out: Path, seed: int, reps: int, workers: int) -> dict[str, Any]:
     result = {"seconds": time.perf_counter() - started, **res.to_json()}
     path.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _run(out: Path, seed: int, reps: int) -> dict[str, Any]:
+    """The run of ``reps`` replications, or the first ``reps`` of a longer one: draw j and its
+    replications have the same seeds whatever N, so they are the same numbers."""
+    found = sorted(
+        (int(p.stem.split("-")[1]), p) for p in (out / f"seed{seed}").glob("uncertainty-*.json")
+    )
+    for n, path in found:
+        if n >= reps:
+            run: dict[str, Any] = json.loads(path.read_text())
+            run["per_replication"] = run["per_replication"][:reps]
+            run["runaway_replications"] = [r for r in run["runaway_replications"] if r < reps]
+            run["runaway_share"] = len(run["runaway_replications"]) / reps
+            return run
+    raise FileNotFoundError(f"no run of seed {seed} with {reps} replications or more")
 
 
 def table(out: Path, seeds: list[int], reps: int) -> dict[str, Any]:
@@ -124,9 +142,7 @@ def table(out: Path, seeds: list[int], reps: int) -> dict[str, Any]:
     from caretwin.validation.uncertainty import interval_from_draws
 
     tr = json.loads((out / "truth.json").read_text())["kpis"]
-    runs = {
-        s: json.loads((out / f"seed{s}" / f"uncertainty-{reps}.json").read_text()) for s in seeds
-    }
+    runs = {s: _run(out, s, reps) for s in seeds}
     names = list(tr)
     for run in runs.values():  # recomputed from the raw values: the estimator may change
         r_per = run["parameter_uncertainty"]["reps_per_draw"]

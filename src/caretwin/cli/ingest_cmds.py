@@ -77,11 +77,20 @@ def ingest_cmd(
         ctx = ServiceContext.for_cli(workspace)
         report = ingest(ctx, paths)
         error = ingest_outcome_error(paths, report)  # exit 4, the report in its details
+        drift = None
+        if error is None and not report.no_change:
+            from caretwin.services.drift import check_drift
+
+            drift = check_drift(ctx)  # the new data against the newest calibration
         if fmt == OutputFormat.json:
             if error is None:
-                print_json(report.model_dump(mode="json"))
+                out = report.model_dump(mode="json")
+                out["drift"] = None if drift is None else drift.to_dict()
+                print_json(out)
         elif report.files:
             _print_report(report)
+            if drift is not None and drift.calibration_run is not None:
+                typer.echo(drift.message, err=drift.alert)
         if error is not None:
             raise error
 
