@@ -181,11 +181,6 @@ def check_drift(
             )
     if res.items:
         level = ALPHA / len(res.items)
-        res.items = [
-            DriftItem(
-                i.parameter, i.calibrated, i.recent, i.n, i.pvalue, i.pvalue < level, i.detail
-            )
-            for i in res.items
-        ]
+        res.items = [replace(i, moved=i.pvalue < level) for i in res.items]
         res.alert = any(i.moved for i in res.items)
     return res
