@@ -8,8 +8,10 @@ gives its table.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -190,3 +192,41 @@ def test_interval90_covers_the_truth_about_90_percent_of_the_time(
     report_figure(f"interval90 coverage, reduced scale: {total}/80 ({covered})")
     assert 64 <= total <= 79, covered
     assert min(covered.values()) >= 31, covered
+
+
+@pytest.mark.slow
+def test_simulate_parameter_uncertainty_json_report_and_reproducibility(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from caretwin.cli.app import app
+    from caretwin.model import dump_definition
+
+    runner = CliRunner()
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    cal = definition_from_data(
+        _calibrated(_small_model(2.0, 3.0, 2.0, 8, 20), np.random.default_rng(4), 30)
+    )
+    model = tmp_path / "cal.yaml"
+    model.write_text(dump_definition(cal), encoding="utf-8")
+    args = ["simulate", str(model), "--parameter-uncertainty", "--reps", "40", "--workers", "1",
+            "--format", "json", "-w", str(ws)]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout)
+    for k in out["kpis"].values():
+        lo, hi = k["interval90"]
+        assert lo <= k["mean"] <= hi
+        share = k["variance_share"]
+        assert share["parameters"] + share["monte_carlo"] == pytest.approx(1.0)
+    assert set(out["load"]["server"]) == {"rho", "rho_interval90", "p_rho_above_1"}
+    lo, hi = out["load"]["server"]["rho_interval90"]
+    assert lo < out["load"]["server"]["rho"] < hi
+    assert out["runaway_share"] == 0.0
+    assert out["parameter_uncertainty"]["draws"] == 20
+    report = Path(out["report"]).read_text(encoding="utf-8")
+    assert "Uncertainty, load and stability" in report
+    manifest = json.loads((Path(out["run_dir"]) / "manifest.json").read_text())
+    assert len(manifest["parameters"]["parameter_draws"]["spawn_keys"]) == 20
+    again = json.loads(runner.invoke(app, [*args, "--no-report"]).stdout)
+    assert again["kpis"] == out["kpis"]  # same model and seed: bit-identical

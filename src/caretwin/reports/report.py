@@ -22,6 +22,7 @@ from caretwin.errors import DataError
 from caretwin.reports import figures, provenance, tables
 from caretwin.reports.output import write_document
 from caretwin.reports.plot import NARROW_MAX_WIDTH_PX, Plot
+from caretwin.reports.trust import TrustInput
 from caretwin.sim.result import HIST_BIN_H, HIST_BINS, SimulationResult
 from caretwin.version import __version__
 
@@ -57,6 +58,8 @@ class ReportInput:
     thresholds: dict[str, float] = field(default_factory=dict)
     # The validation scorecard (caretwin.validation): replaces the observed range check.
     scorecard: Scorecard | None = None
+    # intervals under parameter uncertainty, load per resource, runaway replications
+    trust: TrustInput | None = None
 
     @functools.cached_property
     def plots(self) -> list[Plot]:

@@ -68,6 +68,12 @@ def kpis(inp: ReportInput) -> SectionHtml:
     return SectionHtml(body, nav="KPIs")
 
 
+def trust(inp: ReportInput) -> SectionHtml | None:
+    if inp.trust is None:
+        return None
+    return SectionHtml(_partial("trust", trust=inp.trust), nav="Uncertainty and load")
+
+
 def comparison(inp: ReportInput) -> SectionHtml:
     results = ordered_results(inp)
     reference = results[0]

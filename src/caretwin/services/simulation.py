@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -31,6 +31,9 @@ from caretwin.sim.result import KpiSummary, SimulationResult
 from caretwin.sim.runner import EngineChoice, default_workers, simulate
 from caretwin.validation import KpiInterval, LoadEstimate, load_uncertainty, simulate_uncertain
 from caretwin.validation.uncertainty import DRAW_KEY, REPS_PER_DRAW
+
+if TYPE_CHECKING:
+    from caretwin.reports.trust import TrustInput
 
 __all__ = ["EngineWarmup", "KpiEstimate", "SimulationRun", "compile_fast_engine", "simulate_model"]
 
@@ -144,6 +147,31 @@ class RunExtras:
     intervals: dict[str, dict[str, KpiInterval]] = field(default_factory=dict)
     load: dict[str, dict[str, LoadEstimate]] = field(default_factory=dict)
     draws: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def trust_input(results: dict[str, SimulationResult], extras: RunExtras) -> TrustInput:
+    """The report's uncertainty, load and stability figures for the first scenario."""
+    from caretwin.reports.trust import KpiTrust, LoadRow, TrustInput
+
+    first = next(iter(results.values()))
+    intervals = extras.intervals.get(first.scenario, {})
+    draws = extras.draws.get(first.scenario)
+    return TrustInput(
+        scenario=first.scenario,
+        replications=len(first.replications),
+        runaway=sum(r.runaway for r in first.replications),
+        load=[
+            LoadRow(r, e.rho, e.rho_interval90, e.p_rho_above_1)
+            for r, e in extras.load.get(first.scenario, {}).items()
+        ],
+        kpis=[
+            KpiTrust(k, s.label, s.unit, s.mean, intervals[k].interval90, intervals[k].parameters)
+            for k, s in first.summary.items()
+            if k in intervals
+        ],
+        draws=None if draws is None else draws[0],
+        reps_per_draw=None if draws is None else draws[1],
+    )
 
 
 def kpi_thresholds(defn: TwinDefinition) -> dict[str, float]:
@@ -354,6 +382,7 @@ def simulate_model(
                             results=results,
                             calibration=defn.provenance,
                             thresholds=kpi_thresholds(defn),
+                            trust=trust_input(results, extras),
                             manifest={"run_id": rec.run_id, "seed": run_seed, "replications": reps},
                         ),
                         rec.run_dir / REPORT_FILE,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 BUILTIN_SECTIONS = (
     ("scenarios", "Scenarios run", 10),
     ("kpis", "Key performance indicators", 20),
+    ("trust", "Uncertainty, load and stability", 25),
     ("comparison", "Scenarios against the reference", 30),
     ("plots", "Plots", 40),
     ("scorecard", "Validation scorecard", 55),
