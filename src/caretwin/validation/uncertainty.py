@@ -10,7 +10,8 @@ draw means (law of total variance)::
 
     Var(ȳ_j) = Var_θ(g(θ)) + E_θ[σ²(θ)] / R
 
-so V_par = max(0, Var(ȳ_j) − mean within-draw variance / R). The draw means are shrunk towards
+so V_par = max(0, Var(ȳ_j) − mean within-draw variance / R), with Var(ȳ_j) taken at its 75 %
+upper confidence bound (see :func:`_upper_bound`). The draw means are scaled about
 their grand mean m by sqrt(V_par / Var(ȳ_j)) (their spread is then g's, not g's plus noise), and
 a 90 % prediction interval [q5, q95] for one more draw from them (order statistics, see
 :func:`_prediction_bounds`) is the parameter part of the interval: the true parameters are,
@@ -19,10 +20,11 @@ error of the whole estimate, se² = Var(ȳ_j) / J, is added in quadrature to eac
 
     interval90 = [m − sqrt((m − q5)² + (z·se)²), m + sqrt((q95 − m)² + (z·se)²)], z = 1.645
 
-With no parameter uncertainty it is m ± z·se, the usual Monte Carlo interval; with many draws it
-is the parameter interval. ``variance_share`` splits V_par + se² between the two: a large Monte
-Carlo share says more replications would narrow the interval, a large parameter share says only
-more data would. Runaway replications (:mod:`caretwin.sim.stability`) stay in every mean.
+With many draws it is the parameter interval. ``variance_share`` splits V_par + se² between the
+two: the point estimate of the parameter variance is ``parameters``, the rest (se² and what the
+upper bound adds) ``monte_carlo``. A large Monte Carlo share says more replications would narrow
+the interval, a large parameter share says only more data would. Runaway replications
+(:mod:`caretwin.sim.stability`) stay in every mean.
 
 Reproducible: draw ``j`` uses ``SeedSequence(seed, spawn_key=(DRAW_KEY, j))``; replication ``i``
 of draw ``j`` is replication ``j·R + i`` of the run's seed, as in any simulation.
@@ -65,6 +67,7 @@ LOAD_KEY = 2_000_029
 REPS_PER_DRAW = 2
 LOAD_DRAWS = 400
 _Z90 = 1.6448536269514722
+V_LEVEL = 0.75  # confidence of the upper bound on the draw means' variance
 
 
 def draw_seed(seed: int, j: int, key: int = DRAW_KEY) -> np.random.SeedSequence:
@@ -129,6 +132,17 @@ class UncertainResult:
         return out
 
 
+def _upper_bound(between: float, j: int) -> float:
+    """The one-sided :data:`V_LEVEL` upper confidence bound of the variance of the draw means
+    (χ² with J−1 degrees of freedom). With tens of draws and a heavy-tailed KPI (waits near
+    saturation) the Monte Carlo part dwarfs the parameter part, and the point estimate
+    Var(ȳ) − within/R is often 0: the interval then leaves the parameter uncertainty out and
+    misses. The bound keeps what the draws cannot rule out."""
+    from scipy.special import chdtri
+
+    return between * (j - 1) / float(chdtri(j - 1, V_LEVEL))
+
+
 def _prediction_bounds(z: np.ndarray, m: float, v_par: float) -> tuple[float, float]:
     """A 90 % prediction interval for one more draw of g(θ) from the sorted shrunk draw
     means: order statistics k and J+1−k, k = ⌊0.05 (J+1)⌋, which contain a new exchangeable
@@ -162,7 +176,8 @@ def interval_from_draws(y: np.ndarray) -> KpiInterval:
     j = means.size
     m = float(means.mean())
     between = float(means.var(ddof=1))
-    v_par = max(0.0, between - within / r_eff)
+    v_point = max(0.0, between - within / r_eff)
+    v_par = max(0.0, _upper_bound(between, j) - within / r_eff)
     se2 = between / j
     shrink = math.sqrt(v_par / between) if between > 0 else 0.0
     q5, q95 = _prediction_bounds(np.sort(m + shrink * (means - m)), m, v_par)
@@ -170,7 +185,8 @@ def interval_from_draws(y: np.ndarray) -> KpiInterval:
     lo = m - math.sqrt((m - float(q5)) ** 2 + mc)
     hi = m + math.sqrt((float(q95) - m) ** 2 + mc)
     total = v_par + se2
-    share = v_par / total if total > 0 else 0.0
+    # what the bound adds to the point estimate is Monte Carlo: more replications remove it
+    share = v_point / total if total > 0 else 0.0
     return KpiInterval((lo, hi), share, 1.0 - share if total > 0 else 0.0, means.tolist())
 
 
