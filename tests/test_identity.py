@@ -203,7 +203,7 @@ def test_shared_workspace_maps_os_users_and_refuses_unknown_ones(tmp_path: Path)
         ServiceContext.for_cli(ws.root)
     (event,) = ServiceContext(ws, ADMIN).audit.list(action="auth.os_user")
     assert event.outcome == "denied" and event.actor == me
-    for command in (["runs", "list"], ["demo", "--reps", "2"]):
+    for command in (["runs", "list"], ["demo", "--reps", "4"]):
         out = CliRunner().invoke(app, [*command, "-w", str(ws.root)])
         assert out.exit_code == 8 and "not an enabled user" in out.output, command
     ws.close()

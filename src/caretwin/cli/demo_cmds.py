@@ -36,6 +36,30 @@ def _print_summary(res: DemoResult, console: Console) -> None:
         title="Held-out month: observed vs calibrated twin (simulated months)",
         console=console,
     )
+    print_table(
+        [Column("resource", fit="wrap")]
+        + [Column(c, justify="right") for c in ("rho", "90% interval", "P(rho > 1)")],
+        [
+            [
+                r,
+                f"{e.rho:.3f}",
+                "{:.3f} .. {:.3f}".format(*e.rho_interval90),
+                f"{e.p_rho_above_1:.2f}",
+            ]
+            for r, e in res.load.items()
+        ],
+        title="Calibrated twin (baseline): offered load per resource under parameter uncertainty",
+        console=console,
+    )
+    console.print(
+        f"runaway replications (baseline): {res.runaway_share:.1%}; they stay in every mean"
+    )
+    verdicts = res.scorecard.verdicts
+    for word, decided in (("can", True), ("cannot", False)):
+        kpis = [v.kpi for v in verdicts if v.can_predict is decided]
+        console.print(
+            f"the twin {word} predict ({res.scorecard.plan_name}): {', '.join(kpis) or 'none'}"
+        )
 
 
 def demo(
@@ -43,7 +67,12 @@ def demo(
         None, "--workspace", "-w", help="Workspace to use (default: a fresh folder it names)."
     ),
     seed: int = typer.Option(7, "--seed", min=0, help="Seed of the synthetic hospital and runs."),
-    reps: int = typer.Option(20, "--reps", min=2, help="Replications per scenario."),
+    reps: int = typer.Option(
+        40,
+        "--reps",
+        min=4,
+        help="Replications per scenario: parameter draws × 2 replications each (at least 2 draws).",
+    ),
     holdout_reps: int = typer.Option(
         100, "--holdout-reps", min=2, help="Simulated months compared with the held-out month."
     ),
@@ -74,7 +103,7 @@ def demo(
             def advance(n: int) -> None:
                 task = current[0]
                 if task not in sized:  # the simulation step learns its size from its first tick
-                    bar.update(task, total=5 * reps)
+                    bar.update(task, total=5 * (reps - reps % 2))  # whole draws of 2
                     sized.add(task)
                 bar.advance(task, n)
 

@@ -4,6 +4,12 @@ sources (generated) → ingestion → lake → calibration → twin definition �
 baseline and RH1's scenarios → validation of the held-out month (the ``demo-holdout`` plan's
 scorecard) → report.
 
+The calibrated twin's scenarios run under parameter uncertainty, on the same service path as
+``caretwin simulate --parameter-uncertainty`` (:func:`caretwin.services.simulation.run_scenarios`
+with replications per draw): the report's "Uncertainty, load and stability" section gives each
+KPI a 90 % interval of its expected value, the offered load per resource with its interval and
+P(rho > 1), and the share of runaway replications (docs/validity.md).
+
 The data cover 13 months plus a cool-down of the model's length, so that stays begun in the
 held-out 13th month can finish, just as the simulator counts a patient only once the measured
 interval has ended. Calibration sees only the first 12 months. The held-out comparison runs the
@@ -36,7 +42,15 @@ from caretwin.services.context import ServiceContext
 from caretwin.services.ingestion import ingest
 from caretwin.services.reproduce import register_reproducer
 from caretwin.services.results import ServiceResult
-from caretwin.services.simulation import kpi_thresholds, run_scenarios
+from caretwin.services.simulation import (
+    KpiEstimate,
+    RunExtras,
+    kpi_outputs,
+    kpi_thresholds,
+    run_scenarios,
+    trust_input,
+)
+from caretwin.services.simulation_results import LoadFigure
 from caretwin.services.synth import synthesize
 from caretwin.services.validation import evaluate_plan
 from caretwin.services.workspace import init_workspace
@@ -45,10 +59,15 @@ from caretwin.sim.runner import default_workers, simulate
 from caretwin.synth import DEFAULT_START_DATE
 from caretwin.validation import Scorecard, ValidationPlan, holdout_rows, resolve_plan
 from caretwin.validation.plan import SimulationSettings, add_months
+from caretwin.validation.uncertainty import REPS_PER_DRAW
 from caretwin.workspace import Workspace
 
 REPORT_FILE = "report.html"
 DEMO_PLAN = "demo-holdout"
+
+#: Per scenario: 20 parameter draws × 2 replications, the fewest draws whose interval90 comes
+#: from order statistics rather than the normal approximation (docs/validity.md).
+DEMO_REPLICATIONS = 40
 
 Step = Callable[[str], None]
 Progress = Callable[[int], None]
@@ -57,7 +76,7 @@ Progress = Callable[[int], None]
 @dataclass(frozen=True)
 class DemoParams:
     seed: int = 7
-    replications: int = 20
+    replications: int = DEMO_REPLICATIONS
     holdout_replications: int = 100
     workers: int = 1
     start_date: date = DEFAULT_START_DATE
@@ -100,6 +119,7 @@ class _DemoRun:
     calibrated_model: Path
     twin: TwinDefinition
     results: dict[str, SimulationResult]
+    extras: RunExtras  # the scenarios' intervals, load and parameter draws
     holdout: SimulationResult
     observed: dict[str, float]
     scorecard: Scorecard
@@ -109,12 +129,19 @@ class _DemoRun:
     timings: dict[str, float] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, Any]:
-        """What the run record keeps; ``kpis`` (the baseline's) is what reproduction compares."""
+        """What the run record keeps; ``kpis`` (the baseline's, with ``interval90`` and
+        ``variance_share``), ``load`` and ``runaway_share`` as ``caretwin simulate
+        --parameter-uncertainty`` writes them; reproduction compares all of it."""
+        sim = kpi_outputs(self.results, self.extras)
+        base = sim["scenarios"]["baseline"]
+        draws, per_draw = self.extras.draws["baseline"]
         return {
-            "kpis": {k: s.to_json() for k, s in self.results["baseline"].summary.items()},
-            "scenarios": {
-                n: {k: s.to_json() for k, s in r.summary.items()} for n, r in self.results.items()
-            },
+            "kpis": base["kpis"],
+            "load": base["load"],
+            "runaway_share": base["runaway_share"],
+            "runaway_replications": base["runaway_replications"],
+            "parameter_uncertainty": {"draws": draws, "reps_per_draw": per_draw},
+            "scenarios": {n: r["kpis"] for n, r in sim["scenarios"].items()},
             "holdout": {k: s.to_json() for k, s in self.holdout.summary.items()},
             "observed_holdout": self.observed,
             "calibrated_model_hash": self.twin.content_hash(),
@@ -154,6 +181,11 @@ class DemoResult(ServiceResult):
     holdout: list[HoldoutKpi]
     scorecard: Scorecard
     timings: dict[str, float]
+    #: The calibrated baseline under parameter uncertainty: KPIs with ``interval90``, offered
+    #: load per resource, and the share of runaway replications.
+    kpis: dict[str, KpiEstimate]
+    load: dict[str, LoadFigure]
+    runaway_share: float
 
 
 def _holdout_rows(res: _DemoRun) -> list[HoldoutKpi]:
@@ -227,11 +259,15 @@ def _pipeline(
         cal = calibrate(ctx, model_path, date_from=p.start_date, date_to=p.train_end)
     twin = load_definition(model_path)
     names = scenario_names(twin)
-    step(f"simulating {', '.join(names)} ({p.replications} replications each)")
+    step(
+        f"simulating {', '.join(names)} under parameter uncertainty "
+        f"({p.replications // REPS_PER_DRAW} draws × {REPS_PER_DRAW} replications each)"
+    )
+    extras = RunExtras()
     with timed("simulate"):
         results = run_scenarios(
             twin, names, replications=p.replications, seed=p.seed, workers=p.workers,
-            progress=progress,
+            progress=progress, reps_per_draw=REPS_PER_DRAW, extras=extras,
         )  # fmt: skip
     step(f"validating against the held-out month {p.train_end} .. {p.holdout_end}")
     with timed("validate"):
@@ -252,6 +288,7 @@ def _pipeline(
         calibrated_model=model_path,
         twin=twin,
         results=results,
+        extras=extras,
         holdout=holdout,
         observed=observed,
         scorecard=scorecard,
@@ -266,7 +303,7 @@ def run_demo(
     ctx: ServiceContext,
     *,
     seed: int = 7,
-    replications: int = 20,
+    replications: int = DEMO_REPLICATIONS,
     holdout_replications: int = 100,
     workers: int | None = None,
     start_date: date = DEFAULT_START_DATE,
@@ -315,6 +352,12 @@ def run_demo(
         holdout=_holdout_rows(res),
         scorecard=res.scorecard,
         timings=res.timings,
+        kpis={
+            k: KpiEstimate.of(s, res.extras.intervals["baseline"].get(k))
+            for k, s in res.results["baseline"].summary.items()
+        },
+        load={r: LoadFigure.of(e) for r, e in res.extras.load["baseline"].items()},
+        runaway_share=res.results["baseline"].runaway_share,
     )
 
 
@@ -326,12 +369,15 @@ def _report_input(res: _DemoRun, p: DemoParams) -> ReportInput:
         model_hash=twin.content_hash(),
         results=res.results,
         scorecard=res.scorecard,
+        trust=trust_input(res.results, res.extras),
         calibration=twin.provenance,
         thresholds=kpi_thresholds(twin),
         manifest={
             "run_id": res.run_id,
             "seed": p.seed,
             "replications": p.replications,
+            "parameter_draws": p.replications // REPS_PER_DRAW,
+            "reps_per_draw": REPS_PER_DRAW,
             "data_snapshot": res.snapshot_id,
             "data_hash": res.data_hash,
             "calibrated_model": str(res.calibrated_model),
@@ -347,6 +393,9 @@ def _report_input(res: _DemoRun, p: DemoParams) -> ReportInput:
             f"Validation: the {DEMO_PLAN} plan predicts the held-out month week by week, each "
             "week from a twin calibrated on the 12 months before it; its scorecard decides "
             "which KPIs the twin can predict (docs/validation.md).",
+            f"Uncertainty: every scenario ran {p.replications // REPS_PER_DRAW} parameter sets "
+            f"drawn from the calibration's uncertainty × {REPS_PER_DRAW} replications; runaway "
+            "replications stay in every mean (docs/validity.md).",
         ],
     )
 
@@ -359,6 +408,7 @@ def _reproduce(ctx: ServiceContext, original: Manifest) -> dict[str, Any]:
 register_reproducer("demo", _reproduce, permission=Permission.SIMULATE)
 
 __all__ = [
+    "DEMO_REPLICATIONS",
     "DemoParams",
     "DemoResult",
     "HoldoutKpi",
