@@ -37,10 +37,11 @@ demo: $(RUN_STAMP)
 	$(BIN)/caretwin demo
 
 # everything, slow and browser tests included: nothing is deselected. Two pytest-xdist workers
-# (one per core of the reference machine), a test file per worker so module fixtures are built once.
+# (one per core of the reference machine), a test file per worker so module fixtures are built once;
+# the 25 slowest tests are listed at the end, to keep the suite's budget (10 minutes) in sight.
 TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-quick: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(QUICK)
