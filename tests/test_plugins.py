@@ -85,7 +85,7 @@ def test_builtin_feeders_fitters_and_report_sections_come_through_the_hooks(
     assert feeder_name(Path("orders.CSV")) == "work-orders"
     assert (feeder_name(hl7), feeder_name(other)) == ("hl7v2", None)
     sections = [s.spec.name for s in registry.report_sections()]
-    assert sections[:4] == ["scenarios", "kpis", "comparison", "plots"]
+    assert sections[:5] == ["scenarios", "kpis", "trust", "comparison", "plots"]
 
 
 def test_fit_duration_goes_through_the_registered_fitters() -> None:
